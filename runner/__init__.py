@@ -1,0 +1,13 @@
+"""dynapsim-runner: batch mismatch experiments on the DynapSim model of DYNAP-SE2."""
+
+from .mismatch import MismatchModel
+from .network import DynapSimNetwork, SimulationResult, dynapsim_net_from_spec
+from .spec import NetworkSpec
+
+__all__ = [
+    "dynapsim_net_from_spec",
+    "DynapSimNetwork",
+    "SimulationResult",
+    "NetworkSpec",
+    "MismatchModel",
+]

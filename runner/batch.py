@@ -1,0 +1,147 @@
+"""What a backend is given (`Batch`) and what it returns (`BatchResult`).
+
+One `Batch` is a set of mismatch instances of one nominal network, driven by input events.
+Every backend (reference, cpu, cuda) takes the same `Batch` and returns the same
+`BatchResult`, so tests and the runner never care which one ran.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .mismatch import MismatchModel
+from .model import PARAMETER_NAMES
+
+__all__ = ["InputEvents", "Batch", "BatchResult"]
+
+
+@dataclass(frozen=True)
+class InputEvents:
+    """Input spikes as sparse events, one event list per step per input stream.
+
+    The events of stream s at step t are `channel[step_ptr[s, t]:step_ptr[s, t + 1]]` with
+    weights `value[...]`; instance b reads stream `instance_stream[b]` (all 0 when the
+    input is shared). A channel indexes a row of W_in, or a neuron when there is no W_in.
+    """
+
+    step_ptr: np.ndarray  # (S, T + 1) int64, offsets into channel/value
+    channel: np.ndarray  # (E,) int32
+    value: np.ndarray  # (E,) float32, spike counts (or input currents without W_in)
+    instance_stream: np.ndarray  # (B,) int32
+    n_channels: int
+
+    @property
+    def n_steps(self) -> int:
+        return self.step_ptr.shape[1] - 1
+
+    @classmethod
+    def from_dense(cls, x: np.ndarray, n_instances: int) -> InputEvents:
+        """x: (T, C) shared by all instances, or (B, T, C), one stream per instance."""
+        x = np.asarray(x, dtype=np.float32)
+        streams = x[None] if x.ndim == 2 else x
+        n_streams, n_steps, n_channels = streams.shape
+        stream_ids, steps, channels = np.nonzero(streams)
+        counts = np.zeros((n_streams, n_steps), dtype=np.int64)
+        np.add.at(counts, (stream_ids, steps), 1)
+        step_ptr = np.zeros((n_streams, n_steps + 1), dtype=np.int64)
+        flat = np.cumsum(counts.reshape(-1))
+        step_ptr[:, 1:] = flat.reshape(n_streams, n_steps)
+        # each stream's offsets are global, so rows chain: row s starts where s-1 ended
+        step_ptr[1:, 0] = step_ptr[:-1, -1]
+        instance_stream = (
+            np.zeros(n_instances, np.int32) if x.ndim == 2 else np.arange(n_instances, dtype=np.int32)
+        )
+        return cls(
+            step_ptr=step_ptr,
+            channel=channels.astype(np.int32),
+            value=streams[stream_ids, steps, channels],
+            instance_stream=instance_stream,
+            n_channels=n_channels,
+        )
+
+    def dense(self, stream: int) -> np.ndarray:
+        """(T, C) float32 array of one stream (for the reference backend and tests)."""
+        out = np.zeros((self.n_steps, self.n_channels), dtype=np.float32)
+        for t in range(self.n_steps):
+            lo, hi = self.step_ptr[stream, t], self.step_ptr[stream, t + 1]
+            np.add.at(out[t], self.channel[lo:hi], self.value[lo:hi])
+        return out
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Instances `instances` of one network, ready for a backend."""
+
+    nominal: dict[str, np.ndarray]  # name -> (N,) float32, before mismatch
+    core_map: np.ndarray  # (N,) int32
+    weights_in: np.ndarray | None  # (C, N) float32, or None: channels are neurons
+    weights_rec: np.ndarray | None  # (N, N) float32 [pre, post]
+    dt: float
+    Iscale: float
+    mismatch: MismatchModel
+    seed: int
+    instances: np.ndarray  # (B,) uint64 global instance ids
+    inputs: InputEvents
+    bin_width: int = 0  # steps per bin of `binned_counts`; 0: one bin = the whole run
+    record_instances: tuple[int, ...] = ()  # positions in `instances` to record fully
+    dtype: type = np.float32  # the reference backend also runs float64
+
+    @property
+    def n_neurons(self) -> int:
+        return int(self.core_map.size)
+
+    @property
+    def n_instances(self) -> int:
+        return int(self.instances.size)
+
+    @property
+    def n_steps(self) -> int:
+        return self.inputs.n_steps
+
+    @property
+    def n_bins(self) -> int:
+        width = self.bin_width or self.n_steps
+        return -(-self.n_steps // width)
+
+    @property
+    def initial_io(self) -> np.ndarray:
+        """Initial isyn/iahp/imem: the nominal Io, as Rockpool starts them."""
+        return self.nominal["Io"]
+
+    def nominal_matrix(self) -> np.ndarray:
+        """(24, N) float32 in PARAMETER_NAMES order, the kernel's layout."""
+        return np.stack([np.asarray(self.nominal[name], np.float32) for name in PARAMETER_NAMES])
+
+
+@dataclass
+class BatchResult:
+    """Per-instance, per-neuron reductions over the run, plus optional full records.
+
+    Intervals are counted between consecutive steps with at least one spike (in steps);
+    `isi_sum` is last - first, `isi_sumsq` the sum of squared intervals.
+    """
+
+    spike_count: np.ndarray  # (B, N) int64, total spikes (multi-spike steps count fully)
+    first_spike_step: np.ndarray  # (B, N) int32, -1 if silent
+    last_spike_step: np.ndarray  # (B, N) int32, -1 if silent
+    spiking_steps: np.ndarray  # (B, N) int32, steps with >= 1 spike
+    isi_sumsq: np.ndarray  # (B, N) float64
+    binned_counts: np.ndarray  # (B, n_bins, N) int32
+    nonfinite_step: np.ndarray  # (B,) int32, first step with a non-finite state, -1 if none
+    nonphysical: np.ndarray  # (B,) int64, non-physical mismatch samples
+    raster: dict[int, np.ndarray] = field(default_factory=dict)  # position -> (T, N) counts
+    traces: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)  # -> name -> (T, N)
+
+    @classmethod
+    def concatenate(cls, parts: list[BatchResult], offsets: list[int]) -> BatchResult:
+        """Join chunk results; `offsets[i]` is where chunk i starts in the joined batch."""
+        arrays = {
+            name: np.concatenate([getattr(part, name) for part in parts])
+            for name in ("spike_count", "first_spike_step", "last_spike_step", "spiking_steps",
+                         "isi_sumsq", "binned_counts", "nonfinite_step", "nonphysical")
+        }  # fmt: skip
+        raster = {o + k: v for part, o in zip(parts, offsets) for k, v in part.raster.items()}
+        traces = {o + k: v for part, o in zip(parts, offsets) for k, v in part.traces.items()}
+        return cls(**arrays, raster=raster, traces=traces)

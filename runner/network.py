@@ -1,0 +1,242 @@
+"""`dynapsim_net_from_spec` and the network object it returns.
+
+The network holds a validated `NetworkSpec` and runs it on any backend: `evolve` for one
+mismatch instance (Rockpool-like), `simulate` for many, `parameters` to inspect (or
+program a chip with) the sampled parameters of any instance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .backends import get_backend
+from .batch import Batch, BatchResult, InputEvents
+from .metrics import neuron_metrics
+from .mismatch import sample_parameters
+from .model import CURRENT_NAMES, DEFAULT_DT, DEFAULT_ISCALE, LAYOUT_NAMES, RECORD_NAMES
+from .spec import NetworkSpec
+
+__all__ = ["dynapsim_net_from_spec", "DynapSimNetwork", "SimulationResult"]
+
+_MISMATCH_OPTIONS = {
+    "mismatch_distribution": "distribution",
+    "mismatch_shared_fraction": "shared_fraction",
+    "mismatch_parameters": "parameters",
+    "nonphysical": "nonphysical",
+}
+
+
+@dataclass
+class SimulationResult:
+    """Reductions of `n_instances` mismatch instances (and records of chosen ones)."""
+
+    instances: np.ndarray  # (B,) global instance ids
+    core_map: np.ndarray  # (N,)
+    n_steps: int
+    dt: float
+    seed: int
+    reductions: BatchResult
+
+    @property
+    def spike_counts(self) -> np.ndarray:
+        """(B, N) total spikes per neuron over the run."""
+        return self.reductions.spike_count
+
+    @property
+    def nonfinite_instances(self) -> np.ndarray:
+        """Instance ids whose state became NaN/inf: listed, never averaged in."""
+        return self.instances[self.reductions.nonfinite_step >= 0]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per (instance, neuron): counts and metrics, plus the instance's flags."""
+        n_instances, n_neurons = self.spike_counts.shape
+        metrics = neuron_metrics(self.reductions, self.n_steps, self.dt)
+        return pd.DataFrame(
+            {
+                "instance": np.repeat(self.instances.astype(np.int64), n_neurons),
+                "neuron": np.tile(np.arange(n_neurons), n_instances),
+                "core": np.tile(self.core_map, n_instances),
+                "spike_count": self.spike_counts.reshape(-1),
+                **{name: values.reshape(-1) for name, values in metrics.items()},
+                "nonfinite": np.repeat(self.reductions.nonfinite_step >= 0, n_neurons),
+            }
+        )
+
+
+class DynapSimNetwork:
+    """A DynapSim network (input layer + recurrent DynapSim layer) from a spec."""
+
+    def __init__(self, spec: NetworkSpec) -> None:
+        self.spec = spec
+
+    def __repr__(self) -> str:
+        s = self.spec
+        return (
+            f"DynapSimNetwork(N={s.n_neurons}, n_cluster={s.n_cluster}, Nin={s.n_inputs}, "
+            f"recurrent={s.weights_rec is not None}, percent_mismatch={s.mismatch.percent}, "
+            f"dt={s.dt}, seed={s.seed})"
+        )
+
+    def parameters(self, instances: Sequence[int] | np.ndarray, seed: int | None = None) -> dict[str, np.ndarray]:
+        """The 24 per-neuron parameters of these mismatch instances: name -> (B, N) float32."""
+        sampled, _ = sample_parameters(
+            self.spec.nominal, self.spec.core_map, self.spec.mismatch,
+            self.spec.seed if seed is None else seed, np.asarray(instances, dtype=np.uint64),
+        )  # fmt: skip
+        return sampled
+
+    def _inputs(self, x: Any, n_instances: int | None) -> np.ndarray:
+        """Check x: (T, Nin) or (B, T, Nin) (Nin = N without weights_in), finite."""
+        array = np.asarray(x, dtype=np.float32)
+        n_in = self.spec.n_inputs
+        what = "Nin" if self.spec.weights_in is not None else "N (no weights_in)"
+        if array.ndim not in (2, 3) or array.shape[-1] != n_in or array.shape[-2] < 1:
+            raise ValueError(
+                f"x must have shape (T, {what}={n_in}) or (B, T, {n_in}), got {array.shape}"
+            )
+        if n_instances is not None and array.ndim == 3 and array.shape[0] != n_instances:
+            raise ValueError(
+                f"x given per instance must have shape (n_instances={n_instances}, T, {n_in}), "
+                f"got {array.shape}"
+            )
+        if not np.isfinite(array).all():
+            raise ValueError("x must be finite (no NaN/inf)")
+        return array
+
+    def batch(
+        self,
+        x: np.ndarray,
+        instances: np.ndarray,
+        seed: int,
+        bin_width: int = 0,
+        record_instances: Sequence[int] = (),
+        dtype: type = np.float32,
+    ) -> Batch:
+        """The backend-ready form of a run (x already checked)."""
+        s = self.spec
+        return Batch(
+            nominal={name: value.astype(np.float32) for name, value in s.nominal.items()},
+            core_map=s.core_map,
+            weights_in=None if s.weights_in is None else s.weights_in.astype(np.float32),
+            weights_rec=None if s.weights_rec is None else s.weights_rec.astype(np.float32),
+            dt=s.dt,
+            Iscale=s.Iscale,
+            mismatch=s.mismatch,
+            seed=seed,
+            instances=np.asarray(instances, dtype=np.uint64),
+            inputs=InputEvents.from_dense(x, len(instances)),
+            bin_width=bin_width,
+            record_instances=tuple(record_instances),
+            dtype=dtype,
+        )
+
+    def evolve(
+        self, x: Any, record: bool = True, backend: str = "reference", dtype: type = np.float32
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Rockpool-style run of mismatch instance 0 from the initial state.
+
+        x: (T, Nin) or (B, T, Nin) (B trials of the same instance). Returns spike counts
+        (..., T, N) float32, the final state {isyn, iahp, imem, vmem, spikes}, and the
+        record {isyn, iahp, imem, vmem, spikes} each (..., T, N) (empty if record=False).
+        """
+        array = self._inputs(x, None)
+        trials = array[None] if array.ndim == 2 else array
+        n_trials = trials.shape[0]
+        batch = self.batch(trials, np.zeros(n_trials), self.spec.seed,
+                           record_instances=range(n_trials), dtype=dtype)  # fmt: skip
+        result = get_backend(backend)(batch)
+        record_dict = {name: np.stack([result.traces[k][name] for k in range(n_trials)])
+                       for name in RECORD_NAMES}  # fmt: skip
+        record_dict["spikes"] = np.stack([result.raster[k] for k in range(n_trials)]).astype(np.float32)
+        if array.ndim == 2:
+            record_dict = {name: value[0] for name, value in record_dict.items()}
+        state = {name: value[..., -1, :] for name, value in record_dict.items()}
+        return record_dict["spikes"], state, (record_dict if record else {})
+
+    def simulate(
+        self,
+        x: Any,
+        n_instances: int,
+        seed: int | None = None,
+        backend: str = "auto",
+        record: bool | Sequence[int] = False,
+        *,
+        first_instance: int = 0,
+        bin_width: int = 0,
+        dtype: type = np.float32,
+    ) -> SimulationResult:
+        """Run instances first_instance .. first_instance + n_instances - 1 of the mismatch.
+
+        x: (T, Nin) shared by all instances or (n_instances, T, Nin). record: True records
+        raster and traces of every instance, a list of positions records only those.
+        """
+        if isinstance(n_instances, bool) or not isinstance(n_instances, int | np.integer) or n_instances < 1:
+            raise ValueError(f"n_instances must be an int >= 1, got {n_instances!r}")
+        array = self._inputs(x, n_instances)
+        record_instances = range(n_instances) if record is True else (record or ())
+        instances = np.arange(first_instance, first_instance + n_instances, dtype=np.uint64)
+        seed = self.spec.seed if seed is None else seed
+        batch = self.batch(array, instances, seed, bin_width, record_instances, dtype)
+        return SimulationResult(
+            instances=instances,
+            core_map=self.spec.core_map,
+            n_steps=batch.n_steps,
+            dt=self.spec.dt,
+            seed=seed,
+            reductions=get_backend(backend)(batch),
+        )
+
+
+def dynapsim_net_from_spec(
+    n_cluster: int,
+    core_map: Sequence[int] | np.ndarray,
+    weights_in: Any = None,
+    weights_rec: Any = None,
+    Idc: Sequence[Any] | None = None,
+    If_nmda: Sequence[Any] | None = None,
+    Igain_ahp: Sequence[Any] | None = None,
+    Igain_mem: Sequence[Any] | None = None,
+    Igain_syn: Sequence[Any] | None = None,
+    Ipulse_ahp: Sequence[Any] | None = None,
+    Ipulse: Sequence[Any] | None = None,
+    Iref: Sequence[Any] | None = None,
+    Ispkthr: Sequence[Any] | None = None,
+    Itau_ahp: Sequence[Any] | None = None,
+    Itau_mem: Sequence[Any] | None = None,
+    Itau_syn: Sequence[Any] | None = None,
+    Iw_ahp: Sequence[Any] | None = None,
+    Iscale: float = DEFAULT_ISCALE,
+    percent_mismatch: float | None = None,
+    dt: float = DEFAULT_DT,
+    *,
+    seed: int = 0,
+    **kwargs: Any,
+) -> DynapSimNetwork:
+    """Rockpool's `dynapsim_net_from_spec`, with the seed honoured and `Iw_ahp` applied.
+
+    Per-cluster lists hold a scalar or an array of that cluster's neurons (None: the chip
+    default for every core). Keyword extras: layout constants (C_ahp C_syn C_pulse_ahp
+    C_pulse C_ref C_mem Io kappa_n kappa_p Ut Vth; scalar or (N,)), and the mismatch
+    model: mismatch_distribution ("gaussian" | "lognormal"), mismatch_shared_fraction,
+    mismatch_parameters (names that deviate), nonphysical ("keep" | "clip").
+    """
+    local = locals()
+    currents = {name: local[name] for name in CURRENT_NAMES}
+    layout = {name: kwargs.pop(name) for name in LAYOUT_NAMES if name in kwargs}
+    options = {_MISMATCH_OPTIONS[key]: kwargs.pop(key) for key in list(kwargs) if key in _MISMATCH_OPTIONS}
+    if kwargs:
+        raise TypeError(
+            f"dynapsim_net_from_spec got unknown argument(s) {sorted(kwargs)}; layout keywords are "
+            f"{list(LAYOUT_NAMES)}, mismatch keywords {list(_MISMATCH_OPTIONS)}"
+        )
+    spec = NetworkSpec.build(
+        n_cluster, core_map, weights_in, weights_rec, currents, layout,
+        Iscale=Iscale, percent_mismatch=percent_mismatch, dt=dt, seed=seed,
+        mismatch_options=options,
+    )  # fmt: skip
+    return DynapSimNetwork(spec)
