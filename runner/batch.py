@@ -51,7 +51,9 @@ class InputEvents:
         # each stream's offsets are global, so rows chain: row s starts where s-1 ended
         step_ptr[1:, 0] = step_ptr[:-1, -1]
         instance_stream = (
-            np.zeros(n_instances, np.int32) if x.ndim == 2 else np.arange(n_instances, dtype=np.int32)
+            np.zeros(n_instances, np.int32)
+            if x.ndim == 2
+            else np.arange(n_instances, dtype=np.int32)
         )
         return cls(
             step_ptr=step_ptr,
@@ -142,6 +144,6 @@ class BatchResult:
             for name in ("spike_count", "first_spike_step", "last_spike_step", "spiking_steps",
                          "isi_sumsq", "binned_counts", "nonfinite_step", "nonphysical")
         }  # fmt: skip
-        raster = {o + k: v for part, o in zip(parts, offsets) for k, v in part.raster.items()}
-        traces = {o + k: v for part, o in zip(parts, offsets) for k, v in part.traces.items()}
+        raster = {o + k: v for part, o in zip(parts, offsets, strict=True) for k, v in part.raster.items()}
+        traces = {o + k: v for part, o in zip(parts, offsets, strict=True) for k, v in part.traces.items()}
         return cls(**arrays, raster=raster, traces=traces)

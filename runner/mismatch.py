@@ -92,7 +92,9 @@ def _standard_normals(
     neurons = np.arange(core_map.size, dtype=np.uint32)
     z = standard_normal(seed, instances[:, None], STREAM_NEURON, parameter, neurons[None, :])
     if shared > 0.0:
-        z_core = standard_normal(seed, instances[:, None], STREAM_CORE, parameter, core_map[None, :])
+        z_core = standard_normal(
+            seed, instances[:, None], STREAM_CORE, parameter, core_map[None, :]
+        )
         z = np.sqrt(1.0 - shared) * z + np.sqrt(shared) * z_core
     return z
 
@@ -117,7 +119,9 @@ def sample_parameters(
     sampled: dict[str, np.ndarray] = {}
     nonphysical = np.zeros(n_instances, dtype=np.int64)
     for index, name in enumerate(PARAMETER_NAMES):
-        x = np.broadcast_to(np.asarray(nominal[name], dtype=np.float32), (n_instances, core_map.size))
+        x = np.broadcast_to(
+            np.asarray(nominal[name], dtype=np.float32), (n_instances, core_map.size)
+        )
         if name not in deviated:
             sampled[name] = x.copy()
             continue

@@ -82,7 +82,9 @@ class DynapSimNetwork:
             f"dt={s.dt}, seed={s.seed})"
         )
 
-    def parameters(self, instances: Sequence[int] | np.ndarray, seed: int | None = None) -> dict[str, np.ndarray]:
+    def parameters(
+        self, instances: Sequence[int] | np.ndarray, seed: int | None = None
+    ) -> dict[str, np.ndarray]:
         """The 24 per-neuron parameters of these mismatch instances: name -> (B, N) float32."""
         sampled, _ = sample_parameters(
             self.spec.nominal, self.spec.core_map, self.spec.mismatch,
@@ -152,7 +154,9 @@ class DynapSimNetwork:
         result = get_backend(backend)(batch)
         record_dict = {name: np.stack([result.traces[k][name] for k in range(n_trials)])
                        for name in RECORD_NAMES}  # fmt: skip
-        record_dict["spikes"] = np.stack([result.raster[k] for k in range(n_trials)]).astype(np.float32)
+        record_dict["spikes"] = np.stack([result.raster[k] for k in range(n_trials)]).astype(
+            np.float32
+        )
         if array.ndim == 2:
             record_dict = {name: value[0] for name, value in record_dict.items()}
         state = {name: value[..., -1, :] for name, value in record_dict.items()}
@@ -175,7 +179,11 @@ class DynapSimNetwork:
         x: (T, Nin) shared by all instances or (n_instances, T, Nin). record: True records
         raster and traces of every instance, a list of positions records only those.
         """
-        if isinstance(n_instances, bool) or not isinstance(n_instances, int | np.integer) or n_instances < 1:
+        if (
+            isinstance(n_instances, bool)
+            or not isinstance(n_instances, int | np.integer)
+            or n_instances < 1
+        ):
             raise ValueError(f"n_instances must be an int >= 1, got {n_instances!r}")
         array = self._inputs(x, n_instances)
         record_instances = range(n_instances) if record is True else (record or ())
@@ -228,7 +236,9 @@ def dynapsim_net_from_spec(
     local = locals()
     currents = {name: local[name] for name in CURRENT_NAMES}
     layout = {name: kwargs.pop(name) for name in LAYOUT_NAMES if name in kwargs}
-    options = {_MISMATCH_OPTIONS[key]: kwargs.pop(key) for key in list(kwargs) if key in _MISMATCH_OPTIONS}
+    options = {
+        _MISMATCH_OPTIONS[key]: kwargs.pop(key) for key in list(kwargs) if key in _MISMATCH_OPTIONS
+    }
     if kwargs:
         raise TypeError(
             f"dynapsim_net_from_spec got unknown argument(s) {sorted(kwargs)}; layout keywords are "

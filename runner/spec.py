@@ -38,7 +38,9 @@ def _finite_scalar(name: str, value: Any) -> float:
 
 def _check_range(name: str, values: np.ndarray) -> None:
     if not np.isfinite(values).all():
-        raise ValueError(f"{name} must be finite (no NaN/inf), got {values[~np.isfinite(values)][:3]}")
+        raise ValueError(
+            f"{name} must be finite (no NaN/inf), got {values[~np.isfinite(values)][:3]}"
+        )
     if name in POSITIVE_PARAMETERS and (values <= 0).any():
         raise ValueError(f"{name} must be > 0 (it divides or sets a scale), got {values.min()}")
     if (values < 0).any():
@@ -80,7 +82,8 @@ def _expand_layout(name: str, value: Any, n_neurons: int) -> np.ndarray:
     array = _as_float_array(name, value)
     if array.ndim > 1 or (array.ndim == 1 and array.size != n_neurons):
         raise ValueError(
-            f"{name} must be a scalar or an array of the {n_neurons} neurons, got shape {array.shape}"
+            f"{name} must be a scalar or an array of the {n_neurons} neurons, "
+            f"got shape {array.shape}"
         )
     array = np.broadcast_to(array, (n_neurons,)).copy()
     _check_range(name, array)
@@ -103,7 +106,9 @@ def _weights(name: str, value: Any, shape: tuple[int | None, int]) -> np.ndarray
 def _core_map(value: Any, n_cluster: int) -> np.ndarray:
     array = np.asarray(value)
     if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"core_map must be a non-empty 1-D list of core ids, got shape {array.shape}")
+        raise ValueError(
+            f"core_map must be a non-empty 1-D list of core ids, got shape {array.shape}"
+        )
     if not np.issubdtype(array.dtype, np.integer):
         if not np.issubdtype(array.dtype, np.floating) or (array != np.round(array)).any():
             raise TypeError(f"core_map must hold integer core ids, got dtype {array.dtype}")
@@ -161,7 +166,9 @@ class NetworkSpec:
         n_cluster = int(n_cluster)
         core_map = _core_map(core_map, n_cluster)
         n_neurons = core_map.size
-        unknown = sorted(set(currents) - set(CURRENT_NAMES)) + sorted(set(layout) - set(LAYOUT_NAMES))
+        unknown = sorted(set(currents) - set(CURRENT_NAMES)) + sorted(
+            set(layout) - set(LAYOUT_NAMES)
+        )
         if unknown:
             raise TypeError(f"unknown parameter(s) {unknown}")
         nominal = {}
@@ -179,10 +186,18 @@ class NetworkSpec:
         dt = _finite_scalar("dt", dt)
         if dt <= 0:
             raise ValueError(f"dt must be > 0 (seconds), got {dt}")
-        percent = 0.0 if percent_mismatch is None else _finite_scalar("percent_mismatch", percent_mismatch)
+        percent = (
+            0.0
+            if percent_mismatch is None
+            else _finite_scalar("percent_mismatch", percent_mismatch)
+        )
         if percent < 0:
             raise ValueError(f"percent_mismatch must be >= 0 (0.3 means 30 %), got {percent}")
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**64:
+        if (
+            isinstance(seed, bool)
+            or not isinstance(seed, int | np.integer)
+            or not 0 <= seed < 2**64
+        ):
             raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
         options = dict(mismatch_options or {})
         if "parameters" in options and options["parameters"] is not None:

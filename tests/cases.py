@@ -32,7 +32,9 @@ def _poisson(rng: np.random.Generator, n_steps: int, n_channels: int, p: float) 
     return (rng.random((n_steps, n_channels)) < p).astype(np.float32)
 
 
-def _signed_sparse(rng: np.random.Generator, n: int, density: float, low: int, high: int) -> np.ndarray:
+def _signed_sparse(
+    rng: np.random.Generator, n: int, density: float, low: int, high: int
+) -> np.ndarray:
     mask = rng.random((n, n)) < density
     return (mask * rng.integers(low, high + 1, (n, n))).astype(np.float64)
 

@@ -23,12 +23,14 @@ def _exp(x: np.ndarray) -> np.ndarray:
     """exp rounded once to x's precision: NumPy's own float32 exp is off by an ulp in about
     half of the cases near 0, which shifts Rockpool's (XLA's, near-correctly rounded)
     charge factors by 1e-4 relative and moves spikes."""
-    return np.exp(x.astype(np.float64)).astype(x.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite runs are flagged, not warned
+        return np.exp(x.astype(np.float64)).astype(x.dtype)
 
 
 def _log(x: np.ndarray) -> np.ndarray:
     """log rounded once to x's precision (see `_exp`)."""
-    return np.log(x.astype(np.float64)).astype(x.dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(x.astype(np.float64)).astype(x.dtype)
 
 
 @dataclass(frozen=True)
@@ -138,8 +140,7 @@ def integrate(
         imem = np.maximum(imem + d_imem * dt, io)
         # 9-11. voltage, spike count, reset and refractory timer
         vmem = ut_over_kappa * _log(imem / io)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            spikes = np.maximum(np.ceil(_log(imem / p["Ispkthr"])), zero)
+        spikes = np.maximum(np.ceil(_log(imem / p["Ispkthr"])), zero)
         fired = spikes > zero
         imem = np.where(fired, io, imem)
         timer_ref = np.where(fired, c.t_ref, np.maximum(timer_ref - dt, zero))
@@ -171,7 +172,9 @@ def run(batch: Batch) -> BatchResult:
         nonfinite_step=first_nonfinite_step(traces),
         nonphysical=nonphysical,
         raster={k: spikes[k] for k in batch.record_instances},
-        traces={k: {name: traces[name][k] for name in RECORD_NAMES} for k in batch.record_instances},
+        traces={
+            k: {name: traces[name][k] for name in RECORD_NAMES} for k in batch.record_instances
+        },
     )
 
 
