@@ -144,6 +144,7 @@ class BatchResult:
             for name in ("spike_count", "first_spike_step", "last_spike_step", "spiking_steps",
                          "isi_sumsq", "binned_counts", "nonfinite_step", "nonphysical")
         }  # fmt: skip
-        raster = {o + k: v for part, o in zip(parts, offsets, strict=True) for k, v in part.raster.items()}
-        traces = {o + k: v for part, o in zip(parts, offsets, strict=True) for k, v in part.traces.items()}
+        placed = list(zip(parts, offsets, strict=True))
+        raster = {o + k: v for part, o in placed for k, v in part.raster.items()}
+        traces = {o + k: v for part, o in placed for k, v in part.traces.items()}
         return cls(**arrays, raster=raster, traces=traces)

@@ -109,9 +109,11 @@ def _core_map(value: Any, n_cluster: int) -> np.ndarray:
         raise ValueError(
             f"core_map must be a non-empty 1-D list of core ids, got shape {array.shape}"
         )
-    if not np.issubdtype(array.dtype, np.integer):
-        if not np.issubdtype(array.dtype, np.floating) or (array != np.round(array)).any():
-            raise TypeError(f"core_map must hold integer core ids, got dtype {array.dtype}")
+    integral = np.issubdtype(array.dtype, np.integer) or (
+        np.issubdtype(array.dtype, np.floating) and (array == np.round(array)).all()
+    )
+    if not integral:
+        raise TypeError(f"core_map must hold integer core ids, got dtype {array.dtype}")
     array = array.astype(np.int64)
     if array.min() < 0 or array.max() >= n_cluster:
         raise ValueError(
