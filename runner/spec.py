@@ -117,7 +117,8 @@ def _core_map(value: Any, n_cluster: int) -> np.ndarray:
     array = array.astype(np.int64)
     if array.min() < 0 or array.max() >= n_cluster:
         raise ValueError(
-            f"core_map ids must be in [0, n_cluster={n_cluster}), got [{array.min()}, {array.max()}]"
+            f"core_map ids must be in [0, n_cluster={n_cluster}), "
+            f"got [{array.min()}, {array.max()}]"
         )
     return array.astype(np.int32)
 

@@ -54,7 +54,8 @@ def _cases() -> list[Case]:
     w_rec[16:] *= -1  # rows are presynaptic: core 1 holds the inhibitory neurons
     cases.append(Case("two_core_recurrent_ei", dict(
         n_cluster=2, core_map=core_map, weights_in=rng.integers(0, 3, (6, n)), weights_rec=w_rec,
-        Idc=[2e-10, 5e-13], Itau_mem=[DEFAULT_CURRENTS["Itau_mem"], 2 * DEFAULT_CURRENTS["Itau_mem"]],
+        Idc=[2e-10, 5e-13],
+        Itau_mem=[DEFAULT_CURRENTS["Itau_mem"], 2 * DEFAULT_CURRENTS["Itau_mem"]],
         Igain_syn=[DEFAULT_CURRENTS["Igain_syn"], 0.5 * DEFAULT_CURRENTS["Igain_syn"]],
         percent_mismatch=0.2, seed=12,
     ), _poisson(rng, 800, 6, 0.1)))  # fmt: skip

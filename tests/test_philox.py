@@ -38,7 +38,7 @@ def test_philox_vectorised_equals_scalar() -> None:
     words = philox4x32((counters, 7, 8, 9), (1, 2))
     for i in range(5):
         scalar = philox4x32((i, 7, 8, 9), (1, 2))
-        assert all(int(w[i]) == int(s) for w, s in zip(words, scalar))
+        assert all(int(w[i]) == int(s) for w, s in zip(words, scalar, strict=True))
 
 
 def test_uniform_is_open_interval() -> None:
