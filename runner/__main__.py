@@ -1,0 +1,50 @@
+"""`python -m runner [overrides]`: Hydra composes and checks the config, plain functions run it.
+
+Exit status: 0 on success, 2 for a config or spec that cannot run (message on stderr, no
+simulation started), 130 after Ctrl-C (finished chunks are kept; rerun into the same
+`hydra.run.dir` to resume), 1 for any other failure (Hydra prints it).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from .config import register_configs
+from .experiment import ExperimentError, prepare, run
+from .plots import write_figures
+from .summary import render_summary
+from .tables import ExperimentMismatch
+
+log = logging.getLogger("runner")
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    try:
+        plan = prepare(config)
+        outcome = run(plan, run_dir)
+    except (ExperimentError, ExperimentMismatch) as error:
+        log.error("%s", error)
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        resume = f"python -m runner <same overrides> hydra.run.dir={run_dir}"
+        print(f"\ninterrupted: finished chunks are kept in {run_dir / 'chunks'}; resume with "
+              f"`{resume}`", file=sys.stderr)  # fmt: skip
+        sys.exit(130)
+    if config["output"]["figures"]:
+        write_figures(plan, outcome, run_dir)
+    print(render_summary(plan, outcome, run_dir))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""The one-screen summary printed at the end of a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .experiment import Outcome, Plan
+
+__all__ = ["render_summary"]
+
+
+def _spread(summary: pd.DataFrame, metric: str, digits: int) -> pd.Series:
+    """'median [q05, q95]' per sweep point."""
+    return summary.apply(
+        lambda row: (
+            f"{row[f'{metric}.q50']:.{digits}f} [{row[f'{metric}.q05']:.{digits}f}, "
+            f"{row[f'{metric}.q95']:.{digits}f}]"
+        ),
+        axis=1,
+    )
+
+
+def render_summary(plan: Plan, outcome: Outcome, run_dir: Path) -> str:
+    """Header (what ran, where, how fast) and one line per sweep point."""
+    summary = outcome.summary
+    spec = plan.points[0].network.spec
+    network = plan.config["network"]
+    rate = outcome.neuron_steps / max(outcome.seconds, 1e-9)
+    lines = [
+        f"network {network['name']}: {spec.n_neurons} neurons in {spec.n_cluster} core(s), "
+        f"{spec.n_inputs} inputs, {plan.points[0].stimulus.n_steps} steps of {spec.dt:g} s",
+        f"{len(plan.points)} sweep point(s) x {plan.n_samples} samples; this shard "
+        f"{sum(c.size for c in plan.chunks)} instances, {outcome.simulated} simulated now on "
+        f"backend {outcome.backend} in {outcome.seconds:.1f} s ({rate:.3g} neuron-steps/s)"
+        if outcome.simulated
+        else f"{sum(c.size for c in plan.chunks)} instances, all from chunks already in the folder",
+    ]
+    table = pd.DataFrame({"point": summary["point"]})
+    for column in plan.sweep_columns:
+        table[column] = summary[column]
+    table["n"] = summary["n_instances"]
+    table["nonfinite"] = summary["n_nonfinite"]
+    table["nominal Hz"] = summary["nominal_mean_rate_hz"].map("{:.2f}".format)
+    table["mean rate Hz (std)"] = summary.apply(
+        lambda row: f"{row['mean_rate_hz.mean']:.2f} ({row['mean_rate_hz.std']:.2f})", axis=1
+    )
+    table["rate std over neurons"] = summary["rate_std_hz.mean"].map("{:.2f}".format)
+    table["rel. error median [5%, 95%]"] = _spread(summary, "rate_rel_error", 3)
+    table["corr"] = summary["rate_corr.q50"].map("{:.3f}".format)
+    within = plan.config["metrics"]["within"]
+    table[f"within ±{within:.0%}"] = summary["frac_within.mean"].map("{:.3f}".format)
+    table["silent"] = summary["n_silent.mean"].map("{:.1f}".format)
+    table["saturated"] = summary["n_saturated.mean"].map("{:.1f}".format)
+    lines += ["", table.to_string(index=False), ""]
+    bad = summary[summary["n_nonfinite"] > 0]
+    for _, row in bad.iterrows():
+        lines.append(
+            f"point {row['point']}: non-finite instances (excluded): {row['nonfinite_instances']}"
+        )
+    lines.append(f"tables: {run_dir}/{{instances.parquet, summary.csv, ...}}")
+    return "\n".join(lines)

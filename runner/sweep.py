@@ -1,0 +1,148 @@
+"""Sweep grid -> points; instance ids; chunks of instances; shards of chunks.
+
+Instance ids are global and deterministic: instance = point * n_samples + sample, and
+mismatch draws are keyed by (seed, instance). A chunk is a contiguous id range (one
+backend call) and names its file; a shard is a contiguous block of chunks. So the numbers
+of an instance never depend on chunk size, shard count or which backend ran it.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "SweepPoint",
+    "Chunk",
+    "expand_sweep",
+    "axis_column",
+    "plan_chunks",
+    "shard_chunks",
+]
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    index: int
+    values: dict[str, Any]  # axis column name -> the value given in the sweep
+    network: dict[str, Any]  # the resolved network config of this point
+    stimulus: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Instances first..last (inclusive) of one sweep point: one backend call."""
+
+    first: int
+    last: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.first:09d}-{self.last:09d}"
+
+    @property
+    def size(self) -> int:
+        return self.last - self.first + 1
+
+
+def axis_column(axis: dict[str, Any]) -> str:
+    """Table column of an axis: its path, prefixed `scale:` when values are factors."""
+    return ("scale:" if axis["mode"] == "scale" else "") + axis["path"]
+
+
+def _locate(tree: dict[str, Any], path: str) -> tuple[Any, str | int]:
+    """(container, key) of a dotted path; integer segments index lists (per-core values)."""
+    parts = path.split(".")
+    if parts[0] not in ("network", "stimulus") or len(parts) < 2:
+        raise ValueError(f"sweep axis path {path!r} must start with 'network.' or 'stimulus.'")
+    node: Any = tree
+    for depth, part in enumerate(parts):
+        where = ".".join(parts[:depth]) or "the config"
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ValueError(
+                    f"sweep axis path {path!r}: {where} has {len(node)} entries, got {part!r}"
+                )
+            key: str | int = int(part)
+        elif isinstance(node, dict):
+            if part not in node:
+                raise ValueError(
+                    f"sweep axis path {path!r}: no key {part!r} in {where} (keys: {sorted(node)})"
+                )
+            key = part
+        else:
+            raise ValueError(f"sweep axis path {path!r}: {where} is a value, not a group")
+        if depth == len(parts) - 1:
+            return node, key
+        node = node[key]
+    raise AssertionError("unreachable")
+
+
+def _scaled(value: Any, factor: float, path: str) -> Any:
+    if isinstance(value, list):
+        return [_scaled(entry, factor, path) for entry in value]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(
+            f"sweep axis {path!r} (mode=scale): the field holds {value!r}, not a number"
+        )
+    return value * factor
+
+
+def expand_sweep(
+    network: dict[str, Any], stimulus: dict[str, Any], axes: list[dict[str, Any]]
+) -> list[SweepPoint]:
+    """The grid, first axis slowest; `network` must be resolved (per-core lists)."""
+    for axis in axes:
+        if not axis["values"]:
+            raise ValueError(f"sweep axis {axis['path']!r} has no values")
+    columns = [axis_column(axis) for axis in axes]
+    if len(set(columns)) != len(columns):
+        raise ValueError(f"sweep axes repeat a path: {columns}")
+    points = []
+    for index, combination in enumerate(itertools.product(*(axis["values"] for axis in axes))):
+        tree = {"network": copy.deepcopy(network), "stimulus": copy.deepcopy(stimulus)}
+        for axis, value in zip(axes, combination, strict=True):
+            container, key = _locate(tree, axis["path"])
+            if axis["mode"] == "scale":
+                container[key] = _scaled(container[key], value, axis["path"])
+            elif isinstance(container[key], list) and not isinstance(value, list):
+                container[key] = [value] * len(container[key])  # one value for every core
+            else:
+                container[key] = value
+        points.append(
+            SweepPoint(
+                index,
+                dict(zip(columns, combination, strict=True)),
+                tree["network"],
+                tree["stimulus"],
+            )
+        )
+    return points
+
+
+def plan_chunks(n_points: int, n_samples: int, chunk_size: int) -> list[Chunk]:
+    """Chunks of at most chunk_size instances, never straddling two sweep points.
+
+    (A Batch holds one nominal network; with per-instance nominal parameters in Batch
+    this becomes plain fixed ranges over all instances.)
+    """
+    if n_points < 1 or n_samples < 1 or chunk_size < 1:
+        raise ValueError(
+            "need n_points, sweep.n_samples and chunk_size >= 1, "
+            f"got {n_points}, {n_samples}, {chunk_size}"
+        )
+    chunks = []
+    for point in range(n_points):
+        start = point * n_samples
+        for first in range(start, start + n_samples, chunk_size):
+            chunks.append(Chunk(first, min(first + chunk_size, start + n_samples) - 1))
+    return chunks
+
+
+def shard_chunks(chunks: list[Chunk], index: int, count: int) -> list[Chunk]:
+    """Shard `index` of `count`: a contiguous block; the blocks partition `chunks`."""
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"shard.index must be in [0, shard.count={count}), got {index}")
+    return chunks[index * len(chunks) // count : (index + 1) * len(chunks) // count]
