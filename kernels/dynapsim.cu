@@ -1,0 +1,459 @@
+// DynapSim batch integrator: one thread block per mismatch instance, DYN_NPT neurons per
+// thread, DYN_NTHREADS threads per block (compile-time constants prepended by the host).
+//
+// The float32 model math follows runner/backends/reference.py operation by operation;
+// compile without FMA contraction (NVRTC --fmad=false, g++ -ffp-contract=off).
+// Mismatched parameters are drawn here from the Philox stream of runner/mismatch.py.
+// Per step: drive from last step's spike list + this step's input events, a vectorisable
+// update of every owned neuron, then one exchange of (neuron, count) pairs of the spiking
+// neurons through shared memory, ordered by neuron index on every target.
+#include "portability.h"
+#include "philox.cuh"
+
+#if !defined(DYN_N) || !defined(DYN_NPT) || !defined(DYN_NTHREADS)
+#error "define DYN_N, DYN_NPT and DYN_NTHREADS before compiling dynapsim.cu"
+#endif
+#if DYN_NPT * DYN_NTHREADS < DYN_N
+#error "DYN_NPT * DYN_NTHREADS must cover DYN_N neurons"
+#endif
+
+#define DYN_PADDED (DYN_NPT * DYN_NTHREADS != DYN_N)
+#define DYN_PRAGMA(x) _Pragma(#x)
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+#define DYN_SIMD_REDUCE(...) _Pragma("unroll")
+#define DYN_UNROLL _Pragma("unroll")
+#else
+#define DYN_SIMD_REDUCE(...) DYN_PRAGMA(omp simd reduction(__VA_ARGS__))
+#define DYN_UNROLL
+#endif
+
+// Parameter indices: runner.model.PARAMETER_NAMES (also the Philox parameter word).
+enum {
+    P_IDC, P_IF_NMDA, P_IGAIN_AHP, P_IGAIN_MEM, P_IGAIN_SYN, P_IPULSE_AHP, P_IPULSE, P_IREF,
+    P_ISPKTHR, P_ITAU_AHP, P_ITAU_MEM, P_ITAU_SYN, P_IW_AHP, P_C_AHP, P_C_SYN, P_C_PULSE_AHP,
+    P_C_PULSE, P_C_REF, P_C_MEM, P_IO, P_KAPPA_N, P_KAPPA_P, P_UT, P_VTH, DYN_N_PARAMETERS
+};
+enum { R_ISYN, R_IAHP, R_IMEM, R_VMEM, DYN_N_RECORDS };
+
+#define DYN_MAX_COUNT 1000000000.0f  // a non-finite spike count is clamped, and flagged
+#define DYN_FLT_MAX 3.40282347e+38f
+
+// np.maximum(x, lo) for a non-NaN floor `lo`: a NaN x propagates. One compare and one
+// select, so the loops that use it stay branch-free and vectorise.
+DYN_FN float dyn_max(float x, float lo) { return x < lo ? lo : x; }
+
+struct dyn_mismatch {
+    dyn_u64 seed;
+    dyn_u32 mask;  // bit p: parameter p deviates (0 when the model is inactive)
+    int lognormal, clip, shared;
+    double sigma, half_sigma_sq, shared_a, shared_b;  // shared_a = sqrt(1-f), shared_b = sqrt(f)
+    float sigma_f;
+};
+
+// Neuron owned by slot k of this thread, clamped so that padding slots read valid memory.
+DYN_FN int dyn_neuron(int base, int k) {
+    const int n = base + k;
+    return (DYN_PADDED && n >= DYN_N) ? DYN_N - 1 : n;
+}
+DYN_FN bool dyn_valid(int base, int k) { return !DYN_PADDED || base + k < DYN_N; }
+
+// This thread's neurons' parameters (nominal, or drawn as runner.mismatch.sample_parameters
+// does); returns its count of non-physical samples. Loops over neurons, branch-free inside,
+// so that the host build vectorises the Philox and Box-Muller arithmetic.
+DYN_FN int dyn_draw(float prm[DYN_N_PARAMETERS][DYN_NPT], const float* __restrict__ nominal,
+                    const int* __restrict__ core_map, dyn_u64 instance, const dyn_mismatch& m,
+                    int base) {
+    int nonphysical = 0;
+    double z[DYN_NPT];
+    DYN_UNROLL
+    for (int p = 0; p < DYN_N_PARAMETERS; ++p) {
+        const float* row = nominal + p * DYN_N;
+        float* value = prm[p];
+        if (!((m.mask >> p) & 1u)) {
+            DYN_SIMD
+            for (int k = 0; k < DYN_NPT; ++k) value[k] = row[dyn_neuron(base, k)];
+            continue;
+        }
+        DYN_SIMD
+        for (int k = 0; k < DYN_NPT; ++k) {
+            z[k] = dyn_standard_normal(m.seed, instance, DYN_STREAM_NEURON, (dyn_u32)p,
+                                       (dyn_u32)dyn_neuron(base, k));
+        }
+        if (m.shared) {
+            DYN_SIMD
+            for (int k = 0; k < DYN_NPT; ++k) {
+                const double zc = dyn_standard_normal(m.seed, instance, DYN_STREAM_CORE, (dyn_u32)p,
+                                                      (dyn_u32)core_map[dyn_neuron(base, k)]);
+                z[k] = m.shared_a * z[k] + m.shared_b * zc;
+            }
+        }
+        if (m.lognormal) {
+            DYN_SIMD
+            for (int k = 0; k < DYN_NPT; ++k) {
+                value[k] = row[dyn_neuron(base, k)] *
+                           (float)dyn_exact_exp(m.sigma * z[k] - m.half_sigma_sq);
+            }
+        } else {
+            DYN_SIMD
+            for (int k = 0; k < DYN_NPT; ++k) {
+                const float x = row[dyn_neuron(base, k)];
+                value[k] = x + (m.sigma_f * (float)z[k]) * x;
+            }
+        }
+        DYN_SIMD_REDUCE(+ : nonphysical)
+        for (int k = 0; k < DYN_NPT; ++k) {
+            const float x = row[dyn_neuron(base, k)];
+            const int bad = x > 0.0f ? (value[k] <= 0.0f ? 1 : 0) : 0;
+            value[k] = (m.clip && bad) ? x * 0.01f : value[k];
+            nonphysical += dyn_valid(base, k) ? bad : 0;
+        }
+    }
+    return nonphysical;
+}
+
+DYN_FN dyn_mismatch dyn_make_mismatch(dyn_u64 seed, dyn_u32 mask, int lognormal, int clip,
+                                      int shared, double sigma, float sigma_f,
+                                      double half_sigma_sq, double shared_a, double shared_b) {
+    dyn_mismatch m;
+    m.seed = seed;
+    m.mask = mask;
+    m.lognormal = lognormal;
+    m.clip = clip;
+    m.shared = shared;
+    m.sigma = sigma;
+    m.sigma_f = sigma_f;
+    m.half_sigma_sq = half_sigma_sq;
+    m.shared_a = shared_a;
+    m.shared_b = shared_b;
+    return m;
+}
+
+// Sum (or min) of one int per thread, valid in thread 0. Barrier before reuse of `scratch`.
+DYN_FN int dyn_block_reduce(int* scratch, int value, bool take_min) {
+    scratch[threadIdx.x] = value;
+    __syncthreads();
+    int result = scratch[0];
+    if (threadIdx.x == 0) {
+        for (int i = 1; i < DYN_NTHREADS; ++i) {
+            result = take_min ? (scratch[i] < result ? scratch[i] : result) : result + scratch[i];
+        }
+    }
+    __syncthreads();
+    return result;
+}
+
+// The mismatched parameters of `n_instances` instances: out (B, 24, N), nonphysical (B,).
+extern "C" __global__ void dynapsim_draw(const float* __restrict__ nominal,
+                                         const int* __restrict__ core_map,
+                                         const dyn_u64* __restrict__ instances, int n_instances,
+                                         dyn_u64 seed, dyn_u32 mask, int lognormal, int clip,
+                                         int shared, double sigma, float sigma_f,
+                                         double half_sigma_sq, double shared_a, double shared_b,
+                                         float* __restrict__ out, dyn_i64* __restrict__ nonphysical) {
+    const int b = blockIdx.x;
+    if (b >= n_instances) return;
+    __shared__ int s_reduce[DYN_NTHREADS];
+    const int base = threadIdx.x * DYN_NPT;
+    const dyn_mismatch m = dyn_make_mismatch(seed, mask, lognormal, clip, shared, sigma, sigma_f,
+                                             half_sigma_sq, shared_a, shared_b);
+    float prm[DYN_N_PARAMETERS][DYN_NPT];
+    const int bad = dyn_draw(prm, nominal, core_map, instances[b], m, base);
+    DYN_UNROLL
+    for (int p = 0; p < DYN_N_PARAMETERS; ++p) {
+        DYN_UNROLL
+        for (int k = 0; k < DYN_NPT; ++k) {
+            if (dyn_valid(base, k)) out[((dyn_i64)b * DYN_N_PARAMETERS + p) * DYN_N + base + k] = prm[p][k];
+        }
+    }
+    const int total = dyn_block_reduce(s_reduce, bad, false);
+    if (threadIdx.x == 0) nonphysical[b] = total;
+}
+
+// Integrate `n_instances` instances for `n_steps` steps; one block per instance.
+// Inputs: nominal (24, N); w_in (C, N) and w_rec (N, N) [pre, post] when has_*; input
+// events of stream s at step t: ev_*[step_ptr[s*(T+1)+t] : step_ptr[s*(T+1)+t+1]];
+// record_slot[b] >= 0 selects the instances whose raster (R, T, N) and traces (R, 4, T, N)
+// are written; the raster holds uint8 spike counts (saturating at 255), not single bits,
+// because a step can carry several spikes. Reductions as runner/reductions.py; bin_width >= 1.
+extern "C" __global__ void dynapsim_run(
+    const float* __restrict__ nominal, const int* __restrict__ core_map,
+    const float* __restrict__ w_in, int has_w_in, const float* __restrict__ w_rec, int has_w_rec,
+    const dyn_i64* __restrict__ step_ptr, const int* __restrict__ ev_channel,
+    const float* __restrict__ ev_value, const int* __restrict__ instance_stream,
+    const dyn_u64* __restrict__ instances, const int* __restrict__ record_slot, int n_instances,
+    int n_steps, int bin_width, int n_bins, float dt, float iscale, dyn_u64 seed, dyn_u32 mask,
+    int lognormal, int clip, int shared, double sigma, float sigma_f, double half_sigma_sq,
+    double shared_a, double shared_b, dyn_i64* __restrict__ spike_count,
+    int* __restrict__ first_spike, int* __restrict__ last_spike, int* __restrict__ spiking_steps,
+    double* __restrict__ isi_sumsq, int* __restrict__ binned, int* __restrict__ nonfinite_step,
+    dyn_i64* __restrict__ nonphysical, unsigned char* __restrict__ raster,
+    float* __restrict__ traces) {
+    const int b = blockIdx.x;
+    if (b >= n_instances) return;
+    const int tid = threadIdx.x;
+    const int base = tid * DYN_NPT;
+    __shared__ int s_idx[DYN_N];    // spiking neurons of the last step, ascending
+    __shared__ float s_cnt[DYN_N];  // their spike counts
+    __shared__ int s_scan[2][DYN_NTHREADS];
+
+    // --- per instance, once: parameters and the time-invariant factors (reference order)
+    const dyn_mismatch m = dyn_make_mismatch(seed, mask, lognormal, clip, shared, sigma, sigma_f,
+                                             half_sigma_sq, shared_a, shared_b);
+    float prm[DYN_N_PARAMETERS][DYN_NPT];
+    const int bad_samples = dyn_draw(prm, nominal, core_map, instances[b], m, base);
+
+    float io[DYN_NPT], idc[DYN_NPT], itau_mem[DYN_NPT], igain_mem[DYN_NPT], mem_ratio[DYN_NPT];
+    float tau_mem_num[DYN_NPT], ut[DYN_NPT], kappa_prime[DYN_NPT], ut_kappa[DYN_NPT];
+    float ispkthr[DYN_NPT], t_ref[DYN_NPT], iw_ahp[DYN_NPT];
+    float syn_dis[DYN_NPT], syn_chg[DYN_NPT], syn_ratio[DYN_NPT];
+    float ahp_dis[DYN_NPT], ahp_chg[DYN_NPT], ahp_ratio[DYN_NPT];
+    DYN_SIMD
+    for (int k = 0; k < DYN_NPT; ++k) {
+        const float kappa = (prm[P_KAPPA_N][k] + prm[P_KAPPA_P][k]) / 2.0f;
+        io[k] = prm[P_IO][k];
+        ut[k] = prm[P_UT][k];
+        ut_kappa[k] = ut[k] / kappa;
+        const float itau_syn = dyn_max(prm[P_ITAU_SYN][k], io[k]);
+        const float igain_syn = dyn_max(prm[P_IGAIN_SYN][k], io[k]);
+        const float itau_ahp = dyn_max(prm[P_ITAU_AHP][k], io[k]);
+        const float igain_ahp = dyn_max(prm[P_IGAIN_AHP][k], io[k]);
+        itau_mem[k] = dyn_max(prm[P_ITAU_MEM][k], io[k]);
+        igain_mem[k] = dyn_max(prm[P_IGAIN_MEM][k], io[k]);
+        const float tau_syn = (ut_kappa[k] * prm[P_C_SYN][k]) / itau_syn;
+        const float tau_ahp = (ut_kappa[k] * prm[P_C_AHP][k]) / itau_ahp;
+        kappa_prime[k] = (kappa * kappa) / (kappa + 1.0f);
+        t_ref[k] = (prm[P_VTH][k] * prm[P_C_REF][k]) / prm[P_IREF][k];
+        const float t_pulse = (prm[P_VTH][k] * prm[P_C_PULSE][k]) / prm[P_IPULSE][k];
+        const float t_pulse_ahp = (prm[P_VTH][k] * prm[P_C_PULSE_AHP][k]) / prm[P_IPULSE_AHP][k];
+        syn_dis[k] = expf(-dt / tau_syn);
+        syn_chg[k] = 1.0f - expf(-t_pulse / tau_syn);
+        ahp_dis[k] = expf(-dt / tau_ahp);
+        ahp_chg[k] = 1.0f - expf(-t_pulse_ahp / tau_ahp);
+        syn_ratio[k] = igain_syn / itau_syn;
+        ahp_ratio[k] = igain_ahp / itau_ahp;
+        mem_ratio[k] = igain_mem[k] / itau_mem[k];
+        tau_mem_num[k] = ut_kappa[k] * prm[P_C_MEM][k];
+        idc[k] = prm[P_IDC][k];
+        ispkthr[k] = prm[P_ISPKTHR][k];
+        iw_ahp[k] = prm[P_IW_AHP][k];
+    }
+
+    // --- state (initial currents: the nominal Io, as Rockpool) and per-neuron reductions
+    float isyn[DYN_NPT], iahp[DYN_NPT], imem[DYN_NPT], vmem[DYN_NPT], spikes[DYN_NPT];
+    float timer[DYN_NPT], drive[DYN_NPT], ratio[DYN_NPT];
+    unsigned char over[DYN_NPT];  // imem above threshold this step
+    dyn_i64 count[DYN_NPT];
+    int first[DYN_NPT], last[DYN_NPT], fired_steps[DYN_NPT], bin_count[DYN_NPT];
+    double isi_sq[DYN_NPT];
+    DYN_SIMD
+    for (int k = 0; k < DYN_NPT; ++k) {
+        const float io0 = nominal[P_IO * DYN_N + dyn_neuron(base, k)];
+        isyn[k] = io0;
+        iahp[k] = io0;
+        imem[k] = io0;
+        vmem[k] = 0.0f;
+        spikes[k] = 0.0f;
+        timer[k] = 0.0f;
+        count[k] = 0;
+        first[k] = -1;
+        last[k] = -1;
+        fired_steps[k] = 0;
+        bin_count[k] = 0;
+        isi_sq[k] = 0.0;
+    }
+
+    const dyn_i64* steps = step_ptr + (dyn_i64)instance_stream[b] * (n_steps + 1);
+    const int slot = record_slot[b];
+    int n_spiking = 0;  // length of the shared spike list (same in every thread)
+    int first_bad = n_steps;
+
+    for (int t = 0; t < n_steps; ++t) {
+        // 1. synaptic drive: last step's spikes through W_rec rows, then this step's input
+        DYN_SIMD
+        for (int k = 0; k < DYN_NPT; ++k) drive[k] = 0.0f;
+        if (has_w_rec) {
+            for (int e = 0; e < n_spiking; ++e) {
+                const float* row = w_rec + (dyn_i64)s_idx[e] * DYN_N + base;
+                const float c = s_cnt[e];
+                DYN_SIMD
+                for (int k = 0; k < DYN_NPT; ++k) {
+                    if (dyn_valid(base, k)) drive[k] += row[k] * c;
+                }
+            }
+        }
+        for (dyn_i64 e = steps[t]; e < steps[t + 1]; ++e) {
+            const int channel = ev_channel[e];
+            const float x = ev_value[e];
+            if (has_w_in) {
+                const float* row = w_in + (dyn_i64)channel * DYN_N + base;
+                DYN_SIMD
+                for (int k = 0; k < DYN_NPT; ++k) {
+                    if (dyn_valid(base, k)) drive[k] += row[k] * x;
+                }
+            } else {
+                const int local = channel - base;
+#if DYN_DYNAMIC_INDEX
+                if (local >= 0 && local < DYN_NPT) drive[local] += x;
+#else
+                DYN_UNROLL
+                for (int k = 0; k < DYN_NPT; ++k) {
+                    if (local == k) drive[k] += x;
+                }
+#endif
+            }
+        }
+
+        // 2. the model step of DESIGN §3, up to the spike threshold test
+        DYN_SIMD
+        for (int k = 0; k < DYN_NPT; ++k) {
+            const float iws = drive[k] * iscale;
+            const float isyn_inf = dyn_max(syn_ratio[k] * iws, io[k]);
+            isyn[k] = syn_dis[k] * isyn[k] + syn_chg[k] * isyn_inf;
+            const float iahp_inf = ahp_ratio[k] * (iw_ahp[k] * spikes[k]);
+            iahp[k] = dyn_max(ahp_dis[k] * iahp[k] + ahp_chg[k] * iahp_inf, io[k]);
+            const float ifb = io[k] * expf(kappa_prime[k] * (vmem[k] / ut[k]));
+            const float ileak = itau_mem[k] + iahp[k];
+            float iin = isyn[k] - ileak + idc[k];
+            iin = dyn_max(timer[k] > 0.0f ? 0.0f : iin, io[k]);
+            const float imem_inf = mem_ratio[k] * (iin - ileak);
+            const float f_imem = (ifb / ileak) * (imem[k] + igain_mem[k]);
+            const float tau_mem = tau_mem_num[k] / ileak;
+            const float d_imem = (imem[k] / (tau_mem * (imem[k] + igain_mem[k]))) *
+                                 (imem_inf + f_imem - imem[k] * (1.0f + iahp[k] / itau_mem[k]));
+            imem[k] = dyn_max(imem[k] + d_imem * dt, io[k]);
+            vmem[k] = ut_kappa[k] * logf(imem[k] / io[k]);
+            ratio[k] = imem[k] / ispkthr[k];
+            spikes[k] = 0.0f;
+            timer[k] = dyn_max(timer[k] - dt, 0.0f);
+        }
+        // log(ratio) > 0 only where ratio > 1: flag those, take the log for them alone
+        int any_fired = 0, bad = 0;
+        DYN_SIMD_REDUCE(| : any_fired, bad)
+        for (int k = 0; k < DYN_NPT; ++k) {
+            over[k] = ratio[k] > 1.0f ? 1 : 0;
+            any_fired |= over[k];
+            const bool finite = fabsf(isyn[k]) <= DYN_FLT_MAX && fabsf(iahp[k]) <= DYN_FLT_MAX &&
+                                fabsf(imem[k]) <= DYN_FLT_MAX && fabsf(vmem[k]) <= DYN_FLT_MAX;
+            bad |= (!finite && dyn_valid(base, k)) ? 1 : 0;
+        }
+        if (bad && first_bad == n_steps) first_bad = t;
+
+        // 3. spike counts, reset, refractory timer and the per-neuron reductions
+        int n_local = 0;
+        auto fire = [&](int k) {
+            const float n_spikes = ceilf(logf(ratio[k]));
+            if (!(n_spikes > 0.0f)) return;
+            spikes[k] = n_spikes;
+            imem[k] = io[k];
+            timer[k] = t_ref[k];
+            if (!dyn_valid(base, k)) return;
+            const int c = (int)(n_spikes < DYN_MAX_COUNT ? n_spikes : DYN_MAX_COUNT);
+            count[k] += c;
+            bin_count[k] += c;
+            fired_steps[k] += 1;
+            if (last[k] >= 0) {
+                const double interval = (double)(t - last[k]);
+                isi_sq[k] += interval * interval;
+            } else {
+                first[k] = t;
+            }
+            last[k] = t;
+#if DYN_NTHREADS == 1
+            s_idx[n_local] = k;  // a lone thread's list is its own, in order
+            s_cnt[n_local] = n_spikes;
+#endif
+            ++n_local;
+        };
+        if (any_fired) {
+#if DYN_DYNAMIC_INDEX && DYN_NPT % 8 == 0
+            // host: skip 8 silent neurons per test, visit the flagged ones in order
+            for (int w = 0; w < DYN_NPT; w += 8) {
+                dyn_u64 flags;
+                memcpy(&flags, over + w, sizeof flags);
+                while (flags) {
+                    const int byte = __builtin_ctzll(flags) >> 3;
+                    fire(w + byte);
+                    flags &= ~(0xFFull << (8 * byte));
+                }
+            }
+#else
+            DYN_UNROLL
+            for (int k = 0; k < DYN_NPT; ++k) {
+                if (over[k]) fire(k);
+            }
+#endif
+        }
+
+        // 4. spike exchange: block-wide prefix sum of the counts, then each thread writes
+        //    its spiking neurons at its offset, so the list is in neuron order
+#if DYN_NTHREADS == 1
+        n_spiking = n_local;
+#else
+        s_scan[0][tid] = n_local;
+        __syncthreads();
+        int src = 0;
+        for (int d = 1; d < DYN_NTHREADS; d <<= 1) {
+            int v = s_scan[src][tid];
+            if (tid >= d) v += s_scan[src][tid - d];
+            s_scan[src ^ 1][tid] = v;
+            src ^= 1;
+            __syncthreads();
+        }
+        n_spiking = s_scan[src][DYN_NTHREADS - 1];
+        if (n_local) {
+            int offset = s_scan[src][tid] - n_local;
+            DYN_UNROLL
+            for (int k = 0; k < DYN_NPT; ++k) {
+                if (spikes[k] > 0.0f && dyn_valid(base, k)) {
+                    s_idx[offset] = base + k;
+                    s_cnt[offset] = spikes[k];
+                    ++offset;
+                }
+            }
+        }
+        __syncthreads();
+#endif
+
+        // 5. time bins and the optional full record
+        if ((t + 1) % bin_width == 0 || t + 1 == n_steps) {
+            int* out = binned + ((dyn_i64)b * n_bins + t / bin_width) * DYN_N + base;
+            DYN_UNROLL
+            for (int k = 0; k < DYN_NPT; ++k) {
+                if (dyn_valid(base, k)) out[k] = bin_count[k];
+                bin_count[k] = 0;
+            }
+        }
+        if (slot >= 0) {
+            const dyn_i64 row = ((dyn_i64)slot * n_steps + t) * DYN_N + base;
+            const dyn_i64 plane = (dyn_i64)n_steps * DYN_N;
+            float* trace = traces + (dyn_i64)slot * DYN_N_RECORDS * plane + (dyn_i64)t * DYN_N + base;
+            DYN_UNROLL
+            for (int k = 0; k < DYN_NPT; ++k) {
+                if (!dyn_valid(base, k)) continue;
+                raster[row + k] = (unsigned char)(spikes[k] < 255.0f ? spikes[k] : 255.0f);
+                trace[R_ISYN * plane + k] = isyn[k];
+                trace[R_IAHP * plane + k] = iahp[k];
+                trace[R_IMEM * plane + k] = imem[k];
+                trace[R_VMEM * plane + k] = vmem[k];
+            }
+        }
+    }
+
+    // --- per-neuron reductions out; per-instance flags through a block reduction
+    DYN_UNROLL
+    for (int k = 0; k < DYN_NPT; ++k) {
+        if (!dyn_valid(base, k)) continue;
+        const dyn_i64 at = (dyn_i64)b * DYN_N + base + k;
+        spike_count[at] = count[k];
+        first_spike[at] = first[k];
+        last_spike[at] = last[k];
+        spiking_steps[at] = fired_steps[k];
+        isi_sumsq[at] = isi_sq[k];
+    }
+    const int block_first_bad = dyn_block_reduce(s_scan[0], first_bad, true);
+    const int block_bad_samples = dyn_block_reduce(s_scan[1], bad_samples, false);
+    if (tid == 0) {
+        nonfinite_step[b] = block_first_bad == n_steps ? -1 : block_first_bad;
+        nonphysical[b] = block_bad_samples;
+    }
+}

@@ -1,0 +1,217 @@
+"""What the cpu and cuda backends share: the kernel source, its arguments and its outputs.
+
+Both targets run `kernels/dynapsim.cu` with the same argument list; only where the arrays
+live differs (NumPy for the host build, CuPy on a GPU). Arrays are passed by the caller's
+array module `xp`, scalars as NumPy scalars of the kernel's exact C types.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ..batch import Batch, BatchResult
+from ..model import PARAMETER_NAMES, RECORD_NAMES
+
+__all__ = [
+    "KERNEL_DIR",
+    "KERNEL_FILES",
+    "source_digest",
+    "defines",
+    "Chunk",
+    "chunks",
+    "static_inputs",
+    "mismatch_arguments",
+    "allocate_outputs",
+    "run_arguments",
+    "draw_arguments",
+    "to_result",
+    "to_parameters",
+]
+
+KERNEL_DIR = Path(__file__).resolve().parents[2] / "kernels"
+KERNEL_FILES = ("portability.h", "philox.cuh", "dynapsim.cu", "host.cpp")
+_OUTPUT_FIELDS = ("spike_count", "first_spike_step", "last_spike_step", "spiking_steps",
+                  "isi_sumsq", "binned_counts", "nonfinite_step", "nonphysical")  # fmt: skip
+
+
+def source_digest() -> str:
+    """Hash of every kernel file: part of each build's cache key."""
+    digest = hashlib.sha256()
+    for name in KERNEL_FILES:
+        digest.update(name.encode())
+        digest.update((KERNEL_DIR / name).read_bytes())
+    return digest.hexdigest()
+
+
+def defines(n_neurons: int, threads_per_block: int, align: int = 1) -> dict[str, int]:
+    """Compile-time shape: N neurons, DYN_NTHREADS threads each owning DYN_NPT of them.
+
+    `align` rounds DYN_NPT up (the spare slots are padding): on the host a multiple of the
+    widest vector makes every neuron go through the same vector expf/logf, whatever the
+    number of threads per block, so the builds agree bit for bit.
+    """
+    per_thread = -(-n_neurons // threads_per_block)
+    return {
+        "DYN_N": n_neurons,
+        "DYN_NPT": -(-per_thread // align) * align,
+        "DYN_NTHREADS": threads_per_block,
+    }
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Instances [start, stop) of a batch and which of them are recorded in full."""
+
+    start: int
+    stop: int
+    record_positions: tuple[int, ...]  # batch positions, in slot order
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
+
+
+def chunks(batch: Batch, chunk_size: int) -> list[Chunk]:
+    """Consecutive chunks of at most `chunk_size` instances."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    recorded = sorted(set(batch.record_instances))
+    if recorded and not 0 <= recorded[0] <= recorded[-1] < batch.n_instances:
+        raise ValueError(
+            f"record_instances must be positions in [0, {batch.n_instances}), got {recorded}"
+        )
+    out = []
+    for start in range(0, batch.n_instances, chunk_size):
+        stop = min(start + chunk_size, batch.n_instances)
+        out.append(Chunk(start, stop, tuple(p for p in recorded if start <= p < stop)))
+    return out
+
+
+def static_inputs(batch: Batch) -> dict[str, np.ndarray]:
+    """The arrays every chunk shares (uploaded once on a GPU)."""
+    if np.dtype(batch.dtype) != np.float32:
+        raise ValueError(f"the kernel integrates in float32, got dtype {np.dtype(batch.dtype)}")
+    dummy = np.zeros(1, np.float32)  # stands in for an absent weight matrix
+
+    def f32(array: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(array, dtype=np.float32)
+
+    events = batch.inputs
+    return {
+        "nominal": np.ascontiguousarray(batch.nominal_matrix()),
+        "core_map": np.ascontiguousarray(batch.core_map, dtype=np.int32),
+        "w_in": dummy if batch.weights_in is None else f32(batch.weights_in),
+        "w_rec": dummy if batch.weights_rec is None else f32(batch.weights_rec),
+        "step_ptr": np.ascontiguousarray(events.step_ptr, dtype=np.int64),
+        "channel": np.ascontiguousarray(events.channel, dtype=np.int32),
+        "value": np.ascontiguousarray(events.value, dtype=np.float32),
+        "instance_stream": np.ascontiguousarray(events.instance_stream, dtype=np.int32),
+        "instances": np.ascontiguousarray(batch.instances, dtype=np.uint64),
+    }  # fmt: skip
+
+
+def mismatch_arguments(batch: Batch) -> list[np.generic]:
+    """seed, mask, lognormal, clip, shared, sigma, sigma_f, half_sigma_sq, sqrt(1-f), sqrt(f).
+
+    Host-side float64 scalars are computed exactly as runner.mismatch does, so the kernel's
+    draws are bitwise those of `sample_parameters`.
+    """
+    model = batch.mismatch
+    sigma = model.sigma
+    fraction = model.shared_fraction
+    return [
+        np.uint64(int(batch.seed) & 0xFFFFFFFFFFFFFFFF),
+        np.uint32(model.parameter_mask if model.active else 0),
+        np.int32(model.distribution == "lognormal"),
+        np.int32(model.nonphysical == "clip"),
+        np.int32(fraction > 0.0),
+        np.float64(sigma),
+        np.float32(sigma),
+        np.float64(0.5 * sigma * sigma),
+        np.float64(np.sqrt(1.0 - fraction)),
+        np.float64(np.sqrt(fraction)),
+    ]
+
+
+def allocate_outputs(xp: ModuleType, batch: Batch, chunk: Chunk) -> dict[str, Any]:
+    """Output arrays of one chunk; their size depends on T only through recorded instances."""
+    b, n, t, r = chunk.size, batch.n_neurons, batch.n_steps, len(chunk.record_positions)
+    return {
+        "spike_count": xp.zeros((b, n), xp.int64),
+        "first_spike_step": xp.zeros((b, n), xp.int32),
+        "last_spike_step": xp.zeros((b, n), xp.int32),
+        "spiking_steps": xp.zeros((b, n), xp.int32),
+        "isi_sumsq": xp.zeros((b, n), xp.float64),
+        "binned_counts": xp.zeros((b, batch.n_bins, n), xp.int32),
+        "nonfinite_step": xp.zeros(b, xp.int32),
+        "nonphysical": xp.zeros(b, xp.int64),
+        "raster": xp.zeros(max(r * t * n, 1), xp.uint8),
+        "traces": xp.zeros(max(r * len(RECORD_NAMES) * t * n, 1), xp.float32),
+    }
+
+
+def _record_slots(batch: Batch, chunk: Chunk) -> np.ndarray:
+    slots = np.full(chunk.size, -1, np.int32)
+    for slot, position in enumerate(chunk.record_positions):
+        slots[position - chunk.start] = slot
+    return slots
+
+
+def run_arguments(
+    xp: ModuleType, batch: Batch, inputs: dict[str, Any], chunk: Chunk, outputs: dict[str, Any]
+) -> list[Any]:
+    """`dynapsim_run`'s arguments, in signature order, for one chunk."""
+    part = slice(chunk.start, chunk.stop)
+    return [
+        inputs["nominal"], inputs["core_map"],
+        inputs["w_in"], np.int32(batch.weights_in is not None),
+        inputs["w_rec"], np.int32(batch.weights_rec is not None),
+        inputs["step_ptr"], inputs["channel"], inputs["value"],
+        xp.ascontiguousarray(inputs["instance_stream"][part]),
+        xp.ascontiguousarray(inputs["instances"][part]),
+        xp.asarray(_record_slots(batch, chunk)),
+        np.int32(chunk.size), np.int32(batch.n_steps),
+        np.int32(batch.bin_width or batch.n_steps), np.int32(batch.n_bins),
+        np.float32(batch.dt), np.float32(batch.Iscale),
+        *mismatch_arguments(batch),
+        *(outputs[name] for name in _OUTPUT_FIELDS),
+        outputs["raster"], outputs["traces"],
+    ]  # fmt: skip
+
+
+def draw_arguments(
+    xp: ModuleType, batch: Batch, inputs: dict[str, Any], out: Any, nonphysical: Any
+) -> list[Any]:
+    """`dynapsim_draw`'s arguments: every instance of the batch at once."""
+    return [
+        inputs["nominal"], inputs["core_map"], inputs["instances"], np.int32(batch.n_instances),
+        *mismatch_arguments(batch), out, nonphysical,
+    ]  # fmt: skip
+
+
+def to_result(batch: Batch, chunk: Chunk, outputs: dict[str, np.ndarray]) -> BatchResult:
+    """Host copies of a chunk's outputs -> a BatchResult with chunk-local positions."""
+    t, n = batch.n_steps, batch.n_neurons
+    r = len(chunk.record_positions)
+    raster = outputs["raster"][: r * t * n].reshape(r, t, n)
+    traces = outputs["traces"][: r * len(RECORD_NAMES) * t * n].reshape(r, len(RECORD_NAMES), t, n)
+    local = [p - chunk.start for p in chunk.record_positions]
+    return BatchResult(
+        **{name: outputs[name] for name in _OUTPUT_FIELDS},
+        raster={k: raster[slot].astype(np.float32) for slot, k in enumerate(local)},
+        traces={
+            k: {name: traces[slot, i] for i, name in enumerate(RECORD_NAMES)}
+            for slot, k in enumerate(local)
+        },
+    )
+
+
+def to_parameters(drawn: np.ndarray) -> dict[str, np.ndarray]:
+    """(B, 24, N) kernel draws -> name -> (B, N), as runner.mismatch.sample_parameters."""
+    return {name: np.ascontiguousarray(drawn[:, i]) for i, name in enumerate(PARAMETER_NAMES)}

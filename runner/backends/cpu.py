@@ -1,0 +1,179 @@
+"""The cpu backend: kernels/dynapsim.cu compiled by the host C++ compiler, run over OpenMP.
+
+The same source the GPU runs, through `kernels/portability.h`: one thread per block owning
+all N neurons (vectorised with `omp simd` and glibc's vector expf/logf), one block per
+instance, blocks spread over cores. Built once per (sources, compiler, flags, N) into a user
+cache and loaded with ctypes. `threads_per_block > 1` selects a test build that runs each
+block with real threads and barriers, exercising the GPU's multi-thread code path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..batch import Batch, BatchResult
+from ..model import PARAMETER_NAMES
+from . import _kernel
+
+__all__ = ["run", "draw_parameters", "unavailable", "cache_dir", "build"]
+
+# -ffp-contract=off: no FMA, so the float32 order is the reference's. -fno-math-errno and
+# -fno-trapping-math let loops call the vector expf/logf; neither changes a result.
+_FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-ffp-contract=off",
+          "-fno-math-errno", "-fno-trapping-math", "-fno-loop-unroll-and-jam")  # fmt: skip
+_FAST_STD = ("-std=c++17",)
+_THREADED_STD = ("-std=c++20", "-pthread", "-DDYN_THREADED_BLOCKS")  # std::barrier
+_LIBS = ("-lmvec", "-lm")
+_VECTOR_LANES = 16  # float32 lanes of AVX-512, the widest x86 vector
+_RECORD_BUDGET_BYTES = 1 << 28  # host memory per chunk for outputs and full records
+_DEFAULT_CHUNK = 4096
+
+# Kernel stacks hold the per-neuron arrays of one block (~250 bytes per neuron); libgomp
+# reads this when it loads, i.e. before the first build is opened.
+os.environ.setdefault("OMP_STACKSIZE", "256M")
+
+
+def _compiler() -> str | None:
+    return shutil.which(os.environ.get("CXX", "g++")) or shutil.which("c++")
+
+
+def unavailable() -> str | None:
+    """Why the cpu backend cannot run here, or None."""
+    if _compiler() is None:
+        wanted = os.environ.get("CXX", "g++")
+        return f"no C++ compiler found (looked for $CXX={wanted!r} and c++)"
+    if not (_kernel.KERNEL_DIR / "dynapsim.cu").is_file():
+        return f"kernel source missing: {_kernel.KERNEL_DIR / 'dynapsim.cu'}"
+    return None
+
+
+def cache_dir() -> Path:
+    """$DYNAPSIM_RUNNER_CACHE, else $XDG_CACHE_HOME/dynapsim-runner, else ~/.cache/..."""
+    explicit = os.environ.get("DYNAPSIM_RUNNER_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "dynapsim-runner"
+
+
+@functools.cache
+def _compiler_version(compiler: str) -> str:
+    return subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
+
+
+def _command(compiler: str, n_neurons: int, threads_per_block: int) -> list[str]:
+    std = _FAST_STD if threads_per_block == 1 else _THREADED_STD
+    shape = _kernel.defines(n_neurons, threads_per_block, _VECTOR_LANES)
+    defs = [f"-D{name}={value}" for name, value in shape.items()]
+    return [compiler, *_FLAGS, *std, *defs, f"-I{_kernel.KERNEL_DIR}", "-x", "c++",
+            str(_kernel.KERNEL_DIR / "host.cpp")]  # fmt: skip
+
+
+@functools.cache
+def build(n_neurons: int, threads_per_block: int = 1) -> ctypes.CDLL:
+    """The shared library for N neurons, compiled on first use and cached on disk.
+
+    The cache key covers the kernel sources, compiler, its version and every flag; a build
+    is written to a temporary file and renamed, so concurrent processes never see half a
+    library.
+    """
+    reason = unavailable()
+    if reason is not None:
+        raise RuntimeError(f"cpu backend: {reason}")
+    compiler = _compiler()
+    command = _command(compiler, n_neurons, threads_per_block)
+    key = hashlib.sha256(
+        "\0".join([_kernel.source_digest(), _compiler_version(compiler), *command]).encode()
+    ).hexdigest()[:24]
+    target = cache_dir() / f"dynapsim_n{n_neurons}_t{threads_per_block}_{key}.so"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(suffix=".so", dir=target.parent)
+        os.close(fd)
+        try:
+            done = subprocess.run(
+                [*command, "-o", temporary, *_LIBS], capture_output=True, text=True
+            )
+            if done.returncode != 0:
+                raise RuntimeError(
+                    f"compiling {command[-1]} failed:\n{' '.join(command)}\n{done.stderr}"
+                )
+            os.replace(temporary, target)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+    library = ctypes.CDLL(str(target))
+    for name in ("dyn_launch_run", "dyn_launch_draw"):
+        getattr(library, name).argtypes = (ctypes.c_int, ctypes.POINTER(ctypes.c_void_p))
+        getattr(library, name).restype = None
+    library.dyn_set_num_threads.argtypes = (ctypes.c_int,)
+    return library
+
+
+_CTYPES = {np.dtype(t): c for t, c in ((np.int32, ctypes.c_int32), (np.uint32, ctypes.c_uint32),
+           (np.uint64, ctypes.c_uint64), (np.float32, ctypes.c_float),
+           (np.float64, ctypes.c_double))}  # fmt: skip
+
+
+def _launch(function: ctypes._CFuncPtr, n_blocks: int, arguments: list) -> None:
+    """Call a kernel the way cudaLaunchKernel does: void* args[] pointing at each value."""
+    values = []
+    for argument in arguments:
+        if isinstance(argument, np.ndarray):
+            assert argument.flags.c_contiguous
+            values.append(ctypes.c_void_p(argument.ctypes.data))
+        else:
+            values.append(_CTYPES[argument.dtype](argument.item()))
+    pointers = (ctypes.c_void_p * len(values))(*(ctypes.addressof(v) for v in values))
+    function(n_blocks, pointers)
+
+
+def _chunk_size(batch: Batch) -> int:
+    per_instance = batch.n_neurons * (28 + 4 * batch.n_bins)
+    recorded = len(batch.record_instances) * batch.n_steps * batch.n_neurons * 17
+    budget = max(_RECORD_BUDGET_BYTES - recorded, _RECORD_BUDGET_BYTES // 4)
+    return max(1, min(_DEFAULT_CHUNK, budget // per_instance))
+
+
+def run(
+    batch: Batch,
+    *,
+    chunk_size: int | None = None,
+    threads_per_block: int = 1,
+    num_threads: int | None = None,
+) -> BatchResult:
+    """Integrate a batch on the host. num_threads: OpenMP threads (default: OpenMP's own)."""
+    library = build(batch.n_neurons, threads_per_block)
+    if num_threads is not None:
+        library.dyn_set_num_threads(num_threads)
+    inputs = _kernel.static_inputs(batch)
+    parts, offsets = [], []
+    for chunk in _kernel.chunks(batch, chunk_size or _chunk_size(batch)):
+        outputs = _kernel.allocate_outputs(np, batch, chunk)
+        _launch(library.dyn_launch_run, chunk.size,
+                _kernel.run_arguments(np, batch, inputs, chunk, outputs))  # fmt: skip
+        parts.append(_kernel.to_result(batch, chunk, outputs))
+        offsets.append(chunk.start)
+    return BatchResult.concatenate(parts, offsets)
+
+
+def draw_parameters(
+    batch: Batch, *, threads_per_block: int = 1
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The kernel's own mismatch draws: name -> (B, N) float32, and non-physical counts (B,)."""
+    library = build(batch.n_neurons, threads_per_block)
+    inputs = _kernel.static_inputs(batch)
+    drawn = np.zeros((batch.n_instances, len(PARAMETER_NAMES), batch.n_neurons), np.float32)
+    nonphysical = np.zeros(batch.n_instances, np.int64)
+    _launch(library.dyn_launch_draw, batch.n_instances,
+            _kernel.draw_arguments(np, batch, inputs, drawn, nonphysical))  # fmt: skip
+    return _kernel.to_parameters(drawn), nonphysical

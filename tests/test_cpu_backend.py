@@ -1,0 +1,144 @@
+"""The cpu backend (kernels/dynapsim.cu built for the host) against the reference backend."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from runner.backends import cpu, reference
+from runner.batch import BatchResult
+from runner.mismatch import MismatchModel, sample_parameters
+from runner.model import PARAMETER_NAMES, RECORD_NAMES
+from runner.reductions import reduce_raster
+
+from .cases import CASES
+from .kernel_batches import batch_from_case, small_batch
+
+pytestmark = pytest.mark.skipif(cpu.unavailable() is not None, reason=str(cpu.unavailable()))
+
+REDUCTIONS = ("spike_count", "first_spike_step", "last_spike_step", "spiking_steps",
+              "isi_sumsq", "binned_counts", "nonfinite_step", "nonphysical")  # fmt: skip
+
+
+def assert_same_result(a: BatchResult, b: BatchResult, exact_traces: bool = True) -> None:
+    for name in REDUCTIONS:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert a.raster.keys() == b.raster.keys() == a.traces.keys() == b.traces.keys()
+    for k in a.raster:
+        np.testing.assert_array_equal(a.raster[k], b.raster[k])
+        for name in RECORD_NAMES:
+            if exact_traces:
+                np.testing.assert_array_equal(a.traces[k][name], b.traces[k][name])
+            else:
+                # libm's expf vs NumPy's differ by an ulp; the charge factor 1 - exp(-x),
+                # x ~ 1e-3, turns that ulp of 1.0 into ~1e-4 relative (Rockpool's rounding)
+                np.testing.assert_allclose(a.traces[k][name], b.traces[k][name], rtol=1e-3)
+
+
+def assert_bitwise_parameters(batch) -> None:
+    expected, expected_bad = sample_parameters(
+        batch.nominal, batch.core_map, batch.mismatch, batch.seed, batch.instances
+    )
+    drawn, bad = cpu.draw_parameters(batch)
+    for name in PARAMETER_NAMES:
+        np.testing.assert_array_equal(drawn[name].view(np.uint32),
+                                      expected[name].view(np.uint32), err_msg=name)  # fmt: skip
+    np.testing.assert_array_equal(bad, expected_bad)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_cpu_matches_reference_on_conformance_cases(case):
+    batch = batch_from_case(case, n_instances=3, bin_width=50, record_instances=(0, 2))
+    assert_bitwise_parameters(batch)
+    expected, got = reference.run(batch), cpu.run(batch)
+    assert expected.spike_count.sum() > 0
+    assert_same_result(expected, got, exact_traces=False)
+    # the kernel's on-the-fly reductions are what its own raster implies
+    for k, raster in got.raster.items():
+        implied = reduce_raster(raster[None], batch.bin_width)
+        for name, value in implied.items():
+            np.testing.assert_array_equal(getattr(got, name)[k], value[0], err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "mismatch",
+    [
+        MismatchModel(percent=0.3),
+        MismatchModel(percent=0.3, distribution="lognormal"),
+        MismatchModel(percent=0.3, shared_fraction=0.4),
+        MismatchModel(percent=0.3, distribution="lognormal", shared_fraction=1.0),
+        MismatchModel(percent=0.2, parameters=("Itau_mem", "Igain_syn", "Io", "Ut", "C_mem")),
+        MismatchModel(percent=4.0, nonphysical="keep"),
+        MismatchModel(percent=4.0, nonphysical="clip"),
+        MismatchModel(percent=0.0),
+        MismatchModel(percent=0.5, parameters=()),
+    ],
+    ids=["gaussian", "lognormal", "shared", "lognormal_all_shared", "subset", "keep", "clip",
+         "zero", "no_parameters"],  # fmt: skip
+)
+def test_kernel_draws_are_bitwise_those_of_sample_parameters(mismatch):
+    batch = small_batch(n_neurons=40, n_steps=2, n_instances=5, mismatch=mismatch)
+    batch = dataclasses.replace(batch, instances=np.array([0, 1, 2**32 + 5, 7, 2**40], np.uint64))
+    assert_bitwise_parameters(batch)
+    if mismatch.nonphysical == "keep" and mismatch.percent > 1:
+        assert cpu.draw_parameters(batch)[1].sum() > 0  # the case really has negative draws
+
+
+def test_clip_policy_runs_like_the_reference():
+    batch = small_batch(n_steps=150, mismatch=MismatchModel(percent=1.5, nonphysical="clip"))
+    expected, got = reference.run(batch), cpu.run(batch)
+    assert got.nonphysical.sum() > 0
+    np.testing.assert_array_equal(got.nonphysical, expected.nonphysical)
+    np.testing.assert_array_equal(got.spike_count, expected.spike_count)
+
+
+def test_recurrent_batch_with_per_instance_streams_matches_reference():
+    batch = small_batch(n_neurons=48, n_steps=300, n_instances=5)
+    expected, got = reference.run(batch), cpu.run(batch)
+    assert (expected.spike_count > 1).sum() > 20  # neurons with intervals: ISI stats matter
+    assert_same_result(expected, got, exact_traces=False)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_blow_up_is_flagged_at_the_same_step():
+    # finite weights whose sum overflows float32 when two input events meet in one step
+    batch = small_batch(n_steps=60, n_instances=3, input_scale=1e38, record_instances=())
+    expected, got = reference.run(batch), cpu.run(batch)
+    assert (expected.nonfinite_step >= 0).all()
+    np.testing.assert_array_equal(got.nonfinite_step, expected.nonfinite_step)
+
+
+def test_results_do_not_depend_on_chunks_or_openmp_threads():
+    batch = small_batch(n_steps=120, n_instances=7)
+    whole = cpu.run(batch, num_threads=2)
+    assert_same_result(whole, cpu.run(batch, chunk_size=3, num_threads=1))
+    assert_same_result(whole, cpu.run(batch, chunk_size=1, num_threads=2))
+    # and an instance's result does not depend on the other instances in its batch
+    alone = cpu.run(dataclasses.replace(
+        batch, instances=batch.instances[3:4], record_instances=(),
+        inputs=dataclasses.replace(batch.inputs, instance_stream=batch.inputs.instance_stream[3:4]),
+    ))  # fmt: skip
+    np.testing.assert_array_equal(alone.spike_count[0], whole.spike_count[3])
+
+
+def test_build_is_cached_and_reports_missing_compiler(monkeypatch, tmp_path):
+    monkeypatch.setenv("DYNAPSIM_RUNNER_CACHE", str(tmp_path))
+    cpu.build.cache_clear()
+    cpu.build(24)
+    assert len(list(tmp_path.glob("dynapsim_n24_t1_*.so"))) == 1
+    assert not list(tmp_path.glob("tmp*"))  # built atomically, no leftovers
+    cpu.build.cache_clear()
+    monkeypatch.setenv("CXX", "no-such-compiler")
+    monkeypatch.setattr(cpu.shutil, "which", lambda name: None)
+    assert "no C++ compiler" in cpu.unavailable()
+    with pytest.raises(RuntimeError, match="no C\\+\\+ compiler"):
+        cpu.build(24)
+    cpu.build.cache_clear()
+
+
+def test_float64_batches_are_refused():
+    batch = dataclasses.replace(small_batch(n_steps=3), dtype=np.float64)
+    with pytest.raises(ValueError, match="float32"):
+        cpu.run(batch)
