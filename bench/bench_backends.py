@@ -29,8 +29,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from runner.backends import cpu, cuda, reference  # noqa: E402
-from runner.batch import Batch, InputEvents  # noqa: E402
-from runner.mismatch import MismatchModel, sample_parameters  # noqa: E402
+from runner.batch import Batch, InputEvents, Variant  # noqa: E402
+from runner.mismatch import MismatchModel  # noqa: E402
 from runner.model import DEFAULT_CURRENTS, DEFAULT_LAYOUT, PARAMETER_NAMES  # noqa: E402
 
 
@@ -45,10 +45,11 @@ def workload(n_instances: int, n_neurons: int, n_steps: int, seed: int = 2026) -
     nominal = {name: np.full(n_neurons, value, np.float32)
                for name, value in {**DEFAULT_CURRENTS, **DEFAULT_LAYOUT}.items()}  # fmt: skip
     return Batch(
-        nominal=nominal, core_map=np.zeros(n_neurons, np.int32),
+        variants=(Variant(nominal, Iscale=1e-8, mismatch=MismatchModel(percent=0.1)),),
+        core_map=np.zeros(n_neurons, np.int32),
         weights_in=w_in.astype(np.float32), weights_rec=w_rec.astype(np.float32),
-        dt=dt, Iscale=1e-8, mismatch=MismatchModel(percent=0.1), seed=seed,
-        instances=np.arange(n_instances, dtype=np.uint64),
+        dt=dt, seed=seed, instances=np.arange(n_instances, dtype=np.uint64),
+        instance_variant=np.zeros(n_instances, np.int32),
         inputs=InputEvents.from_dense(x, n_instances),
     )  # fmt: skip
 
@@ -59,12 +60,12 @@ def rockpool_runner(batch: Batch) -> Callable[[], np.ndarray]:
     import jax.numpy as jnp
     from rockpool.devices.dynapse import DynapSim
 
-    params, _ = sample_parameters(batch.nominal, batch.core_map, batch.mismatch, batch.seed,
-                                  batch.instances)  # fmt: skip
+    params, _ = batch.sample_parameters()
     n = batch.n_neurons
-    nominal = {k: jnp.asarray(batch.nominal[k]) for k in PARAMETER_NAMES}
+    (variant,) = batch.variants
+    nominal = {k: jnp.asarray(variant.nominal[k]) for k in PARAMETER_NAMES}
     module = DynapSim((n, n), w_rec=jnp.asarray(batch.weights_rec), has_rec=True, dt=batch.dt,
-                      Iscale=batch.Iscale, **nominal)  # fmt: skip
+                      Iscale=variant.Iscale, **nominal)  # fmt: skip
     u = jnp.asarray(batch.inputs.dense(0) @ batch.weights_in)
 
     def spike_counts(instance_params: dict) -> jax.Array:

@@ -111,22 +111,34 @@ DYN_FN int dyn_draw(float prm[DYN_N_PARAMETERS][DYN_NPT], const float* __restric
     return nonphysical;
 }
 
-DYN_FN dyn_mismatch dyn_make_mismatch(dyn_u64 seed, dyn_u32 mask, int lognormal, int clip,
-                                      int shared, double sigma, float sigma_f,
-                                      double half_sigma_sq, double shared_a, double shared_b) {
+// Per-variant mismatch settings (runner/backends/_kernel.py: variant_int, variant_real rows).
+enum { VI_MASK, VI_LOGNORMAL, VI_CLIP, VI_SHARED, DYN_VARIANT_INTS };
+enum { VR_SIGMA, VR_HALF_SIGMA_SQ, VR_SHARED_A, VR_SHARED_B, VR_ISCALE, DYN_VARIANT_REALS };
+
+DYN_FN dyn_mismatch dyn_variant_mismatch(dyn_u64 seed, const int* __restrict__ vi,
+                                         const double* __restrict__ vr) {
     dyn_mismatch m;
     m.seed = seed;
-    m.mask = mask;
-    m.lognormal = lognormal;
-    m.clip = clip;
-    m.shared = shared;
-    m.sigma = sigma;
-    m.sigma_f = sigma_f;
-    m.half_sigma_sq = half_sigma_sq;
-    m.shared_a = shared_a;
-    m.shared_b = shared_b;
+    m.mask = (dyn_u32)vi[VI_MASK];
+    m.lognormal = vi[VI_LOGNORMAL];
+    m.clip = vi[VI_CLIP];
+    m.shared = vi[VI_SHARED];
+    m.sigma = vr[VR_SIGMA];
+    m.sigma_f = (float)vr[VR_SIGMA];
+    m.half_sigma_sq = vr[VR_HALF_SIGMA_SQ];
+    m.shared_a = vr[VR_SHARED_A];
+    m.shared_b = vr[VR_SHARED_B];
     return m;
 }
+
+// Variant v's nominal parameters, a (24, N) slice of the (P, 24, N) array.
+DYN_FN const float* dyn_variant_nominal(const float* nominal, int v) {
+    return nominal + (dyn_i64)v * DYN_N_PARAMETERS * DYN_N;
+}
+
+// 1 - exp(-x) and exp(-x) of the time-invariant factors, with exp rounded once to float:
+// the charge factors' cancellation turns an ulp of expf into 1e-4 of isyn (as the reference).
+DYN_FN float dyn_exp_rounded(float x) { return (float)exp((double)x); }
 
 // Sum (or min) of one int per thread, valid in thread 0. Barrier before reuse of `scratch`.
 DYN_FN int dyn_block_reduce(int* scratch, int value, bool take_min) {
@@ -145,19 +157,20 @@ DYN_FN int dyn_block_reduce(int* scratch, int value, bool take_min) {
 // The mismatched parameters of `n_instances` instances: out (B, 24, N), nonphysical (B,).
 extern "C" __global__ void dynapsim_draw(const float* __restrict__ nominal,
                                          const int* __restrict__ core_map,
-                                         const dyn_u64* __restrict__ instances, int n_instances,
-                                         dyn_u64 seed, dyn_u32 mask, int lognormal, int clip,
-                                         int shared, double sigma, float sigma_f,
-                                         double half_sigma_sq, double shared_a, double shared_b,
+                                         const dyn_u64* __restrict__ instances,
+                                         const int* __restrict__ instance_variant, int n_instances,
+                                         dyn_u64 seed, const int* __restrict__ variant_int,
+                                         const double* __restrict__ variant_real,
                                          float* __restrict__ out, dyn_i64* __restrict__ nonphysical) {
     const int b = blockIdx.x;
     if (b >= n_instances) return;
     __shared__ int s_reduce[DYN_NTHREADS];
     const int base = threadIdx.x * DYN_NPT;
-    const dyn_mismatch m = dyn_make_mismatch(seed, mask, lognormal, clip, shared, sigma, sigma_f,
-                                             half_sigma_sq, shared_a, shared_b);
+    const int v = instance_variant[b];
+    const dyn_mismatch m = dyn_variant_mismatch(seed, variant_int + v * DYN_VARIANT_INTS,
+                                                variant_real + v * DYN_VARIANT_REALS);
     float prm[DYN_N_PARAMETERS][DYN_NPT];
-    const int bad = dyn_draw(prm, nominal, core_map, instances[b], m, base);
+    const int bad = dyn_draw(prm, dyn_variant_nominal(nominal, v), core_map, instances[b], m, base);
     DYN_UNROLL
     for (int p = 0; p < DYN_N_PARAMETERS; ++p) {
         DYN_UNROLL
@@ -170,7 +183,8 @@ extern "C" __global__ void dynapsim_draw(const float* __restrict__ nominal,
 }
 
 // Integrate `n_instances` instances for `n_steps` steps; one block per instance.
-// Inputs: nominal (24, N); w_in (C, N) and w_rec (N, N) [pre, post] when has_*; input
+// Inputs: nominal (P, 24, N) of P variants, instance b is variant instance_variant[b] with
+// mismatch settings and Iscale in row v of variant_int/variant_real; w_in (C, N) and w_rec (N, N) [pre, post] when has_*; input
 // events of stream s at step t: ev_*[step_ptr[s*(T+1)+t] : step_ptr[s*(T+1)+t+1]];
 // record_slot[b] >= 0 selects the instances whose raster (R, T, N) and traces (R, 4, T, N)
 // are written; the raster holds uint8 spike counts (saturating at 255), not single bits,
@@ -180,10 +194,10 @@ extern "C" __global__ void dynapsim_run(
     const float* __restrict__ w_in, int has_w_in, const float* __restrict__ w_rec, int has_w_rec,
     const dyn_i64* __restrict__ step_ptr, const int* __restrict__ ev_channel,
     const float* __restrict__ ev_value, const int* __restrict__ instance_stream,
-    const dyn_u64* __restrict__ instances, const int* __restrict__ record_slot, int n_instances,
-    int n_steps, int bin_width, int n_bins, float dt, float iscale, dyn_u64 seed, dyn_u32 mask,
-    int lognormal, int clip, int shared, double sigma, float sigma_f, double half_sigma_sq,
-    double shared_a, double shared_b, dyn_i64* __restrict__ spike_count,
+    const dyn_u64* __restrict__ instances, const int* __restrict__ instance_variant,
+    const int* __restrict__ record_slot, int n_instances, int n_steps, int bin_width, int n_bins,
+    float dt, dyn_u64 seed, const int* __restrict__ variant_int,
+    const double* __restrict__ variant_real, dyn_i64* __restrict__ spike_count,
     int* __restrict__ first_spike, int* __restrict__ last_spike, int* __restrict__ spiking_steps,
     double* __restrict__ isi_sumsq, int* __restrict__ binned, int* __restrict__ nonfinite_step,
     dyn_i64* __restrict__ nonphysical, unsigned char* __restrict__ raster,
@@ -197,10 +211,13 @@ extern "C" __global__ void dynapsim_run(
     __shared__ int s_scan[2][DYN_NTHREADS];
 
     // --- per instance, once: parameters and the time-invariant factors (reference order)
-    const dyn_mismatch m = dyn_make_mismatch(seed, mask, lognormal, clip, shared, sigma, sigma_f,
-                                             half_sigma_sq, shared_a, shared_b);
+    const int v = instance_variant[b];
+    const float* nominal_v = dyn_variant_nominal(nominal, v);
+    const dyn_mismatch m = dyn_variant_mismatch(seed, variant_int + v * DYN_VARIANT_INTS,
+                                                variant_real + v * DYN_VARIANT_REALS);
+    const float iscale = (float)variant_real[v * DYN_VARIANT_REALS + VR_ISCALE];
     float prm[DYN_N_PARAMETERS][DYN_NPT];
-    const int bad_samples = dyn_draw(prm, nominal, core_map, instances[b], m, base);
+    const int bad_samples = dyn_draw(prm, nominal_v, core_map, instances[b], m, base);
 
     float io[DYN_NPT], idc[DYN_NPT], itau_mem[DYN_NPT], igain_mem[DYN_NPT], mem_ratio[DYN_NPT];
     float tau_mem_num[DYN_NPT], ut[DYN_NPT], kappa_prime[DYN_NPT], ut_kappa[DYN_NPT];
@@ -225,10 +242,10 @@ extern "C" __global__ void dynapsim_run(
         t_ref[k] = (prm[P_VTH][k] * prm[P_C_REF][k]) / prm[P_IREF][k];
         const float t_pulse = (prm[P_VTH][k] * prm[P_C_PULSE][k]) / prm[P_IPULSE][k];
         const float t_pulse_ahp = (prm[P_VTH][k] * prm[P_C_PULSE_AHP][k]) / prm[P_IPULSE_AHP][k];
-        syn_dis[k] = expf(-dt / tau_syn);
-        syn_chg[k] = 1.0f - expf(-t_pulse / tau_syn);
-        ahp_dis[k] = expf(-dt / tau_ahp);
-        ahp_chg[k] = 1.0f - expf(-t_pulse_ahp / tau_ahp);
+        syn_dis[k] = dyn_exp_rounded(-dt / tau_syn);
+        syn_chg[k] = 1.0f - dyn_exp_rounded(-t_pulse / tau_syn);
+        ahp_dis[k] = dyn_exp_rounded(-dt / tau_ahp);
+        ahp_chg[k] = 1.0f - dyn_exp_rounded(-t_pulse_ahp / tau_ahp);
         syn_ratio[k] = igain_syn / itau_syn;
         ahp_ratio[k] = igain_ahp / itau_ahp;
         mem_ratio[k] = igain_mem[k] / itau_mem[k];
@@ -247,7 +264,7 @@ extern "C" __global__ void dynapsim_run(
     double isi_sq[DYN_NPT];
     DYN_SIMD
     for (int k = 0; k < DYN_NPT; ++k) {
-        const float io0 = nominal[P_IO * DYN_N + dyn_neuron(base, k)];
+        const float io0 = nominal_v[P_IO * DYN_N + dyn_neuron(base, k)];
         isyn[k] = io0;
         iahp[k] = io0;
         imem[k] = io0;

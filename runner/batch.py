@@ -1,6 +1,8 @@
 """What a backend is given (`Batch`) and what it returns (`BatchResult`).
 
-One `Batch` is a set of mismatch instances of one nominal network, driven by input events.
+One `Batch` is a set of mismatch instances driven by input events. Instances may belong to
+different nominal networks (`Variant`s: e.g. the points of a bias or mismatch sweep) that
+share neurons, core map, weights and dt, so a whole sweep packs into one kernel launch.
 Every backend (reference, cpu, cuda) takes the same `Batch` and returns the same
 `BatchResult`, so tests and the runner never care which one ran.
 """
@@ -11,10 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .mismatch import MismatchModel
+from .mismatch import MismatchModel, sample_parameters
 from .model import PARAMETER_NAMES
 
-__all__ = ["InputEvents", "Batch", "BatchResult"]
+__all__ = ["InputEvents", "Variant", "Batch", "BatchResult"]
 
 
 @dataclass(frozen=True)
@@ -73,18 +75,26 @@ class InputEvents:
 
 
 @dataclass(frozen=True)
-class Batch:
-    """Instances `instances` of one network, ready for a backend."""
+class Variant:
+    """One nominal network of a batch: what a sweep point may change."""
 
     nominal: dict[str, np.ndarray]  # name -> (N,) float32, before mismatch
+    Iscale: float
+    mismatch: MismatchModel
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Instances `instances` (of variants `instance_variant`), ready for a backend."""
+
+    variants: tuple[Variant, ...]
     core_map: np.ndarray  # (N,) int32
     weights_in: np.ndarray | None  # (C, N) float32, or None: channels are neurons
     weights_rec: np.ndarray | None  # (N, N) float32 [pre, post]
     dt: float
-    Iscale: float
-    mismatch: MismatchModel
     seed: int
     instances: np.ndarray  # (B,) uint64 global instance ids
+    instance_variant: np.ndarray  # (B,) int32, index into `variants`
     inputs: InputEvents
     bin_width: int = 0  # steps per bin of `binned_counts`; 0: one bin = the whole run
     record_instances: tuple[int, ...] = ()  # positions in `instances` to record fully
@@ -107,14 +117,33 @@ class Batch:
         width = self.bin_width or self.n_steps
         return -(-self.n_steps // width)
 
-    @property
-    def initial_io(self) -> np.ndarray:
-        """Initial isyn/iahp/imem: the nominal Io, as Rockpool starts them."""
-        return self.nominal["Io"]
+    def nominal_tensor(self) -> np.ndarray:
+        """(P, 24, N) float32: each variant's parameters in PARAMETER_NAMES order (the kernel's)."""
+        return np.stack(
+            [
+                np.stack([np.asarray(v.nominal[name], np.float32) for name in PARAMETER_NAMES])
+                for v in self.variants
+            ]
+        )
 
-    def nominal_matrix(self) -> np.ndarray:
-        """(24, N) float32 in PARAMETER_NAMES order, the kernel's layout."""
-        return np.stack([np.asarray(self.nominal[name], np.float32) for name in PARAMETER_NAMES])
+    def sample_parameters(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Every instance's parameters, name -> (B, N) float32, and non-physical counts (B,)."""
+        sampled = {name: np.empty((self.n_instances, self.n_neurons), np.float32)
+                   for name in PARAMETER_NAMES}  # fmt: skip
+        nonphysical = np.zeros(self.n_instances, np.int64)
+        for index, variant in enumerate(self.variants):
+            rows = np.flatnonzero(self.instance_variant == index)
+            if rows.size:
+                drawn, bad = sample_parameters(variant.nominal, self.core_map, variant.mismatch,
+                                               self.seed, self.instances[rows])  # fmt: skip
+                for name in PARAMETER_NAMES:
+                    sampled[name][rows] = drawn[name]
+                nonphysical[rows] = bad
+        return sampled, nonphysical
+
+    def per_instance(self, values: list) -> np.ndarray:
+        """A per-variant list of values -> (B, ...) array along the instances."""
+        return np.asarray(values)[self.instance_variant]
 
 
 @dataclass

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .backends import get_backend
-from .batch import Batch, BatchResult, InputEvents
+from .batch import Batch, BatchResult, InputEvents, Variant
 from .metrics import neuron_metrics
 from .mismatch import sample_parameters
 from .model import CURRENT_NAMES, DEFAULT_DT, DEFAULT_ISCALE, LAYOUT_NAMES, RECORD_NAMES
@@ -110,6 +110,12 @@ class DynapSimNetwork:
             raise ValueError("x must be finite (no NaN/inf)")
         return array
 
+    def variant(self) -> Variant:
+        """This network as one variant of a (possibly mixed) batch."""
+        s = self.spec
+        nominal = {name: value.astype(np.float32) for name, value in s.nominal.items()}
+        return Variant(nominal=nominal, Iscale=s.Iscale, mismatch=s.mismatch)
+
     def batch(
         self,
         x: np.ndarray,
@@ -122,15 +128,14 @@ class DynapSimNetwork:
         """The backend-ready form of a run (x already checked)."""
         s = self.spec
         return Batch(
-            nominal={name: value.astype(np.float32) for name, value in s.nominal.items()},
+            variants=(self.variant(),),
             core_map=s.core_map,
             weights_in=None if s.weights_in is None else s.weights_in.astype(np.float32),
             weights_rec=None if s.weights_rec is None else s.weights_rec.astype(np.float32),
             dt=s.dt,
-            Iscale=s.Iscale,
-            mismatch=s.mismatch,
             seed=seed,
             instances=np.asarray(instances, dtype=np.uint64),
+            instance_variant=np.zeros(len(instances), np.int32),
             inputs=InputEvents.from_dense(x, len(instances)),
             bin_width=bin_width,
             record_instances=tuple(record_instances),

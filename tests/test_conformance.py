@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from runner import dynapsim_net_from_spec
+from runner.backends import cpu
 from runner.model import CURRENT_NAMES, DEFAULT_CURRENTS, DEFAULT_LAYOUT, PARAMETER_NAMES
 
 from .cases import CASES, Case
@@ -46,10 +47,19 @@ def relative_error(ours: np.ndarray, theirs: np.ndarray, floor: float) -> float:
     return float(np.max(np.abs(ours - theirs) / scale))
 
 
+BACKENDS = [
+    "reference",
+    pytest.param(
+        "cpu", marks=pytest.mark.skipif(cpu.unavailable() is not None, reason="no compiler")
+    ),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_reference_matches_rockpool(case: Case) -> None:
+def test_backend_matches_rockpool(case: Case, backend: str) -> None:
     net = dynapsim_net_from_spec(**case.spec)
-    spikes, _, record = net.evolve(case.x, backend="reference")
+    spikes, _, record = net.evolve(case.x, backend=backend)
     their_spikes, their_record = rockpool_evolve(case, net.parameters([0]))
 
     assert spikes.sum() > 0, "a case that never spikes tests nothing"

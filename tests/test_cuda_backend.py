@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from runner.backends import cpu, cuda, reference
-from runner.mismatch import MismatchModel, sample_parameters
+from runner.mismatch import MismatchModel
 from runner.model import PARAMETER_NAMES
 
 from .cases import CASES
@@ -24,9 +24,7 @@ pytestmark = [
                                                     shared_fraction=0.5, nonphysical="clip")])
 def test_gpu_draws_are_bitwise_those_of_sample_parameters(mismatch):
     batch = small_batch(n_neurons=300, n_steps=2, n_instances=5, mismatch=mismatch)
-    expected, expected_bad = sample_parameters(
-        batch.nominal, batch.core_map, batch.mismatch, batch.seed, batch.instances
-    )
+    expected, expected_bad = batch.sample_parameters()
     drawn, bad = cuda.draw_parameters(batch)
     for name in PARAMETER_NAMES:
         np.testing.assert_array_equal(drawn[name].view(np.uint32), expected[name].view(np.uint32))

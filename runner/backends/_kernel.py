@@ -26,7 +26,7 @@ __all__ = [
     "Chunk",
     "chunks",
     "static_inputs",
-    "mismatch_arguments",
+    "variant_arrays",
     "allocate_outputs",
     "run_arguments",
     "draw_arguments",
@@ -104,7 +104,7 @@ def static_inputs(batch: Batch) -> dict[str, np.ndarray]:
 
     events = batch.inputs
     return {
-        "nominal": np.ascontiguousarray(batch.nominal_matrix()),
+        "nominal": np.ascontiguousarray(batch.nominal_tensor()),
         "core_map": np.ascontiguousarray(batch.core_map, dtype=np.int32),
         "w_in": dummy if batch.weights_in is None else f32(batch.weights_in),
         "w_rec": dummy if batch.weights_rec is None else f32(batch.weights_rec),
@@ -113,30 +113,31 @@ def static_inputs(batch: Batch) -> dict[str, np.ndarray]:
         "value": np.ascontiguousarray(events.value, dtype=np.float32),
         "instance_stream": np.ascontiguousarray(events.instance_stream, dtype=np.int32),
         "instances": np.ascontiguousarray(batch.instances, dtype=np.uint64),
+        "instance_variant": np.ascontiguousarray(batch.instance_variant, dtype=np.int32),
+        **variant_arrays(batch),
     }  # fmt: skip
 
 
-def mismatch_arguments(batch: Batch) -> list[np.generic]:
-    """seed, mask, lognormal, clip, shared, sigma, sigma_f, half_sigma_sq, sqrt(1-f), sqrt(f).
+def variant_arrays(batch: Batch) -> dict[str, np.ndarray]:
+    """Per-variant rows: variant_int (P, 4) = mask, lognormal, clip, shared; variant_real
+    (P, 5) = sigma, sigma**2/2, sqrt(1-f), sqrt(f), Iscale (the kernel's VI_*/VR_* order).
 
-    Host-side float64 scalars are computed exactly as runner.mismatch does, so the kernel's
-    draws are bitwise those of `sample_parameters`.
+    The float64 values are computed exactly as runner.mismatch does, so the kernel's draws
+    are bitwise those of `sample_parameters`.
     """
-    model = batch.mismatch
-    sigma = model.sigma
-    fraction = model.shared_fraction
-    return [
-        np.uint64(int(batch.seed) & 0xFFFFFFFFFFFFFFFF),
-        np.uint32(model.parameter_mask if model.active else 0),
-        np.int32(model.distribution == "lognormal"),
-        np.int32(model.nonphysical == "clip"),
-        np.int32(fraction > 0.0),
-        np.float64(sigma),
-        np.float32(sigma),
-        np.float64(0.5 * sigma * sigma),
-        np.float64(np.sqrt(1.0 - fraction)),
-        np.float64(np.sqrt(fraction)),
-    ]
+    ints, reals = [], []
+    for variant in batch.variants:
+        model = variant.mismatch
+        sigma, fraction = model.sigma, model.shared_fraction
+        ints.append([model.parameter_mask if model.active else 0,
+                     model.distribution == "lognormal", model.nonphysical == "clip",
+                     fraction > 0.0])  # fmt: skip
+        reals.append([sigma, 0.5 * sigma * sigma, np.sqrt(1.0 - fraction), np.sqrt(fraction),
+                      variant.Iscale])  # fmt: skip
+    return {
+        "variant_int": np.ascontiguousarray(ints, dtype=np.int32),
+        "variant_real": np.ascontiguousarray(reals, dtype=np.float64),
+    }
 
 
 def allocate_outputs(xp: ModuleType, batch: Batch, chunk: Chunk) -> dict[str, Any]:
@@ -175,11 +176,12 @@ def run_arguments(
         inputs["step_ptr"], inputs["channel"], inputs["value"],
         xp.ascontiguousarray(inputs["instance_stream"][part]),
         xp.ascontiguousarray(inputs["instances"][part]),
+        xp.ascontiguousarray(inputs["instance_variant"][part]),
         xp.asarray(_record_slots(batch, chunk)),
         np.int32(chunk.size), np.int32(batch.n_steps),
         np.int32(batch.bin_width or batch.n_steps), np.int32(batch.n_bins),
-        np.float32(batch.dt), np.float32(batch.Iscale),
-        *mismatch_arguments(batch),
+        np.float32(batch.dt), np.uint64(int(batch.seed) & 0xFFFFFFFFFFFFFFFF),
+        inputs["variant_int"], inputs["variant_real"],
         *(outputs[name] for name in _OUTPUT_FIELDS),
         outputs["raster"], outputs["traces"],
     ]  # fmt: skip
@@ -190,8 +192,9 @@ def draw_arguments(
 ) -> list[Any]:
     """`dynapsim_draw`'s arguments: every instance of the batch at once."""
     return [
-        inputs["nominal"], inputs["core_map"], inputs["instances"], np.int32(batch.n_instances),
-        *mismatch_arguments(batch), out, nonphysical,
+        inputs["nominal"], inputs["core_map"], inputs["instances"], inputs["instance_variant"],
+        np.int32(batch.n_instances), np.uint64(int(batch.seed) & 0xFFFFFFFFFFFFFFFF),
+        inputs["variant_int"], inputs["variant_real"], out, nonphysical,
     ]  # fmt: skip
 
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..batch import Batch, BatchResult
-from ..mismatch import sample_parameters
 from ..model import RECORD_NAMES
 from ..reductions import first_nonfinite_step, reduce_raster
 
@@ -91,17 +90,18 @@ def integrate(
     weights_rec: np.ndarray | None,
     initial_io: np.ndarray,
     dt: float,
-    Iscale: float,
+    Iscale: float | np.ndarray,
     dtype: type = np.float32,
 ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Run B instances for T steps.
 
     parameters: name -> (B, N); weighted_input: (B, T, N) = x @ W_in (or x itself);
-    weights_rec: (N, N) [pre, post] or None; initial_io: (N,) nominal Io (initial currents).
+    weights_rec: (N, N) [pre, post] or None; initial_io: (N,) or (B, N) nominal Io (the
+    initial currents); Iscale: a scalar or (B, 1).
     Returns spikes (B, T, N), record {isyn, iahp, imem, vmem}: (B, T, N), final state.
     """
     p = {name: np.asarray(value, dtype=dtype) for name, value in parameters.items()}
-    dt, Iscale = dtype(dt), dtype(Iscale)
+    dt, Iscale = dtype(dt), np.asarray(Iscale, dtype=dtype)
     u = np.asarray(weighted_input, dtype=dtype)
     n_instances, n_steps, n_neurons = u.shape
     w_rec = None if weights_rec is None else np.asarray(weights_rec, dtype=dtype)
@@ -156,16 +156,19 @@ def integrate(
 
 def run(batch: Batch) -> BatchResult:
     """The reference backend: sample parameters on the host, integrate, reduce the raster."""
-    parameters, nonphysical = sample_parameters(
-        batch.nominal, batch.core_map, batch.mismatch, batch.seed, batch.instances
-    )
+    parameters, nonphysical = batch.sample_parameters()
     streams = np.stack([batch.inputs.dense(s) for s in range(batch.inputs.step_ptr.shape[0])])
     x = streams[batch.inputs.instance_stream]
     weighted_input = x if batch.weights_in is None else x @ batch.weights_in.astype(batch.dtype)
     spikes, record, _ = integrate(
-        parameters, weighted_input, batch.weights_rec, batch.initial_io,
-        batch.dt, batch.Iscale, batch.dtype,
-    )  # fmt: skip
+        parameters,
+        weighted_input,
+        batch.weights_rec,
+        initial_io=batch.per_instance([v.nominal["Io"] for v in batch.variants]),
+        dt=batch.dt,
+        Iscale=batch.per_instance([v.Iscale for v in batch.variants])[:, None],
+        dtype=batch.dtype,
+    )
     traces = {name: record[name] for name in RECORD_NAMES}
     return BatchResult(
         **reduce_raster(spikes, batch.bin_width),
