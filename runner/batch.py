@@ -65,6 +65,27 @@ class InputEvents:
             n_channels=n_channels,
         )
 
+    @classmethod
+    def concatenate(cls, parts: list[InputEvents]) -> InputEvents:
+        """Inputs of consecutive groups of instances (e.g. sweep points) as one."""
+        event_offsets = np.cumsum([0] + [part.channel.size for part in parts])[:-1]
+        stream_offsets = np.cumsum([0] + [part.step_ptr.shape[0] for part in parts])[:-1]
+        n_channels = {part.n_channels for part in parts}
+        if len(n_channels) != 1:
+            raise ValueError(f"inputs to concatenate have different channel counts {n_channels}")
+        return cls(
+            step_ptr=np.concatenate(
+                [part.step_ptr + offset for part, offset in zip(parts, event_offsets, strict=True)]
+            ),
+            channel=np.concatenate([part.channel for part in parts]),
+            value=np.concatenate([part.value for part in parts]),
+            instance_stream=np.concatenate(
+                [part.instance_stream + offset
+                 for part, offset in zip(parts, stream_offsets, strict=True)]
+            ).astype(np.int32),  # fmt: skip
+            n_channels=n_channels.pop(),
+        )
+
     def dense(self, stream: int) -> np.ndarray:
         """(T, C) float32 array of one stream (for the reference backend and tests)."""
         out = np.zeros((self.n_steps, self.n_channels), dtype=np.float32)

@@ -202,7 +202,7 @@ class RunnerConfig:
     sweep: SweepConfig = field(default_factory=SweepConfig)
     backend: BackendConfig = field(default_factory=BackendConfig)
     seed: int = 0  # mismatch seed: instance i of any run draws the same parameters
-    chunk_size: int = 64  # instances per backend call
+    chunk_size: int = 1024  # instances per backend call (one launch, across sweep points)
     shard: ShardConfig = field(default_factory=ShardConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     output: OutputConfig = field(default_factory=OutputConfig)

@@ -2,16 +2,18 @@
 
 `prepare` builds every sweep point's network and stimulus first, so that a bad spec fails
 before any simulation. `run` then simulates this shard's chunks that are not in the run
-folder yet (one backend call per chunk), writing each as it finishes, and finally rebuilds
-instances.parquet, neurons.parquet, nominal.parquet and summary.csv from the chunk files.
+folder yet (one backend call per chunk; a chunk packs the instances of consecutive sweep
+points that share neurons, weights and dt), writing each as it finishes, and finally
+rebuilds instances.parquet, neurons.parquet, nominal.parquet and summary.csv from the
+chunk files.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import itertools
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .backends import resolve_backend
+from .backends import get_backend, resolve_backend
+from .batch import BatchResult, InputEvents
 from .config import check_schema
 from .metrics import neuron_metrics
-from .network import DynapSimNetwork
+from .mismatch import MismatchModel
+from .network import DynapSimNetwork, packable, packed_batch
 from .networks import build_network, resolve_network
 from .robustness import instance_metrics
 from .stimulus import Stimulus
@@ -58,9 +62,14 @@ class Plan:
     chunks: list[Chunk]  # this shard's chunks
     n_samples: int
     raster_instance: int | None
+    group_of: list[int]  # per point: consecutive points of a group share backend calls
 
     def point_of(self, instance: int) -> Point:
         return self.points[instance // self.n_samples]
+
+    def points_of(self, chunk: Chunk) -> range:
+        """Indices of the sweep points a chunk holds instances of."""
+        return range(chunk.first // self.n_samples, chunk.last // self.n_samples + 1)
 
 
 @dataclass
@@ -90,8 +99,8 @@ def prepare(config: dict[str, Any]) -> Plan:
         sweep_points = expand_sweep(
             resolve_network(config["network"]), config["stimulus"], sweep["axes"]
         )
-        all_chunks = plan_chunks(len(sweep_points), n_samples, config["chunk_size"])
-        chunks = shard_chunks(all_chunks, config["shard"]["index"], config["shard"]["count"])
+        if config["chunk_size"] < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {config['chunk_size']}")
     except errors as error:
         raise ExperimentError(str(error)) from error
     points = []
@@ -107,6 +116,12 @@ def prepare(config: dict[str, Any]) -> Plan:
             )
             raise ExperimentError(f"{where}{error}") from error
         points.append(Point(sweep_point, net, stimulus))
+    group_of = _pack_groups(points)
+    all_chunks = plan_chunks(group_of, n_samples, config["chunk_size"])
+    try:
+        chunks = shard_chunks(all_chunks, config["shard"]["index"], config["shard"]["count"])
+    except ValueError as error:
+        raise ExperimentError(str(error)) from error
     raster = config["output"]["raster_instance"]
     if raster is None:
         raster = (len(points) - 1) * n_samples
@@ -115,64 +130,122 @@ def prepare(config: dict[str, Any]) -> Plan:
             f"output.raster_instance must be an instance id in [0, {len(points) * n_samples}), "
             f"got {raster}"
         )
-    return Plan(config, points, [axis_column(a) for a in sweep["axes"]], chunks, n_samples, raster)
+    columns = [axis_column(a) for a in sweep["axes"]]
+    return Plan(config, points, columns, chunks, n_samples, raster, group_of)
 
 
-def _simulate_nominal(plan: Plan, point: Point, store: ChunkStore, backend: str) -> pd.DataFrame:
-    """The point's network without mismatch (no draws at all), on trial 0's input."""
-    spec = point.network.spec
-    nominal = DynapSimNetwork(
-        dataclasses.replace(spec, mismatch=dataclasses.replace(spec.mismatch, percent=0.0))
-    )
-    result = nominal.simulate(point.stimulus.trial(0), 1, backend=backend, record=[0],
-                              bin_width=plan.config["metrics"]["bin_steps"])  # fmt: skip
-    store.write_raster(f"nominal-p{point.sweep.index:05d}", result.reductions.raster[0])
-    metrics = neuron_metrics(result.reductions, result.n_steps, spec.dt)
-    return pd.DataFrame(
-        {
-            "point": point.sweep.index,
-            "neuron": np.arange(spec.n_neurons),
-            "core": spec.core_map,
-            "spike_count": result.spike_counts[0],
-            **{name: values[0] for name, values in metrics.items()},
-            "nonfinite": bool(result.reductions.nonfinite_step[0] >= 0),
-        }
-    )
+def _pack_groups(points: list[Point]) -> list[int]:
+    """Group id per point: consecutive points that one backend call can run together."""
+    groups = [0]
+    for previous, point in zip(points, points[1:], strict=False):
+        same = packable(previous.network, point.network) and (
+            previous.stimulus.n_steps == point.stimulus.n_steps
+        )
+        groups.append(groups[-1] + (0 if same else 1))
+    return groups
+
+
+def _simulate_points(
+    plan: Plan,
+    networks: list[DynapSimNetwork],
+    point_ids: np.ndarray,
+    inputs: InputEvents,
+    instances: np.ndarray,
+    record: list[int],
+    backend: str,
+) -> BatchResult:
+    """One backend call for instances of several points (`point_ids` index `networks`)."""
+    batch = packed_batch(
+        networks, point_ids, inputs, instances, plan.config["seed"],
+        plan.config["metrics"]["bin_steps"], record,
+    )  # fmt: skip
+    return get_backend(backend)(batch)
+
+
+def _simulate_nominals(plan: Plan, points: list[Point], store: ChunkStore, backend: str) -> None:
+    """The points' networks without mismatch (no draws at all) on trial 0's input, packed
+    into one backend call per group of packable points; stored per point."""
+    for _, group in itertools.groupby(points, key=lambda p: plan.group_of[p.sweep.index]):
+        group = list(group)
+        networks = [
+            DynapSimNetwork(replace(p.network.spec, mismatch=MismatchModel())) for p in group
+        ]
+        inputs = InputEvents.concatenate(
+            [InputEvents.from_dense(p.stimulus.trial(0), 1) for p in group]
+        )
+        positions = np.arange(len(group))
+        result = _simulate_points(plan, networks, positions, inputs, positions,
+                                  list(positions), backend)  # fmt: skip
+        spec = group[0].network.spec
+        metrics = neuron_metrics(result, group[0].stimulus.n_steps, spec.dt)
+        for position, point in enumerate(group):
+            store.write_raster(f"nominal-p{point.sweep.index:05d}", result.raster[position])
+            frame = pd.DataFrame(
+                {
+                    "point": point.sweep.index,
+                    "neuron": np.arange(spec.n_neurons),
+                    "core": spec.core_map,
+                    "spike_count": result.spike_count[position],
+                    **{name: values[position] for name, values in metrics.items()},
+                    "nonfinite": bool(result.nonfinite_step[position] >= 0),
+                }
+            )
+            store.write_nominal(point.sweep.index, frame)
 
 
 def _simulate_chunk(
-    plan: Plan, chunk: Chunk, nominal: pd.DataFrame, store: ChunkStore, backend: str
+    plan: Plan,
+    chunk: Chunk,
+    nominal_rates: dict[int, np.ndarray],
+    store: ChunkStore,
+    backend: str,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """One backend call for the chunk's instances -> instance rows (+ neuron rows)."""
-    point = plan.point_of(chunk.first)
-    spec = point.network.spec
+    """One backend call for the chunk's instances -> instance rows (+ neuron rows).
+
+    nominal_rates: point index -> that point's nominal per-neuron rates (N,).
+    """
     config = plan.config
     ids = np.arange(chunk.first, chunk.last + 1)
-    samples = ids - point.sweep.index * plan.n_samples
+    point_of, samples = np.divmod(ids, plan.n_samples)
+    chunk_points = np.unique(point_of)
+    points = [plan.points[p] for p in chunk_points]
+    local = np.searchsorted(chunk_points, point_of)
+    inputs = InputEvents.concatenate(
+        [
+            InputEvents.from_dense(point.stimulus.for_samples(samples[point_of == p]),
+                                   int((point_of == p).sum()))
+            for p, point in zip(chunk_points, points, strict=True)
+        ]
+    )  # fmt: skip
     record = (
         [int(plan.raster_instance - chunk.first)]
         if chunk.first <= plan.raster_instance <= chunk.last
         else []
     )
-    result = point.network.simulate(
-        point.stimulus.for_samples(samples), chunk.size, backend=backend, record=record,
-        first_instance=chunk.first, bin_width=config["metrics"]["bin_steps"],
-    )  # fmt: skip
+    result = _simulate_points(plan, [p.network for p in points], local, inputs, ids, record,
+                              backend)  # fmt: skip
     for position in record:
-        store.write_raster(f"i{chunk.first + position:09d}", result.reductions.raster[position])
-    neuron = neuron_metrics(result.reductions, result.n_steps, spec.dt)
+        store.write_raster(f"i{chunk.first + position:09d}", result.raster[position])
+    spec = points[0].network.spec
+    n_steps = points[0].stimulus.n_steps
+    neuron = neuron_metrics(result, n_steps, spec.dt)
     metrics = config["metrics"]
     per_instance = instance_metrics(
-        result.reductions, neuron, nominal["rate_hz"].to_numpy(), spec.dt, metrics["bin_steps"],
-        result.n_steps, metrics["within"], metrics["saturated_rate_hz"],
+        result, neuron, np.stack([nominal_rates[p] for p in point_of]), spec.dt,
+        metrics["bin_steps"],
+        n_steps, metrics["within"], metrics["saturated_rate_hz"],
     )  # fmt: skip
+    frozen = np.array([plan.points[p].stimulus.frozen for p in point_of])
     head = {
         "instance": ids,
-        "point": point.sweep.index,
+        "point": point_of,
         "sample": samples,
-        **{column: [_cell(value)] * chunk.size for column, value in point.sweep.values.items()},
+        **{
+            column: [_cell(plan.points[p].sweep.values[column]) for p in point_of]
+            for column in plan.sweep_columns
+        },
         "seed": config["seed"],
-        "trial": 0 if point.stimulus.frozen else samples,
+        "trial": np.where(frozen, 0, samples),
     }
     instances = pd.DataFrame({**head, **per_instance})
     if not config["output"]["neurons"]:
@@ -181,11 +254,11 @@ def _simulate_chunk(
     neurons = pd.DataFrame(
         {
             "instance": np.repeat(ids, n_neurons),
-            "point": point.sweep.index,
+            "point": np.repeat(point_of, n_neurons),
             "sample": np.repeat(samples, n_neurons),
             "neuron": np.tile(np.arange(n_neurons, dtype=np.int32), chunk.size),
             "core": np.tile(spec.core_map, chunk.size),
-            "spike_count": result.spike_counts.reshape(-1).astype(np.int32),
+            "spike_count": result.spike_count.reshape(-1).astype(np.int32),
             **{name: values.reshape(-1).astype(np.float32) for name, values in neuron.items()},
         }
     )
@@ -213,15 +286,14 @@ def run(plan: Plan, run_dir: Path, progress: bool = True) -> Outcome:
     log.info("backend %s: %d of %d chunks to simulate (%d instances), %d done before",
              backend, len(pending), len(plan.chunks), sum(c.size for c in pending),
              len(plan.chunks) - len(pending))  # fmt: skip
-    nominals: dict[int, pd.DataFrame] = {}
-
-    def nominal(point: Point) -> pd.DataFrame:
-        index = point.sweep.index
-        if index not in nominals:
-            nominals[index] = store.nominal(
-                index, lambda: _simulate_nominal(plan, point, store, backend)
-            )
-        return nominals[index]
+    touched = sorted({index for chunk in plan.chunks for index in plan.points_of(chunk)})
+    missing = [plan.points[index] for index in touched if not store.has_nominal(index)]
+    if missing:
+        _simulate_nominals(plan, missing, store, backend)
+    nominal_table = pd.concat([store.read_nominal(index) for index in touched], ignore_index=True)
+    nominal_rates = {
+        index: frame["rate_hz"].to_numpy() for index, frame in nominal_table.groupby("point")
+    }
 
     simulated, seconds, neuron_steps = 0, 0.0, 0
     bar = tqdm(total=total, initial=total - sum(c.size for c in pending), unit="inst",
@@ -229,18 +301,16 @@ def run(plan: Plan, run_dir: Path, progress: bool = True) -> Outcome:
     with bar:
         for number, chunk in enumerate(pending, start=1):
             point = plan.point_of(chunk.first)
-            reference = nominal(point)
-            bar.set_postfix_str(f"chunk {number}/{len(pending)} point {point.sweep.index}")
+            held = plan.points_of(chunk)
+            bar.set_postfix_str(f"chunk {number}/{len(pending)} points {held[0]}-{held[-1]}")
             start = time.perf_counter()
-            instances, neurons = _simulate_chunk(plan, chunk, reference, store, backend)
+            instances, neurons = _simulate_chunk(plan, chunk, nominal_rates, store, backend)
             seconds += time.perf_counter() - start
             store.write(chunk, instances, neurons)
             simulated += chunk.size
             neuron_steps += chunk.size * point.network.spec.n_neurons * point.stimulus.n_steps
             bar.update(chunk.size)
 
-    touched = sorted({plan.point_of(chunk.first).sweep.index for chunk in plan.chunks})
-    nominal_table = pd.concat([nominal(plan.points[index]) for index in touched], ignore_index=True)
     instances = store.read(plan.chunks, "instances")
     summary = summarize(
         instances, plan.sweep_columns, nominal_table.groupby("point")["rate_hz"].mean()

@@ -21,7 +21,13 @@ from .mismatch import sample_parameters
 from .model import CURRENT_NAMES, DEFAULT_DT, DEFAULT_ISCALE, LAYOUT_NAMES, RECORD_NAMES
 from .spec import NetworkSpec
 
-__all__ = ["dynapsim_net_from_spec", "DynapSimNetwork", "SimulationResult"]
+__all__ = [
+    "dynapsim_net_from_spec",
+    "DynapSimNetwork",
+    "SimulationResult",
+    "packable",
+    "packed_batch",
+]
 
 _MISMATCH_OPTIONS = {
     "mismatch_distribution": "distribution",
@@ -126,21 +132,10 @@ class DynapSimNetwork:
         dtype: type = np.float32,
     ) -> Batch:
         """The backend-ready form of a run (x already checked)."""
-        s = self.spec
-        return Batch(
-            variants=(self.variant(),),
-            core_map=s.core_map,
-            weights_in=None if s.weights_in is None else s.weights_in.astype(np.float32),
-            weights_rec=None if s.weights_rec is None else s.weights_rec.astype(np.float32),
-            dt=s.dt,
-            seed=seed,
-            instances=np.asarray(instances, dtype=np.uint64),
-            instance_variant=np.zeros(len(instances), np.int32),
-            inputs=InputEvents.from_dense(x, len(instances)),
-            bin_width=bin_width,
-            record_instances=tuple(record_instances),
-            dtype=dtype,
-        )
+        return packed_batch(
+            [self], np.zeros(len(instances), np.int32), InputEvents.from_dense(x, len(instances)),
+            instances, seed, bin_width, record_instances, dtype,
+        )  # fmt: skip
 
     def evolve(
         self, x: Any, record: bool = True, backend: str = "reference", dtype: type = np.float32
@@ -203,6 +198,54 @@ class DynapSimNetwork:
             seed=seed,
             reductions=get_backend(backend)(batch),
         )
+
+
+def packable(a: DynapSimNetwork, b: DynapSimNetwork) -> bool:
+    """Can instances of both share a batch? Same neurons, core map, weights and dt."""
+    sa, sb = a.spec, b.spec
+
+    def same(x: np.ndarray | None, y: np.ndarray | None) -> bool:
+        return x is y or (x is not None and y is not None and np.array_equal(x, y))
+
+    return (
+        np.array_equal(sa.core_map, sb.core_map)
+        and same(sa.weights_in, sb.weights_in)
+        and same(sa.weights_rec, sb.weights_rec)
+        and sa.dt == sb.dt
+    )
+
+
+def packed_batch(
+    networks: Sequence[DynapSimNetwork],
+    instance_network: np.ndarray,
+    inputs: InputEvents,
+    instances: Sequence[int] | np.ndarray,
+    seed: int,
+    bin_width: int = 0,
+    record_instances: Sequence[int] = (),
+    dtype: type = np.float32,
+) -> Batch:
+    """One batch of instances of several networks (sweep points) that are `packable`:
+    instance b is a mismatch instance of networks[instance_network[b]]."""
+    first = networks[0]
+    for index, other in enumerate(networks[1:], start=1):
+        if not packable(first, other):
+            raise ValueError(f"network {index} differs from network 0 in neurons, weights or dt")
+    s = first.spec
+    return Batch(
+        variants=tuple(net.variant() for net in networks),
+        core_map=s.core_map,
+        weights_in=None if s.weights_in is None else s.weights_in.astype(np.float32),
+        weights_rec=None if s.weights_rec is None else s.weights_rec.astype(np.float32),
+        dt=s.dt,
+        seed=seed,
+        instances=np.asarray(instances, dtype=np.uint64),
+        instance_variant=np.asarray(instance_network, dtype=np.int32),
+        inputs=inputs,
+        bin_width=bin_width,
+        record_instances=tuple(record_instances),
+        dtype=dtype,
+    )
 
 
 def dynapsim_net_from_spec(

@@ -22,16 +22,16 @@ __all__ = ["robustness_metrics", "instance_metrics"]
 def robustness_metrics(
     rates: np.ndarray, nominal: np.ndarray, within: float
 ) -> dict[str, np.ndarray]:
-    """rates: (B, N), nominal: (N,) -> (B,) arrays."""
-    nominal = np.asarray(nominal, dtype=np.float64)[None, :]
+    """rates: (B, N), nominal: (N,) or (B, N) (each instance's own point) -> (B,) arrays."""
+    nominal = np.broadcast_to(np.asarray(nominal, dtype=np.float64), rates.shape)
     error = np.abs(rates - nominal)
-    total = nominal.sum()
+    total = nominal.sum(axis=1)
     centred = rates - rates.mean(axis=1, keepdims=True)
-    centred_nominal = nominal - nominal.mean()
-    norm = np.sqrt((centred**2).sum(axis=1) * (centred_nominal**2).sum())
+    centred_nominal = nominal - nominal.mean(axis=1, keepdims=True)
+    norm = np.sqrt((centred**2).sum(axis=1) * (centred_nominal**2).sum(axis=1))
     with np.errstate(divide="ignore", invalid="ignore"):
         corr = np.where(norm > 0, (centred * centred_nominal).sum(axis=1) / norm, np.nan)
-        rel_error = error.sum(axis=1) / total if total > 0 else np.full(rates.shape[0], np.nan)
+        rel_error = np.where(total > 0, error.sum(axis=1) / total, np.nan)
     return {
         "rate_rel_error": rel_error,
         "rate_corr": corr,

@@ -2,8 +2,9 @@
 
 Instance ids are global and deterministic: instance = point * n_samples + sample, and
 mismatch draws are keyed by (seed, instance). A chunk is a contiguous id range (one
-backend call) and names its file; a shard is a contiguous block of chunks. So the numbers
-of an instance never depend on chunk size, shard count or which backend ran it.
+backend call, spanning as many sweep points as fit) and names its file; a shard is a
+contiguous block of chunks. So the numbers of an instance never depend on chunk size,
+shard count or which backend ran it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class SweepPoint:
 
 @dataclass(frozen=True)
 class Chunk:
-    """Instances first..last (inclusive) of one sweep point: one backend call."""
+    """Instances first..last (inclusive), of one or more sweep points: one backend call."""
 
     first: int
     last: int
@@ -122,22 +123,25 @@ def expand_sweep(
     return points
 
 
-def plan_chunks(n_points: int, n_samples: int, chunk_size: int) -> list[Chunk]:
-    """Chunks of at most chunk_size instances, never straddling two sweep points.
+def plan_chunks(point_groups: list[int], n_samples: int, chunk_size: int) -> list[Chunk]:
+    """Chunks of at most chunk_size instances over all points, in id order.
 
-    (A Batch holds one nominal network; with per-instance nominal parameters in Batch
-    this becomes plain fixed ranges over all instances.)
+    `point_groups[p]` says which points can share a backend call (same neurons, weights,
+    dt and input shape); a chunk never straddles a change of group.
     """
+    n_points = len(point_groups)
     if n_points < 1 or n_samples < 1 or chunk_size < 1:
         raise ValueError(
             "need n_points, sweep.n_samples and chunk_size >= 1, "
             f"got {n_points}, {n_samples}, {chunk_size}"
         )
     chunks = []
-    for point in range(n_points):
-        start = point * n_samples
-        for first in range(start, start + n_samples, chunk_size):
-            chunks.append(Chunk(first, min(first + chunk_size, start + n_samples) - 1))
+    start = 0
+    for _, members in itertools.groupby(point_groups):
+        stop = start + len(list(members)) * n_samples
+        for first in range(start, stop, chunk_size):
+            chunks.append(Chunk(first, min(first + chunk_size, stop) - 1))
+        start = stop
     return chunks
 
 

@@ -98,13 +98,18 @@ class ChunkStore:
         frames = [pd.read_parquet(p) for p in paths if p.exists()]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
-    def nominal(self, point: int, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-        """The nominal instance's per-neuron table of a point, computed once per folder."""
-        path = self._path(f"nominal-p{point:05d}", "neurons")
-        if not path.exists():
-            frame = compute()
-            write_atomic(path, lambda p: frame.to_parquet(p, index=False))
-        return pd.read_parquet(path)
+    def _nominal_path(self, point: int) -> Path:
+        return self._path(f"nominal-p{point:05d}", "neurons")
+
+    def has_nominal(self, point: int) -> bool:
+        return self._nominal_path(point).exists()
+
+    def write_nominal(self, point: int, frame: pd.DataFrame) -> None:
+        """The per-neuron table of a point's nominal instance, computed once per folder."""
+        write_atomic(self._nominal_path(point), lambda p: frame.to_parquet(p, index=False))
+
+    def read_nominal(self, point: int) -> pd.DataFrame:
+        return pd.read_parquet(self._nominal_path(point))
 
     def raster_path(self, label: str) -> Path:
         return self.root / f"{label}.raster.npz"

@@ -61,7 +61,7 @@ def test_interrupted_run_resumes_to_identical_tables(tmp_path: Path, complete, m
     assert not (tmp_path / "instances.parquet").exists()
     monkeypatch.setattr(experiment, "_simulate_chunk", real)
     outcome = run(tmp_path)
-    assert outcome.simulated == 6  # chunks of 4+2 | 4+2 instances: the first two were done
+    assert outcome.simulated == 4  # chunks of 4 | 4 | 4 instances: the first two were done
     for name, table in tables(tmp_path).items():
         pd.testing.assert_frame_equal(table, complete[name])
 
@@ -94,3 +94,28 @@ def test_a_folder_of_another_experiment_is_refused(tmp_path: Path) -> None:
     run(tmp_path)
     with pytest.raises(ExperimentMismatch, match=r"differs in \['seed'\]"):
         run(tmp_path, "seed=1")
+
+
+def test_a_sweep_packs_into_one_backend_call_per_chunk(
+    tmp_path: Path, complete, monkeypatch
+) -> None:
+    """2 points x 6 samples in chunks of 12: one call for all nominals, one for the chunk."""
+    batches = []
+    real = experiment.get_backend
+
+    def counting(name: str):
+        run_batch = real(name)
+
+        def wrapped(batch):
+            batches.append(batch)
+            return run_batch(batch)
+
+        return wrapped
+
+    monkeypatch.setattr(experiment, "get_backend", counting)
+    run(tmp_path, "chunk_size=12")
+    assert [len(b.variants) for b in batches] == [2, 2]
+    assert [b.n_instances for b in batches] == [2, 12]
+    # packing changes nothing in the numbers
+    for name, table in tables(tmp_path).items():
+        pd.testing.assert_frame_equal(table, complete[name])

@@ -59,20 +59,31 @@ def test_bad_axis_paths(path: str, message: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "n_points,n_samples,chunk_size", [(1, 1, 1), (3, 10, 4), (5, 256, 64), (2, 7, 100)]
+    "groups,n_samples,chunk_size",
+    [([0], 1, 1), ([0, 0, 0], 10, 4), ([0] * 5, 256, 64), ([0, 0], 7, 100), ([0, 1, 1, 2], 5, 8)],
 )
-def test_chunks_cover_every_instance_once_within_one_point(n_points, n_samples, chunk_size) -> None:
-    chunks = plan_chunks(n_points, n_samples, chunk_size)
+def test_chunks_cover_every_instance_once_within_one_group(groups, n_samples, chunk_size) -> None:
+    chunks = plan_chunks(groups, n_samples, chunk_size)
     ids = np.concatenate([np.arange(c.first, c.last + 1) for c in chunks])
-    np.testing.assert_array_equal(ids, np.arange(n_points * n_samples))
-    assert all(c.first // n_samples == c.last // n_samples and c.size <= chunk_size for c in chunks)
+    np.testing.assert_array_equal(ids, np.arange(len(groups) * n_samples))
+    group_of = np.repeat(groups, n_samples)
+    assert all(group_of[c.first] == group_of[c.last] and c.size <= chunk_size for c in chunks)
     assert len({c.name for c in chunks}) == len(chunks)
+    # as few calls as the groups allow: only the last chunk of a group may be short
+    per_group = {g: sum(1 for c in chunks if group_of[c.first] == g) for g in set(groups)}
+    for g, n in per_group.items():
+        assert n == -(-groups.count(g) * n_samples // chunk_size)
+
+
+def test_chunks_pack_several_sweep_points() -> None:
+    chunks = plan_chunks([0] * 5, 256, 4096)
+    assert [(c.first, c.last) for c in chunks] == [(0, 1279)]
 
 
 @pytest.mark.parametrize("n_chunks", [1, 2, 5, 17, 64])
 @pytest.mark.parametrize("count", [1, 2, 3, 4, 8])
 def test_shards_partition_the_chunks(n_chunks: int, count: int) -> None:
-    chunks = plan_chunks(1, n_chunks, 1)
+    chunks = plan_chunks([0], n_chunks, 1)
     shards = [shard_chunks(chunks, index, count) for index in range(count)]
     assert [c for shard in shards for c in shard] == chunks
     with pytest.raises(ValueError, match="shard.index"):
