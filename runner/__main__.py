@@ -2,7 +2,9 @@
 
 Exit status: 0 on success, 2 for a config or spec that cannot run (message on stderr, no
 simulation started), 130 after Ctrl-C (finished chunks are kept; rerun into the same
-`hydra.run.dir` to resume), 1 for any other failure (Hydra prints it).
+`hydra.run.dir` to resume), 1 for any other failure (traceback in the log). The status is
+the process's own (a SystemExit passes Hydra's job wrapper), so a failed job of a submitit
+multirun ends non-zero and Slurm marks it FAILED.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ def main(cfg: DictConfig) -> None:
     try:
         plan = prepare(config)
         outcome = run(plan, run_dir)
+        if config["output"]["figures"]:
+            write_figures(plan, outcome, run_dir)
+        print(render_summary(plan, outcome, run_dir))
     except (ExperimentError, ExperimentMismatch) as error:
         log.error("%s", error)
         print(f"error: {error}", file=sys.stderr)
@@ -41,9 +46,9 @@ def main(cfg: DictConfig) -> None:
         print(f"\ninterrupted: finished chunks are kept in {run_dir / 'chunks'}; resume with "
               f"`{resume}`", file=sys.stderr)  # fmt: skip
         sys.exit(130)
-    if config["output"]["figures"]:
-        write_figures(plan, outcome, run_dir)
-    print(render_summary(plan, outcome, run_dir))
+    except Exception:
+        log.exception("the run failed; finished chunks are kept in %s", run_dir / "chunks")
+        sys.exit(1)
 
 
 if __name__ == "__main__":
