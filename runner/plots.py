@@ -107,8 +107,18 @@ def plot_raster(
     plt.close(figure)
 
 
-def write_figures(plan: Plan, outcome: Outcome, run_dir: Path) -> list[Path]:
-    """All figures of a run into run_dir/figures; returns the paths written."""
+def _first_raster(stores: list[ChunkStore], label: str) -> np.ndarray | None:
+    return next((r for r in (s.read_raster(label) for s in stores) if r is not None), None)
+
+
+def write_figures(
+    plan: Plan, outcome: Outcome, run_dir: Path, raster_stores: list[ChunkStore] | None = None
+) -> list[Path]:
+    """All figures of a run into run_dir/figures; returns the paths written.
+
+    Rasters are read from `raster_stores` (default: the run's own chunks; collect passes
+    the jobs' stores).
+    """
     folder = run_dir / "figures"
     folder.mkdir(exist_ok=True)
     labels = point_labels(outcome.summary, plan.sweep_columns)
@@ -125,11 +135,11 @@ def write_figures(plan: Plan, outcome: Outcome, run_dir: Path) -> list[Path]:
     written = [folder / "rates.png", folder / "robustness.png"]
     plot_rates(rates, outcome.nominal, labels, written[0], per_neuron)
     plot_robustness(outcome.summary, plan.sweep_columns, labels, written[1])
-    store = ChunkStore(run_dir)
+    stores = raster_stores if raster_stores is not None else [ChunkStore(run_dir, write=False)]
     instance = plan.raster_instance
     point = plan.point_of(instance)
-    mismatched = store.read_raster(f"i{instance:09d}")
-    nominal = store.read_raster(f"nominal-p{point.sweep.index:05d}")
+    mismatched = _first_raster(stores, f"i{instance:09d}")
+    nominal = _first_raster(stores, f"nominal-p{point.sweep.index:05d}")
     if mismatched is not None and nominal is not None:
         written.append(folder / "raster.png")
         titles = (f"nominal, {labels[point.sweep.index]}", f"instance {instance} (mismatched)")

@@ -50,12 +50,20 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
 class ChunkStore:
     """The `chunks/` folder of a run: what is done, and writing what gets done."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, write: bool = True) -> None:
+        """write=False only reads (collect may look at a job that is still running)."""
         self.run_dir = Path(run_dir)
         self.root = self.run_dir / "chunks"
-        self.root.mkdir(parents=True, exist_ok=True)
-        for stale in self.root.glob(".tmp-*"):  # left by an interrupted write
-            stale.unlink()
+        if write:
+            self.root.mkdir(parents=True, exist_ok=True)
+            for stale in self.root.glob(".tmp-*"):  # left by an interrupted write
+                stale.unlink()
+
+    @classmethod
+    def existing(cls, run_dir: Path) -> ChunkStore | None:
+        """A read-only view of a folder's chunks, or None if it has none."""
+        store = cls(run_dir, write=False)
+        return store if store.root.is_dir() else None
 
     def claim(self, experiment: dict[str, Any]) -> None:
         """Record which experiment these chunks belong to; refuse a different one."""
