@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 from omegaconf import OmegaConf
 
-from .experiment import Outcome, Plan, experiment_identity, prepare
+from .experiment import ExperimentError, Outcome, Plan, experiment_identity, prepare
 from .plots import write_figures
 from .summary import render_summary
 from .sweep import Chunk, shard_chunks
@@ -93,7 +93,12 @@ def _safe(label: str) -> str:
 
 def _shard_report(experiment: Experiment, chunks: list[Chunk]) -> list[str]:
     """A line per shard that is missing or unfinished, named by shard and job folder."""
-    lines = []
+    lines = [
+        f"job {job.path.name} ({' '.join(job.overrides)}): shard.index={job.shard[0]} is outside "
+        f"[0, shard.count={job.shard[1]}): the job failed and ran nothing"
+        for job in experiment.jobs
+        if not 0 <= job.shard[0] < job.shard[1]
+    ]
     counts = sorted({job.shard[1] for job in experiment.jobs})
     for count in counts:
         present = {job.shard[0]: job for job in experiment.jobs if job.shard[1] == count}
@@ -186,7 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     for experiment in experiments:
         out = root if len(experiments) == 1 else root / "collect" / experiment.label
         print(f"== {experiment.label}: {len(experiment.jobs)} job(s) -> {out}")
-        _, report = collect(experiment, out, figures=not args.no_figures)
+        try:
+            _, report = collect(experiment, out, figures=not args.no_figures)
+        except ExperimentError as error:  # e.g. a job given an invalid value
+            names = ", ".join(job.path.name for job in experiment.jobs)
+            report = [f"job(s) {names}: the config cannot run ({error}): nothing to merge"]
         for line in report:
             print(f"   {line}")
         incomplete |= bool(report)
