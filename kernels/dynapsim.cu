@@ -257,8 +257,8 @@ extern "C" __global__ void dynapsim_run(
 
     // --- state (initial currents: the nominal Io, as Rockpool) and per-neuron reductions
     float isyn[DYN_NPT], iahp[DYN_NPT], imem[DYN_NPT], vmem[DYN_NPT], spikes[DYN_NPT];
-    float timer[DYN_NPT], drive[DYN_NPT], ratio[DYN_NPT];
-    unsigned char over[DYN_NPT];  // imem above threshold this step
+    float timer[DYN_NPT], drive[DYN_NPT], ratio[DYN_NPT], ifb[DYN_NPT], log_arg[DYN_NPT];
+    unsigned char over[DYN_NPT];  // imem above threshold this step (valid neurons)
     dyn_i64 count[DYN_NPT];
     int first[DYN_NPT], last[DYN_NPT], fired_steps[DYN_NPT], bin_count[DYN_NPT];
     double isi_sq[DYN_NPT];
@@ -320,50 +320,59 @@ extern "C" __global__ void dynapsim_run(
             }
         }
 
-        // 2. the model step of DESIGN §3, up to the spike threshold test
+        // 2. the model step of DESIGN §3, up to the spike threshold test. expf and logf get
+        //    loops of their own: on the host each is a vector call that spills every live
+        //    register, and the divisions pipeline better without them. (The update loop's
+        //    byte flags make it 64 lanes wide, with a remainder: the logf loop must stay
+        //    float-only to run every neuron through the same 16-lane logf.)
         DYN_SIMD
+        for (int k = 0; k < DYN_NPT; ++k) {
+            ifb[k] = io[k] * expf(kappa_prime[k] * (vmem[k] / ut[k]));  // previous vmem
+        }
+        int any_fired = 0, bad = 0;
+        DYN_SIMD_REDUCE(| : any_fired, bad)
         for (int k = 0; k < DYN_NPT; ++k) {
             const float iws = drive[k] * iscale;
             const float isyn_inf = dyn_max(syn_ratio[k] * iws, io[k]);
             isyn[k] = syn_dis[k] * isyn[k] + syn_chg[k] * isyn_inf;
             const float iahp_inf = ahp_ratio[k] * (iw_ahp[k] * spikes[k]);
             iahp[k] = dyn_max(ahp_dis[k] * iahp[k] + ahp_chg[k] * iahp_inf, io[k]);
-            const float ifb = io[k] * expf(kappa_prime[k] * (vmem[k] / ut[k]));
             const float ileak = itau_mem[k] + iahp[k];
             float iin = isyn[k] - ileak + idc[k];
             iin = dyn_max(timer[k] > 0.0f ? 0.0f : iin, io[k]);
             const float imem_inf = mem_ratio[k] * (iin - ileak);
-            const float f_imem = (ifb / ileak) * (imem[k] + igain_mem[k]);
+            const float f_imem = (ifb[k] / ileak) * (imem[k] + igain_mem[k]);
             const float tau_mem = tau_mem_num[k] / ileak;
             const float d_imem = (imem[k] / (tau_mem * (imem[k] + igain_mem[k]))) *
                                  (imem_inf + f_imem - imem[k] * (1.0f + iahp[k] / itau_mem[k]));
-            imem[k] = dyn_max(imem[k] + d_imem * dt, io[k]);
-            vmem[k] = ut_kappa[k] * logf(imem[k] / io[k]);
-            ratio[k] = imem[k] / ispkthr[k];
-            spikes[k] = 0.0f;
-            timer[k] = dyn_max(timer[k] - dt, 0.0f);
-        }
-        // log(ratio) > 0 only where ratio > 1: flag those, take the log for them alone
-        int any_fired = 0, bad = 0;
-        DYN_SIMD_REDUCE(| : any_fired, bad)
-        for (int k = 0; k < DYN_NPT; ++k) {
-            over[k] = ratio[k] > 1.0f ? 1 : 0;
-            any_fired |= over[k];
+            const float imem_new = dyn_max(imem[k] + d_imem * dt, io[k]);
+            log_arg[k] = imem_new / io[k];  // of vmem, before the reset
+            ratio[k] = imem_new / ispkthr[k];
             const bool finite = fabsf(isyn[k]) <= DYN_FLT_MAX && fabsf(iahp[k]) <= DYN_FLT_MAX &&
-                                fabsf(imem[k]) <= DYN_FLT_MAX && fabsf(vmem[k]) <= DYN_FLT_MAX;
+                                fabsf(imem_new) <= DYN_FLT_MAX;
             bad |= (!finite && dyn_valid(base, k)) ? 1 : 0;
+            // log(ratio) > 0 only where ratio > 1: flag those and reset them here, branch-free;
+            // their spike counts follow in step 3
+            const bool fired = ratio[k] > 1.0f;
+            spikes[k] = fired ? 1.0f : 0.0f;
+            imem[k] = fired ? io[k] : imem_new;
+            timer[k] = fired ? t_ref[k] : dyn_max(timer[k] - dt, 0.0f);
+            over[k] = (fired && dyn_valid(base, k)) ? 1 : 0;
+            any_fired |= over[k];
+        }
+        DYN_SIMD_REDUCE(| : bad)
+        for (int k = 0; k < DYN_NPT; ++k) {
+            vmem[k] = ut_kappa[k] * logf(log_arg[k]);
+            bad |= (!(fabsf(vmem[k]) <= DYN_FLT_MAX) && dyn_valid(base, k)) ? 1 : 0;
         }
         if (bad && first_bad == n_steps) first_bad = t;
 
-        // 3. spike counts, reset, refractory timer and the per-neuron reductions
+        // 3. spike counts and the per-neuron reductions of the flagged neurons
         int n_local = 0;
         auto fire = [&](int k) {
-            const float n_spikes = ceilf(logf(ratio[k]));
-            if (!(n_spikes > 0.0f)) return;
+            // ceil(log(ratio)) is 1 for 1 < ratio <= 2.5 (log 2.5 = 0.92): skip the logf
+            const float n_spikes = ratio[k] <= 2.5f ? 1.0f : ceilf(logf(ratio[k]));
             spikes[k] = n_spikes;
-            imem[k] = io[k];
-            timer[k] = t_ref[k];
-            if (!dyn_valid(base, k)) return;
             const int c = (int)(n_spikes < DYN_MAX_COUNT ? n_spikes : DYN_MAX_COUNT);
             count[k] += c;
             bin_count[k] += c;
@@ -383,15 +392,18 @@ extern "C" __global__ void dynapsim_run(
         };
         if (any_fired) {
 #if DYN_DYNAMIC_INDEX && DYN_NPT % 8 == 0
-            // host: skip 8 silent neurons per test, visit the flagged ones in order
-            for (int w = 0; w < DYN_NPT; w += 8) {
-                dyn_u64 flags;
-                memcpy(&flags, over + w, sizeof flags);
-                while (flags) {
-                    const int byte = __builtin_ctzll(flags) >> 3;
-                    fire(w + byte);
-                    flags &= ~(0xFFull << (8 * byte));
+            // host: the flags of up to 64 neurons as the bits of one word (one multiply packs
+            // 8 flag bytes into 8 bits), then the set bits in order; spiking neurons are too
+            // many and too random for a branch per neuron or per byte to predict
+            for (int w = 0; w < DYN_NPT; w += 64) {
+                const int width = DYN_NPT - w < 64 ? DYN_NPT - w : 64;
+                dyn_u64 bits = 0;
+                for (int j = 0; j < width; j += 8) {
+                    dyn_u64 bytes;
+                    memcpy(&bytes, over + w + j, sizeof bytes);
+                    bits |= ((bytes * 0x0102040810204080ull) >> 56) << j;
                 }
+                for (; bits; bits &= bits - 1) fire(w + __builtin_ctzll(bits));
             }
 #else
             DYN_UNROLL
