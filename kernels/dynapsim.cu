@@ -111,6 +111,58 @@ DYN_FN int dyn_draw(float prm[DYN_N_PARAMETERS][DYN_NPT], const float* __restric
     return nonphysical;
 }
 
+// Host builds with one thread per block (it owns every neuron): the drive of neurons
+// [0, DYN_DRIVE_BLOCKED) in blocks of DYN_DRIVE_VECTORS 16-float vectors held in registers
+// over all of a step's rows (W_rec rows of the spiking neurons, then W_in rows of the input
+// events), stored once: one load, multiply and add per row vector instead of a load-add-store
+// round trip through `drive`. Per neuron the same products are added in the same order from
+// +0, so the sums are bitwise those of the row-by-row loops, which handle the rest.
+#if !(defined(__CUDACC__) || defined(__CUDACC_RTC__)) && DYN_NTHREADS == 1
+#ifndef DYN_DRIVE_VECTORS
+#ifdef __AVX512F__
+#define DYN_DRIVE_VECTORS 16  // 256 floats in 16 of the 32 zmm registers
+#else
+#define DYN_DRIVE_VECTORS 4  // 8 of the 16 ymm registers
+#endif
+#endif
+#define DYN_DRIVE_BLOCKED (DYN_N / (16 * DYN_DRIVE_VECTORS) * (16 * DYN_DRIVE_VECTORS))
+typedef float dyn_v16 __attribute__((vector_size(64)));
+// acc[v] += (row[16v .. 16v+15]) * x, the row loaded unaligned
+#define DYN_ADD_ROW(acc, row, x)                                        \
+    _Pragma("GCC unroll 16") for (int v = 0; v < DYN_DRIVE_VECTORS; ++v) { \
+        dyn_v16 w;                                                      \
+        memcpy(&w, (row) + 16 * v, sizeof w);                           \
+        acc[v] += w * (x);                                              \
+    }
+
+DYN_FN void dyn_drive_blocks(float* __restrict__ drive, const float* __restrict__ w_rec,
+                             const int* __restrict__ idx, const float* __restrict__ cnt,
+                             int n_spiking, const float* __restrict__ w_in,
+                             const int* __restrict__ ev_channel, const float* __restrict__ ev_value,
+                             dyn_i64 e_begin, dyn_i64 e_end) {
+    for (int k0 = 0; k0 < DYN_DRIVE_BLOCKED; k0 += 16 * DYN_DRIVE_VECTORS) {
+        dyn_v16 acc[DYN_DRIVE_VECTORS];
+#pragma GCC unroll 16
+        for (int v = 0; v < DYN_DRIVE_VECTORS; ++v) acc[v] = dyn_v16{};
+        if (w_rec) {
+            for (int e = 0; e < n_spiking; ++e) {
+                const float* row = w_rec + (dyn_i64)idx[e] * DYN_N + k0;
+                DYN_ADD_ROW(acc, row, cnt[e]);
+            }
+        }
+        if (w_in) {
+            for (dyn_i64 e = e_begin; e < e_end; ++e) {
+                const float* row = w_in + (dyn_i64)ev_channel[e] * DYN_N + k0;
+                DYN_ADD_ROW(acc, row, ev_value[e]);
+            }
+        }
+        memcpy(drive + k0, acc, sizeof acc);
+    }
+}
+#else
+#define DYN_DRIVE_BLOCKED 0
+#endif
+
 // Per-variant mismatch settings (runner/backends/_kernel.py: variant_int, variant_real rows).
 enum { VI_MASK, VI_LOGNORMAL, VI_CLIP, VI_SHARED, DYN_VARIANT_INTS };
 enum { VR_SIGMA, VR_HALF_SIGMA_SQ, VR_SHARED_A, VR_SHARED_B, VR_ISCALE, DYN_VARIANT_REALS };
@@ -286,14 +338,20 @@ extern "C" __global__ void dynapsim_run(
 
     for (int t = 0; t < n_steps; ++t) {
         // 1. synaptic drive: last step's spikes through W_rec rows, then this step's input
+        //    (host: neurons below DYN_DRIVE_BLOCKED in register blocks, the loops the rest)
+#if DYN_DRIVE_BLOCKED
+        dyn_drive_blocks(drive, has_w_rec ? w_rec : nullptr, s_idx, s_cnt, n_spiking,
+                         has_w_in ? w_in : nullptr, ev_channel, ev_value, steps[t], steps[t + 1]);
+#endif
+        constexpr int k_loop = DYN_DRIVE_BLOCKED;
         DYN_SIMD
-        for (int k = 0; k < DYN_NPT; ++k) drive[k] = 0.0f;
-        if (has_w_rec) {
+        for (int k = k_loop; k < DYN_NPT; ++k) drive[k] = 0.0f;
+        if (has_w_rec && k_loop < DYN_NPT) {
             for (int e = 0; e < n_spiking; ++e) {
                 const float* row = w_rec + (dyn_i64)s_idx[e] * DYN_N + base;
                 const float c = s_cnt[e];
                 DYN_SIMD
-                for (int k = 0; k < DYN_NPT; ++k) {
+                for (int k = k_loop; k < DYN_NPT; ++k) {
                     if (dyn_valid(base, k)) drive[k] += row[k] * c;
                 }
             }
@@ -302,9 +360,10 @@ extern "C" __global__ void dynapsim_run(
             const int channel = ev_channel[e];
             const float x = ev_value[e];
             if (has_w_in) {
+                if (k_loop == DYN_NPT) continue;
                 const float* row = w_in + (dyn_i64)channel * DYN_N + base;
                 DYN_SIMD
-                for (int k = 0; k < DYN_NPT; ++k) {
+                for (int k = k_loop; k < DYN_NPT; ++k) {
                     if (dyn_valid(base, k)) drive[k] += row[k] * x;
                 }
             } else {

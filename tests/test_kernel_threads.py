@@ -36,3 +36,15 @@ def test_threaded_draws_equal_one_thread_draws():
     for name in PARAMETER_NAMES:
         np.testing.assert_array_equal(drawn[name], threaded[name])
     np.testing.assert_array_equal(bad, threaded_bad)
+
+
+@pytest.mark.parametrize("has_w_in", [True, False])
+def test_register_blocked_drive_equals_row_loops(has_w_in):
+    # one-thread builds sum the drive of the first N // 256 * 256 neurons (N // 64 * 64
+    # without AVX-512) in register blocks and the rest in the row loops the threaded build
+    # uses for all: the sums must agree bit for bit, with and without input weights
+    overrides = {} if has_w_in else {"weights_in": None}
+    batch = small_batch(n_neurons=300, n_steps=120, n_instances=2, **overrides)
+    one = cpu.run(batch)
+    assert one.spike_count[:, :256].sum() > 100 and one.spike_count[:, 256:].sum() > 10
+    assert_same_result(one, cpu.run(batch, threads_per_block=2))
