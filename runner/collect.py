@@ -108,7 +108,8 @@ def _shard_report(experiment: Experiment, chunks: list[Chunk]) -> list[str]:
             if job is None:
                 lines.append(f"shard {index}/{count}: missing (no job folder)")
                 continue
-            done = sum(ChunkStore(job.path).done(chunk) for chunk in mine)
+            store = ChunkStore(job.path, write=False)  # the job may still be running
+            done = sum(store.done(chunk) for chunk in mine)
             if done < len(mine):
                 lines.append(
                     f"shard {index}/{count} (job {job.path.name}, {' '.join(job.overrides)}): "
