@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .config import register_configs
 from .experiment import ExperimentError, prepare, run
+from .paths import CONF_DIR
 from .plots import write_figures
 from .summary import render_summary
 from .tables import ExperimentMismatch
@@ -27,7 +28,7 @@ log = logging.getLogger("runner")
 register_configs()
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)

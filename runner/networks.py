@@ -17,11 +17,11 @@ import numpy as np
 from .generators import generate_weights
 from .model import CURRENT_NAMES, DEFAULT_CURRENTS, DEFAULT_DT, DEFAULT_ISCALE, LAYOUT_NAMES
 from .network import DynapSimNetwork, dynapsim_net_from_spec
+from .paths import CONF_DIR
 from .specfile import load_spec_file
 
 __all__ = ["CONF_DIR", "find_file", "resolve_network", "build_network"]
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 _SCALAR_DEFAULTS = {"Iscale": DEFAULT_ISCALE, "dt": DEFAULT_DT, "percent_mismatch": 0.0}
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import requires_submitit
+
 # Where .ci/slurm/start.sh keeps the test cluster's configs, logs and the `env` file.
 SLURM_DIR = Path(os.environ.get("DYNAPSIM_SLURM_DIR", "/tmp/dynapsim-slurm"))
 
@@ -72,8 +74,9 @@ def slurm_available(timeout_s: float = 5.0) -> bool:
 
 
 def requires_slurm(test):
-    """Mark `test` as a Slurm test (`-m slurm` / `-m "not slurm"`) that skips without Slurm."""
+    """Mark `test` as a Slurm test (`-m slurm` / `-m "not slurm"`) that skips without Slurm
+    or without the submitit launcher it submits through."""
     skip = pytest.mark.skipif(
         not slurm_available(), reason="needs a running Slurm (start one: .ci/slurm/start.sh)"
     )
-    return pytest.mark.slurm(skip(test))
+    return pytest.mark.slurm(requires_submitit(skip(test)))

@@ -8,7 +8,6 @@ No Slurm needed: `tests/test_slurm.py` repeats the essentials on a real cluster.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from tests.helpers import requires_submitit
 
 ROOT = Path(__file__).resolve().parent.parent
 # A tiny two-point sweep: 2 points x 6 samples = 12 instances in chunks of 2 (6 chunks, so
@@ -30,11 +31,6 @@ SWEEP = ["sweep=mismatch_robustness", "sweep.n_samples=6", "sweep.axes.0.values=
 SMALL = [*BASE, *SWEEP]
 TABLES = ("instances.parquet", "neurons.parquet", "nominal.parquet")
 LOCAL = ["hydra/launcher=local", "hydra.launcher.gpus_per_node=0"]  # submitit_local, no GPU
-# the launcher comes with the `slurm` extra (installed by .ci/run and the README's command)
-needs_submitit = pytest.mark.skipif(
-    importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
-    reason='needs hydra-submitit-launcher: pip install -e ".[slurm]"',
-)
 
 
 def _env() -> dict[str, str]:
@@ -115,7 +111,7 @@ def test_collect_of_shards_equals_the_unsharded_run(sweep_copy: Path, unsharded:
     assert_same_tables(sweep_copy, unsharded)
 
 
-@needs_submitit
+@requires_submitit
 def test_range_shortcut_with_submitit_local(tmp_path: Path, unsharded: Path) -> None:
     """`shard.index='range(3)'` fans out like 0,1,2; submitit_local runs the jobs."""
     sweep_dir = tmp_path / "sweep"
@@ -186,7 +182,7 @@ def test_a_failing_job_exits_non_zero_and_the_others_results_are_kept(
     assert set(pd.read_parquet(sweep_dir / "instances.parquet")["instance"]) == set(range(6))
 
 
-@needs_submitit
+@requires_submitit
 def test_a_failing_job_under_submitit_local(tmp_path: Path) -> None:
     """The failing job comes first; submitit still runs the other one to the end."""
     sweep_dir = tmp_path / "sweep"

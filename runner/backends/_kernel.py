@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from ..batch import Batch, BatchResult
 from ..model import PARAMETER_NAMES, RECORD_NAMES
+from ..paths import KERNEL_DIR
 
 __all__ = [
     "KERNEL_DIR",
@@ -34,7 +34,6 @@ __all__ = [
     "to_parameters",
 ]
 
-KERNEL_DIR = Path(__file__).resolve().parents[2] / "kernels"
 KERNEL_FILES = ("portability.h", "philox.cuh", "dynapsim.cu", "host.cpp")
 _OUTPUT_FIELDS = ("spike_count", "first_spike_step", "last_spike_step", "spiking_steps",
                   "isi_sumsq", "binned_counts", "nonfinite_step", "nonphysical")  # fmt: skip
