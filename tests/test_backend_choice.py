@@ -1,0 +1,75 @@
+"""backend=auto: the fastest usable backend, and one visible warning when it falls back to
+the (much slower) reference, naming why the CPU build could not be used."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from runner import backends
+from runner.backends import cpu, cuda, resolve_backend
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["stimulus.n_steps=50", "sweep.n_samples=2"]
+
+
+@pytest.fixture
+def fresh_auto(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """No GPU, an empty build cache, and auto's once-per-process decision forgotten."""
+    monkeypatch.setattr(cuda, "unavailable", lambda: "no CUDA device")
+    monkeypatch.setenv("DYNAPSIM_RUNNER_CACHE", str(tmp_path))
+    backends._resolve_auto.cache_clear()
+    cpu.build.cache_clear()
+    yield
+    backends._resolve_auto.cache_clear()
+    cpu.build.cache_clear()
+
+
+def fallback_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_no_compiler_falls_back_with_one_warning(fresh_auto, monkeypatch, caplog) -> None:
+    monkeypatch.setattr(cpu, "unavailable", lambda: "no C++ compiler found")
+    with caplog.at_level(logging.INFO, logger="runner.backends"):
+        assert resolve_backend("auto") == "reference"
+        assert resolve_backend("auto") == "reference"
+    (warning,) = fallback_warnings(caplog)
+    assert "'reference'" in warning and "65x slower" in warning
+    assert "cpu: no C++ compiler found" in warning and "cuda: no CUDA device" in warning
+
+
+@pytest.mark.skipif(cpu.unavailable() is not None, reason=str(cpu.unavailable()))
+def test_a_failing_cpu_build_falls_back_and_says_why(fresh_auto, monkeypatch, caplog) -> None:
+    monkeypatch.setenv("CXX", "false")  # found on PATH, fails every compile
+    with caplog.at_level(logging.INFO, logger="runner.backends"):
+        assert resolve_backend("auto") == "reference"
+    (warning,) = fallback_warnings(caplog)
+    assert "cpu: the CPU build failed: compiling" in warning
+
+
+@pytest.mark.skipif(cpu.unavailable() is not None, reason=str(cpu.unavailable()))
+def test_a_working_cpu_build_is_chosen_without_warning(fresh_auto, caplog) -> None:
+    with caplog.at_level(logging.INFO, logger="runner.backends"):
+        assert resolve_backend("auto") == "cpu"
+    assert not fallback_warnings(caplog)
+
+
+def test_the_cli_warns_once_and_finishes_on_the_reference(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CXX": "false", "CUDA_VISIBLE_DEVICES": "",
+           "DYNAPSIM_RUNNER_CACHE": str(tmp_path / "cache")}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "runner", *TINY, "backend=auto", "hydra.run.dir=run"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    shown = done.stdout + done.stderr
+    assert shown.count("falls back to 'reference'") == 1, shown
+    assert "the CPU build failed" in shown
+    assert len(pd.read_parquet(tmp_path / "run" / "instances.parquet")) == 2
