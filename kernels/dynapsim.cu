@@ -379,7 +379,7 @@ extern "C" __global__ void dynapsim_run(
             }
         }
 
-        // 2. the model step of DESIGN §3, up to the spike threshold test. expf and logf get
+        // 2. the model step (README), up to the spike threshold test. expf and logf get
         //    loops of their own: on the host each is a vector call that spills every live
         //    register, and the divisions pipeline better without them. (The update loop's
         //    byte flags make it 64 lanes wide, with a remainder: the logf loop must stay

@@ -16,7 +16,7 @@ from runner.philox import (
     uniform_open01,
 )
 
-# Random123's known-answer vectors (DESIGN §4).
+# Random123's known-answer vectors (Salmon et al., SC'11; the library's kat_vectors).
 KNOWN_ANSWERS = [
     ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
     ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),

@@ -1,4 +1,5 @@
-"""The reference integrator: a plain NumPy transcription of DESIGN §3, step by step.
+"""The reference integrator: a plain NumPy transcription of the model (README, "The model
+and the mismatch"), step by step.
 
 Deliberately unoptimised and written in the same operation order as Rockpool 3.1's
 `DynapSim.evolve`, so that float32 runs reproduce Rockpool's spike counts exactly. Both fast
