@@ -29,7 +29,7 @@ def test_default_constants_are_the_documented_time_constants() -> None:
 
 
 def hand_step(p: dict, s: dict, u: float, r: float, dt: float = 1e-3, iscale: float = 1e-8) -> dict:
-    """The README's model for one neuron, in scalar double arithmetic, written from the equations."""
+    """The README's model for one neuron, in scalar double arithmetic, from the equations."""
     kappa = (p["kappa_n"] + p["kappa_p"]) / 2
     ut_k = p["Ut"] / kappa
     tau_syn = ut_k * p["C_syn"] / p["Itau_syn"]
