@@ -18,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from runner.paths import find_data_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("pyproject.toml", "README.md", "runner", "conf", "kernels")
 TINY = ["stimulus.n_steps=50", "sweep.n_samples=2"]
@@ -97,3 +99,8 @@ def test_console_script_finds_shipped_spec_and_stimulus_files(
     assert done.returncode == 0, done.stderr
     neurons = pd.read_parquet(tmp_path / "run" / "neurons.parquet")
     assert neurons["instance"].nunique() == 2 and neurons["core"].nunique() == 2
+
+
+def test_a_missing_data_folder_names_where_it_was_looked_for() -> None:
+    with pytest.raises(FileNotFoundError, match=r"no_such_folder/ folder .*looked in .*runner"):
+        find_data_dir("no_such_folder", "config.yaml")
