@@ -209,8 +209,7 @@ class ChunkStore:
         if recorded is not None and recorded["digest"] != digest:
             before, now = flatten(recorded["identity"]), flatten(identity)
             differs = "; ".join(
-                f"{key}: {before.get(key, '(absent)')!r} in the folder, {now.get(key, '(absent)')!r}"
-                " now"
+                f"{key}: {before.get(key, '-')!r} in the folder, {now.get(key, '-')!r} now"
                 for key in differences(before, now)
             )
             raise ExperimentMismatch(
