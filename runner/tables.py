@@ -136,7 +136,7 @@ class ChunkStore:
         Raises RunFolderError before anything in the folder changes; call release() after.
         """
         store = cls(run_dir)
-        store._acquire()
+        store.lock()
         try:
             _probe_writable(store.root)
             _probe_writable(store.run_dir)
@@ -149,7 +149,8 @@ class ChunkStore:
             raise
         return store
 
-    def _acquire(self) -> None:
+    def lock(self) -> None:
+        """Hold the folder for this process, or raise RunFolderError at once."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             lock = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
