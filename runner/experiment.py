@@ -39,6 +39,7 @@ __all__ = ["ExperimentError", "Point", "Plan", "Outcome", "prepare", "plan_ident
 
 log = logging.getLogger(__name__)
 
+
 class ExperimentError(ValueError):
     """A config that cannot run, found before any simulation: the message says why."""
 

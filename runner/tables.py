@@ -86,8 +86,7 @@ def _probe_writable(folder: Path) -> None:
         descriptor, probe = tempfile.mkstemp(dir=folder, prefix=f"{_TEMPORARY}probe.")
     except OSError as error:
         raise RunFolderError(
-            f"run folder {folder} is not writable ({error.strerror}): "
-            "use a writable hydra.run.dir"
+            f"run folder {folder} is not writable ({error.strerror}): use a writable hydra.run.dir"
         ) from error
     os.close(descriptor)
     os.unlink(probe)
