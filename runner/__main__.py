@@ -22,7 +22,7 @@ from .config import register_configs
 from .experiment import ExperimentError, prepare, run
 from .plots import write_figures
 from .summary import render_summary
-from .tables import RunFolderError
+from .tables import RunFolderError, RunFolderNotWritable, probe_writable
 
 log = logging.getLogger("runner")
 register_configs()
@@ -42,6 +42,7 @@ def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     try:
+        probe_writable(run_dir)  # before anything is logged to its runner.log
         plan = prepare(config)
         outcome = run(plan, run_dir, on_claim=lambda: describe_run(run_dir, cfg))
         if config["output"]["figures"]:
@@ -50,7 +51,8 @@ def main(cfg: DictConfig) -> None:
     except (ExperimentError, RunFolderError) as error:
         if not isinstance(error, RunFolderError) and not (run_dir / ".hydra").exists():
             describe_run(run_dir, cfg)  # a new folder says which config failed (collect names it)
-        log.error("%s", error)
+        if not isinstance(error, RunFolderNotWritable):
+            log.error("%s", error)
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -30,7 +30,7 @@ from omegaconf.errors import OmegaConfBaseException
 from yaml import YAMLError
 
 from .experiment import ExperimentError, Outcome, Plan, plan_identity, prepare
-from .identity import differences, flatten
+from .identity import differences, flatten, identity_digest
 from .plots import write_figures
 from .summary import render_summary
 from .sweep import Chunk, shard_chunks
@@ -190,8 +190,9 @@ def collect(experiment: Experiment, out: Path, figures: bool = True) -> tuple[Pl
     """
     first = experiment.jobs[0].config
     plan = prepare({**first, "shard": {"index": 0, "count": 1}})  # every chunk of the sweep
-    changed = differences(experiment.identity, plan_identity(plan))
-    if changed:
+    identity = plan_identity(plan)
+    if identity_digest(identity) != experiment.jobs[0].digest:
+        changed = differences(experiment.identity, identity)
         raise ExperimentError(
             f"its config or input files differ from those the jobs ran with ({', '.join(changed)})"
         )

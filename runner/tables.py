@@ -34,6 +34,8 @@ __all__ = [
     "write_atomic",
     "RunFolderError",
     "ExperimentMismatch",
+    "RunFolderNotWritable",
+    "probe_writable",
     "ChunkStore",
     "SUMMARY_METRICS",
     "QUANTILES",
@@ -59,6 +61,10 @@ class ExperimentMismatch(RunFolderError):
     """The run folder holds chunks of a different experiment."""
 
 
+class RunFolderNotWritable(RunFolderError):
+    """A file cannot be created in the run folder (read-only mount, permissions)."""
+
+
 def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Write through a new temporary file in the same folder, then rename: all or nothing.
 
@@ -80,12 +86,12 @@ def _parquet_writer(frame: pd.DataFrame) -> Callable[[BinaryIO], None]:
     return lambda stream: frame.to_parquet(stream, index=False)
 
 
-def _probe_writable(folder: Path) -> None:
+def probe_writable(folder: Path) -> None:
     """Create and remove a file: permission bits alone say nothing for root or read-only mounts."""
     try:
         descriptor, probe = tempfile.mkstemp(dir=folder, prefix=f"{_TEMPORARY}probe.")
     except OSError as error:
-        raise RunFolderError(
+        raise RunFolderNotWritable(
             f"run folder {folder} is not writable ({error.strerror}): use a writable hydra.run.dir"
         ) from error
     os.close(descriptor)
@@ -123,12 +129,6 @@ class ChunkStore:
         self._lock: int | None = None
 
     @classmethod
-    def existing(cls, run_dir: Path) -> ChunkStore | None:
-        """A read-only view of a folder's chunks, or None if it has none."""
-        store = cls(run_dir)
-        return store if store.root.is_dir() else None
-
-    @classmethod
     def open(cls, run_dir: Path, identity: dict[str, Any], config: dict[str, Any]) -> ChunkStore:
         """Lock the folder, check it is writable and holds this experiment (or none), claim it.
 
@@ -137,8 +137,8 @@ class ChunkStore:
         store = cls(run_dir)
         store.lock()
         try:
-            _probe_writable(store.root)
-            _probe_writable(store.run_dir)
+            probe_writable(store.root)
+            probe_writable(store.run_dir)
             store._claim(identity, config)
             for folder in (store.root, store.run_dir):  # no other writer can be alive now
                 for stale in folder.glob(f"{_TEMPORARY}*"):
@@ -154,8 +154,8 @@ class ChunkStore:
             self.root.mkdir(parents=True, exist_ok=True)
             lock = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as error:
-            raise RunFolderError(
-                f"run folder {self.run_dir} is not writable ({error.strerror}): "
+            raise RunFolderNotWritable(
+                f"run folder {self.root} is not writable ({error.strerror}): "
                 "use a writable hydra.run.dir"
             ) from error
         try:
@@ -195,7 +195,7 @@ class ChunkStore:
             record = json.loads(path.read_text())
             if not {"digest", "identity", "config"} <= set(record):
                 raise ValueError("expected the keys digest, identity, config")
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, TypeError) as error:
             raise ValueError(f"{path} is unreadable ({error})") from error
         return record
 

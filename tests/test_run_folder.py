@@ -252,6 +252,38 @@ def test_a_read_only_folder_is_refused_before_simulating(tmp_path: Path, monkeyp
     assert not (tmp_path / "chunks" / "experiment.json").exists()
 
 
+_READ_ONLY_CLI = textwrap.dedent("""
+    import errno, os, runpy, sys
+    folder, real_open = sys.argv[1], os.open
+    def read_only_open(path, flags, *args, **kwargs):  # a read-only mount, root or not
+        if str(path).startswith(folder) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, flags, *args, **kwargs)
+    os.open = read_only_open
+    sys.argv = ["runner", *sys.argv[2:]]
+    runpy.run_module("runner", run_name="__main__")
+""")
+
+
+@pytest.mark.parametrize("existing", [[], ["chunks"]])
+def test_the_cli_refuses_a_read_only_folder_with_one_line(tmp_path: Path, existing) -> None:
+    folder = tmp_path / "run"
+    for name in ["", *existing]:
+        (folder / name).mkdir(exist_ok=True)
+    result = subprocess.run(
+        [sys.executable, "-c", _READ_ONLY_CLI, str(folder), "backend=reference",
+         f"hydra.run.dir={folder}"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: run folder {folder} is not writable (Read-only file system): "
+        "use a writable hydra.run.dir"
+    ]
+    assert sorted(p.name for p in folder.iterdir()) == existing  # not even runner.log
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permission bits")
 def test_a_folder_without_write_permission_is_refused(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
