@@ -314,8 +314,9 @@ def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
     if missing:
         _simulate_nominals(plan, missing, store, backend)
     nominal_table = pd.concat([store.read_nominal(index) for index in touched], ignore_index=True)
-    nominal_rates = {
-        index: frame["rate_hz"].to_numpy() for index, frame in nominal_table.groupby("point")
+    nominal_rates = {  # a non-finite nominal instance has no rates to compare with
+        index: np.where(frame["nonfinite"].to_numpy(), np.nan, frame["rate_hz"].to_numpy())
+        for index, frame in nominal_table.groupby("point")
     }
 
     simulated, seconds, neuron_steps = 0, 0.0, 0

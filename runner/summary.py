@@ -61,7 +61,7 @@ def render_summary(plan: Plan, outcome: Outcome, run_dir: Path) -> str:
     for _, row in summary.iterrows():
         if row["nominal_nonfinite"]:
             lines.append(f"point {row['point']}: the nominal instance is non-finite (no nominal "
-                         "rate; errors against it are meaningless)")  # fmt: skip
+                         "rate, robustness metrics against it are NaN)")  # fmt: skip
         if row["n_nonfinite"] > 0:
             lines.append(f"point {row['point']}: non-finite instances (excluded): "
                          f"{row['nonfinite_instances']}")  # fmt: skip

@@ -27,6 +27,7 @@ from omegaconf import OmegaConf
 import runner
 import runner.experiment as experiment
 from runner.networks import CONF_DIR
+from runner.robustness import robustness_metrics
 from runner.tables import ExperimentMismatch, RunFolderError, write_atomic
 
 from .test_runner_resume import run, tables
@@ -314,6 +315,16 @@ def test_a_non_finite_nominal_instance_is_flagged(tmp_path: Path) -> None:
     expected = outcome.instances.set_index("instance")["nonfinite"]
     pd.testing.assert_series_equal(flagged["all"], expected, check_names=False)
     pd.testing.assert_series_equal(flagged["any"], expected, check_names=False)
+
+
+def test_robustness_against_a_non_finite_nominal_is_undefined() -> None:
+    rates = np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+    nominal = np.array([[1.0, 2.0, 4.0], [np.nan, np.nan, np.nan]])
+    metrics = robustness_metrics(rates, nominal, within=0.2)
+    assert metrics["frac_within"][0] == pytest.approx(2 / 3)
+    assert metrics["rate_rel_error"][0] == pytest.approx(1 / 7)
+    for values in metrics.values():
+        assert np.isnan(values[1])
 
 
 def test_summary_reads_back_an_empty_list_of_non_finite_instances(tmp_path: Path) -> None:
