@@ -49,8 +49,9 @@ def main(cfg: DictConfig) -> None:
             write_figures(plan, outcome, run_dir)
         print(render_summary(plan, outcome, run_dir))
     except (ExperimentError, RunFolderError) as error:
-        if not isinstance(error, RunFolderError) and not (run_dir / ".hydra").exists():
-            describe_run(run_dir, cfg)  # a new folder says which config failed (collect names it)
+        new_folder = not any((run_dir / name).exists() for name in (".hydra", "chunks"))
+        if new_folder and not isinstance(error, RunFolderError):
+            describe_run(run_dir, cfg)  # says which config failed (collect names the job)
         if not isinstance(error, RunFolderNotWritable):
             log.error("%s", error)
         print(f"error: {error}", file=sys.stderr)
