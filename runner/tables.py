@@ -17,6 +17,7 @@ import fcntl
 import json
 import logging
 import os
+import secrets
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -71,7 +72,7 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
     The temporary file is created exclusively under an unpredictable name, so neither a
     planted symlink nor another process's temporary file is ever written through.
     """
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{_TEMPORARY}{path.name}.")
+    descriptor, temporary = _create_exclusive(path.parent, path.name)
     try:
         with os.fdopen(descriptor, "wb") as stream:
             write(stream)
@@ -82,6 +83,14 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
         raise
 
 
+def _create_exclusive(folder: Path, name: str) -> tuple[int, Path]:
+    """A new temporary file `.tmp-<name>.<random>` (O_EXCL: never an existing file or link);
+    its mode follows the umask, like any file the run writes."""
+    path = folder / f"{_TEMPORARY}{name}.{secrets.token_hex(8)}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    return os.open(path, flags, 0o666), path
+
+
 def _parquet_writer(frame: pd.DataFrame) -> Callable[[BinaryIO], None]:
     return lambda stream: frame.to_parquet(stream, index=False)
 
@@ -89,7 +98,7 @@ def _parquet_writer(frame: pd.DataFrame) -> Callable[[BinaryIO], None]:
 def probe_writable(folder: Path) -> None:
     """Create and remove a file: permission bits alone say nothing for root or read-only mounts."""
     try:
-        descriptor, probe = tempfile.mkstemp(dir=folder, prefix=f"{_TEMPORARY}probe.")
+        descriptor, probe = _create_exclusive(folder, "probe")
     except OSError as error:
         raise RunFolderNotWritable(
             f"run folder {folder} is not writable ({error.strerror}): use a writable hydra.run.dir"

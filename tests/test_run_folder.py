@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -181,6 +180,9 @@ def test_atomic_writes_do_not_follow_a_planted_symlink(tmp_path: Path) -> None:
     assert target.read_text() == "keep"
     assert (folder / "table.bin").read_bytes() == b"new"
     assert not (folder / "table.bin").is_symlink()
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (folder / "table.bin").stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would
 
 
 # --- one writer at a time, writable folders -------------------------------------------
@@ -243,10 +245,14 @@ def test_the_cli_refuses_a_folder_in_use_with_one_line(locked_folder) -> None:
 def test_a_read_only_folder_is_refused_before_simulating(tmp_path: Path, monkeypatch) -> None:
     """A read-only mount: creating a file fails whoever we are (root included)."""
 
-    def read_only(*args, **kwargs):
-        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+    real_open = os.open
 
-    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    def read_only_open(path, flags, *args, **kwargs):
+        if str(path).startswith(str(tmp_path)) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", read_only_open)
     monkeypatch.setattr(experiment, "get_backend", lambda name: pytest.fail("simulated"))
     with pytest.raises(RunFolderError, match=rf"run folder {tmp_path}.* is not writable"):
         run(tmp_path)
