@@ -25,11 +25,12 @@ from omegaconf import OmegaConf
 
 import runner
 import runner.experiment as experiment
+import runner.plots as plots
 from runner.networks import CONF_DIR
 from runner.robustness import robustness_metrics
 from runner.tables import ExperimentMismatch, RunFolderError, write_atomic
 
-from .test_runner_resume import run, tables
+from .test_runner_resume import config, run, tables
 
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK = "000000004-000000007"  # the middle of the three chunks of 4 (2 points x 6 samples)
@@ -307,10 +308,12 @@ def test_a_folder_without_write_permission_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_a_non_finite_nominal_instance_is_flagged(tmp_path: Path) -> None:
-    """Point 1's DC current overflows the membrane: nominal and samples all blow up."""
-    outcome = run(tmp_path, "sweep.axes.0.path=network.currents.Idc",
-                  "sweep.axes.0.values=[5e-13,1e30]")  # fmt: skip
+def test_a_non_finite_nominal_instance_is_flagged(tmp_path: Path, monkeypatch) -> None:
+    """Point 1's DC current overflows the membrane: nominal and samples all blow up; the
+    summary, the neurons table and the figures flag or leave out every such row."""
+    plan = experiment.prepare(config("sweep.axes.0.path=network.currents.Idc",
+                                     "sweep.axes.0.values=[5e-13,1e30]"))  # fmt: skip
+    outcome = experiment.run(plan, tmp_path, progress=False)
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert summary["nominal_nonfinite"].tolist() == [False, True]
     assert np.isfinite(summary["nominal_mean_rate_hz"][0])
@@ -321,6 +324,16 @@ def test_a_non_finite_nominal_instance_is_flagged(tmp_path: Path) -> None:
     expected = outcome.instances.set_index("instance")["nonfinite"]
     pd.testing.assert_series_equal(flagged["all"], expected, check_names=False)
     pd.testing.assert_series_equal(flagged["any"], expected, check_names=False)
+
+    plotted = {}
+    monkeypatch.setattr(
+        plots,
+        "plot_rates",
+        lambda rates, nominal, *args: plotted.update(rates=rates, nominal=nominal),
+    )
+    plots.write_figures(plan, outcome, tmp_path)  # fmt: skip
+    assert set(plotted["rates"]["point"]) == {0} and len(plotted["rates"]) == 6 * 16
+    assert set(plotted["nominal"]["point"]) == {0}
 
 
 def test_robustness_against_a_non_finite_nominal_is_undefined() -> None:
