@@ -2,7 +2,8 @@
 
 Exit status: 0 on success, 2 for a config or spec that cannot run (message on stderr, no
 simulation started), 130 after Ctrl-C (finished chunks are kept; rerun into the same
-`hydra.run.dir` to resume), 1 for any other failure (traceback in the log). The status is
+`hydra.run.dir` to resume), 1 for any other failure (traceback in the log). A refused or failed
+start leaves an existing run folder's description (`.hydra/`) as it was. The status is
 the process's own (a SystemExit passes Hydra's job wrapper), so a failed job of a submitit
 multirun ends non-zero and Slurm marks it FAILED.
 """
@@ -22,10 +23,19 @@ from .experiment import ExperimentError, prepare, run
 from .paths import CONF_DIR
 from .plots import write_figures
 from .summary import render_summary
-from .tables import ExperimentMismatch
+from .tables import RunFolderError, RunFolderNotWritable, probe_writable
 
 log = logging.getLogger("runner")
 register_configs()
+
+
+def describe_run(run_dir: Path, cfg: DictConfig) -> None:
+    """`.hydra/config.yaml` and `overrides.yaml`: written by us, not by Hydra (whose
+    `output_subdir` is null), so that only a run that claimed the folder rewrites them."""
+    folder = run_dir / ".hydra"
+    folder.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, folder / "config.yaml", resolve=True)
+    OmegaConf.save(list(HydraConfig.get().overrides.task), folder / "overrides.yaml")
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
@@ -33,13 +43,18 @@ def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     try:
+        probe_writable(run_dir)  # before anything is logged to its runner.log
         plan = prepare(config)
-        outcome = run(plan, run_dir)
+        outcome = run(plan, run_dir, on_claim=lambda: describe_run(run_dir, cfg))
         if config["output"]["figures"]:
             write_figures(plan, outcome, run_dir)
         print(render_summary(plan, outcome, run_dir))
-    except (ExperimentError, ExperimentMismatch) as error:
-        log.error("%s", error)
+    except (ExperimentError, RunFolderError) as error:
+        new_folder = not any((run_dir / name).exists() for name in (".hydra", "chunks"))
+        if new_folder and not isinstance(error, RunFolderError):
+            describe_run(run_dir, cfg)  # says which config failed (collect names the job)
+        if not isinstance(error, RunFolderNotWritable):
+            log.error("%s", error)
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -4,9 +4,12 @@ Every job folder of a Hydra multirun holds its finished chunks (`chunks/*.parque
 merges them, per experiment, into one `instances.parquet`, `nominal.parquet`,
 `neurons.parquet` (when the jobs wrote them), `summary.csv` and `figures/`: at the multirun
 folder's root when all jobs ran one experiment (e.g. the shards of one sweep), else in
-`collect/<label>/` per experiment. It works on a partial sweep (a missing, failed or
-running shard only leaves its chunks out, and is named in the report), reads only what the
-jobs wrote, and gives the same files however often it runs.
+`collect/<label>/` per experiment, labelled by the keys in which the experiments differ.
+Jobs are grouped and labelled by the experiment identity stored with their chunks
+(`chunks/experiment.json`), never by a file a later invocation could rewrite. It works on a
+partial sweep (a missing, failed or running shard, or a bad chunk file, only leaves its
+chunks out, and is named in the report), reads only what the jobs wrote, and gives the
+same files however often it runs.
 
 Exit status: 0 (also for a partial sweep), 1 with --require-complete when something is
 missing, 2 when the folder holds no job of this runner.
@@ -23,29 +26,45 @@ from typing import Any
 
 import pandas as pd
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from yaml import YAMLError
 
-from .experiment import ExperimentError, Outcome, Plan, experiment_identity, prepare
+from .experiment import ExperimentError, Outcome, Plan, plan_identity, prepare
+from .identity import differences, flatten, identity_digest
 from .plots import write_figures
 from .summary import render_summary
 from .sweep import Chunk, shard_chunks
-from .tables import ChunkStore, summarize, write_atomic
+from .tables import ChunkStore, write_tables
 
 __all__ = ["Job", "Experiment", "find_jobs", "group_experiments", "collect", "main"]
 
 log = logging.getLogger(__name__)
 
+MAX_LABEL_LENGTH = 100  # longer labels get a short folder name (the label goes in label.txt)
+
 
 @dataclass(frozen=True)
 class Job:
-    """One job folder of the multirun."""
+    """One job folder of the multirun.
+
+    `config` and `identity` come from `chunks/experiment.json`, written only by a run that
+    claimed the folder; a job without one (its start failed) has identity None and the
+    config of its `.hydra/config.yaml`.
+    """
 
     path: Path
     config: dict[str, Any]
     overrides: tuple[str, ...]
+    identity: dict[str, Any] | None = None
+    digest: str | None = None
 
     @property
     def shard(self) -> tuple[int, int]:
         return self.config["shard"]["index"], self.config["shard"]["count"]
+
+    @property
+    def name(self) -> str:
+        return f"job {self.path.name} ({' '.join(self.overrides)})"
 
 
 @dataclass
@@ -53,52 +72,75 @@ class Experiment:
     """The jobs that ran one experiment (they differ only in their shard)."""
 
     label: str
+    identity: dict[str, Any]
     jobs: list[Job] = field(default_factory=list)
 
+    @property
+    def folder_name(self) -> str:
+        """The label as a file name; a short stable one when the label is too long."""
+        safe = "".join(c if c.isalnum() or c in "=,._-" else "_" for c in self.label)
+        if len(safe.encode()) <= MAX_LABEL_LENGTH:
+            return safe
+        return f"experiment-{self.jobs[0].digest[:12]}"
 
-def find_jobs(root: Path) -> list[Job]:
-    """Job folders: those with Hydra's `.hydra/config.yaml`, in job-number order."""
-    jobs = []
-    for config_path in sorted(root.glob("*/.hydra/config.yaml"), key=_job_order):
-        folder = config_path.parent.parent
-        config = OmegaConf.to_container(OmegaConf.load(config_path), resolve=True)
-        if not isinstance(config, dict) or "shard" not in config:
-            continue  # some other Hydra app's job
+
+def _read_yaml(path: Path) -> Any:
+    return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+
+
+def find_jobs(root: Path) -> tuple[list[Job], list[str]]:
+    """Job folders (those with `chunks/experiment.json` or Hydra's `.hydra/config.yaml`), in
+    job-number order, and a line per folder skipped because a file of it is unreadable."""
+    jobs, skipped = [], []
+    folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    for folder in sorted(folders, key=_job_order):
+        overrides: tuple[str, ...] = ()
         overrides_path = folder / ".hydra" / "overrides.yaml"
-        overrides = OmegaConf.load(overrides_path) if overrides_path.exists() else []
-        jobs.append(Job(folder, config, tuple(str(o) for o in overrides)))
-    return jobs
+        try:
+            if overrides_path.is_file():
+                overrides = tuple(str(o) for o in _read_yaml(overrides_path))
+            recorded = ChunkStore(folder).recorded()
+            if recorded is not None:
+                jobs.append(Job(folder, recorded["config"], overrides, recorded["identity"],
+                                recorded["digest"]))  # fmt: skip
+                continue
+            config_path = folder / ".hydra" / "config.yaml"
+            if not config_path.is_file():
+                continue
+            config = _read_yaml(config_path)
+            if not isinstance(config, dict) or "shard" not in config:
+                continue  # some other Hydra app's job
+            jobs.append(Job(folder, config, overrides))
+        except (OSError, ValueError, TypeError, YAMLError, OmegaConfBaseException) as error:
+            skipped.append(f"job {folder.name}: skipped, {error}")
+    return jobs, skipped
 
 
-def _job_order(path: Path) -> tuple[int, str]:
-    name = path.parent.parent.name
-    return (int(name), name) if name.isdigit() else (sys.maxsize, name)
+def _job_order(folder: Path) -> tuple[int, str]:
+    return (int(folder.name), folder.name) if folder.name.isdigit() else (sys.maxsize, folder.name)
 
 
 def group_experiments(jobs: list[Job]) -> list[Experiment]:
-    """Jobs grouped by what decides their numbers (shard, backend and output aside)."""
+    """Jobs that claimed their folder, grouped by stored identity and labelled by the
+    identity keys in which the experiments differ (`network.percent_mismatch=0.1`)."""
     groups: dict[str, Experiment] = {}
     for job in jobs:
-        key = repr(sorted(experiment_identity(job.config).items()))
-        if key not in groups:
-            label = ",".join(o for o in job.overrides if not o.startswith("shard.")) or "default"
-            groups[key] = Experiment(_safe(label))
-        groups[key].jobs.append(job)
-    return list(groups.values())
+        if job.digest is not None:
+            groups.setdefault(job.digest, Experiment("", job.identity)).jobs.append(job)
+    experiments = list(groups.values())
+    leaves = [flatten(experiment.identity) for experiment in experiments]
+    differing = sorted({key for leaf in leaves for key in differences(leaves[0], leaf)})
+    for experiment, leaf in zip(experiments, leaves, strict=True):
+        label = ",".join(f"{key}={leaf[key]}" for key in differing if key in leaf)
+        experiment.label = label or "default"
+    return experiments
 
 
-def _safe(label: str) -> str:
-    return "".join(c if c.isalnum() or c in "=,._-" else "_" for c in label)
-
-
-def _shard_report(experiment: Experiment, chunks: list[Chunk]) -> list[str]:
+def _shard_report(
+    experiment: Experiment, chunks: list[Chunk], finished: dict[Chunk, list[Path]]
+) -> list[str]:
     """A line per shard that is missing or unfinished, named by shard and job folder."""
-    lines = [
-        f"job {job.path.name} ({' '.join(job.overrides)}): shard.index={job.shard[0]} is outside "
-        f"[0, shard.count={job.shard[1]}): the job failed and ran nothing"
-        for job in experiment.jobs
-        if not 0 <= job.shard[0] < job.shard[1]
-    ]
+    lines = []
     counts = sorted({job.shard[1] for job in experiment.jobs})
     for count in counts:
         present = {job.shard[0]: job for job in experiment.jobs if job.shard[1] == count}
@@ -108,67 +150,86 @@ def _shard_report(experiment: Experiment, chunks: list[Chunk]) -> list[str]:
             if job is None:
                 lines.append(f"shard {index}/{count}: missing (no job folder)")
                 continue
-            store = ChunkStore(job.path, write=False)  # the job may still be running
-            done = sum(store.done(chunk) for chunk in mine)
+            done = sum(job.path in finished[chunk] for chunk in mine)
             if done < len(mine):
                 lines.append(
-                    f"shard {index}/{count} (job {job.path.name}, {' '.join(job.overrides)}): "
+                    f"shard {index}/{count} ({job.name}): "
                     f"unfinished or failed, {done} of {len(mine)} chunks"
                 )
     return lines
 
 
-def _merge(stores: list[ChunkStore], chunks: list[Chunk], kind: str) -> pd.DataFrame:
+def _merge(
+    stores: dict[Path, ChunkStore], finished: dict[Chunk, list[Path]], kind: str
+) -> pd.DataFrame:
     """Each chunk's table from the first job that finished it, in id order."""
-    frames = []
-    for chunk in chunks:
-        store = next((s for s in stores if s.done(chunk)), None)
-        if store is not None:
-            frame = store.read([chunk], kind)
-            if not frame.empty:
-                frames.append(frame)
+    frames = [
+        stores[paths[0]].read([chunk], kind)
+        for chunk, paths in sorted(finished.items(), key=lambda item: item[0].first)
+        if paths
+    ]
+    frames = [frame for frame in frames if not frame.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _nominal(stores: list[ChunkStore], points: list[int]) -> pd.DataFrame:
+def _nominal(stores: list[ChunkStore], plan: Plan, points: list[int]) -> pd.DataFrame:
     frames = []
     for point in points:
-        store = next((s for s in stores if s.has_nominal(point)), None)
+        n_neurons = plan.points[point].network.spec.n_neurons
+        store = next((s for s in stores if s.has_nominal(point, n_neurons)), None)
         if store is not None:
             frames.append(store.read_nominal(point))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def collect(experiment: Experiment, out: Path, figures: bool = True) -> tuple[Plan, list[str]]:
-    """Merge one experiment's jobs into `out`; returns its plan and the report's lines."""
+    """Merge one experiment's jobs into `out`; returns its plan and the report's lines.
+
+    Raises ExperimentError when the stored config cannot run here, or when its spec or
+    stimulus files changed since the jobs ran.
+    """
     first = experiment.jobs[0].config
     plan = prepare({**first, "shard": {"index": 0, "count": 1}})  # every chunk of the sweep
-    stores = [ChunkStore.existing(job.path) for job in experiment.jobs]
-    stores = [store for store in stores if store is not None]
-    report = _shard_report(experiment, plan.chunks)
-    instances = _merge(stores, plan.chunks, "instances")
+    identity = plan_identity(plan)
+    if identity_digest(identity) != experiment.jobs[0].digest:
+        changed = differences(experiment.identity, identity)
+        raise ExperimentError(
+            f"its config or input files differ from those the jobs ran with ({', '.join(changed)})"
+        )
+    stores = {job.path: ChunkStore(job.path) for job in experiment.jobs}
+    finished = {
+        chunk: [path for path, store in stores.items()
+                if store.finished(chunk, plan.neurons_per_instance(chunk))]
+        for chunk in plan.chunks
+    }  # fmt: skip
+    report = _shard_report(experiment, plan.chunks, finished)
+    report += [problem for store in stores.values() for problem in store.problems]
+    instances = _merge(stores, finished, "instances")
     if instances.empty:
         return plan, [*report, "no finished chunk: nothing merged"]
-    done = set(instances["point"])
-    nominal = _nominal(stores, sorted(done))
-    summary = summarize(instances, plan.sweep_columns, nominal.groupby("point")["rate_hz"].mean())
+    nominal = _nominal(list(stores.values()), plan, sorted(set(instances["point"])))
+    neurons = _merge(stores, finished, "neurons") if plan.config["output"]["neurons"] else None
     out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / "instances.parquet", lambda p: instances.to_parquet(p, index=False))
-    write_atomic(out / "nominal.parquet", lambda p: nominal.to_parquet(p, index=False))
-    write_atomic(out / "summary.csv", lambda p: summary.to_csv(p, index=False))
-    neurons = _merge(stores, plan.chunks, "neurons")
-    if not neurons.empty:
-        write_atomic(out / "neurons.parquet", lambda p: neurons.to_parquet(p, index=False))
+    summary = write_tables(out, instances, nominal, neurons, plan.sweep_columns)
     outcome = Outcome(instances, nominal, summary, backend="-", simulated=0, seconds=0.0,
                       neuron_steps=0)  # fmt: skip
     if figures:
-        write_figures(plan, outcome, out, raster_stores=stores)
-    merged = [chunk for chunk in plan.chunks if any(store.done(chunk) for store in stores)]
+        write_figures(plan, outcome, out, raster_stores=list(stores.values()))
+    merged = [chunk for chunk in plan.chunks if finished[chunk]]
     if len(merged) < len(plan.chunks):
         report.append(f"{len(plan.chunks) - len(merged)} of {len(plan.chunks)} chunks missing: "
                       "their instances are not in the tables")  # fmt: skip
     print(render_summary(replace(plan, chunks=merged), outcome, out))
     return plan, report
+
+
+def _never_started(job: Job) -> str:
+    """Why a job without stored chunks ran nothing (its config, tried again here)."""
+    try:
+        prepare(job.config)
+    except ExperimentError as error:
+        return f"{job.name}: the config cannot run ({error}): nothing to merge"
+    return f"{job.name}: the run failed before simulating (see its runner.log): nothing to merge"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,23 +244,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-figures", action="store_true")
     args = parser.parse_args(argv)
     root: Path = args.multirun_dir
-    jobs = find_jobs(root)
-    if not jobs:
-        print(f"error: {root} holds no job folder of `python -m runner -m ...`", file=sys.stderr)
+    if not root.is_dir():
+        print(f"error: {root} is not a folder", file=sys.stderr)
         return 2
+    jobs, skipped = find_jobs(root)
+    if not jobs:
+        print(f"error: {root} holds no job folder of `python -m runner -m ...`"
+              + "".join(f"; {line}" for line in skipped), file=sys.stderr)  # fmt: skip
+        return 2
+    report = [*skipped, *(_never_started(job) for job in jobs if job.digest is None)]
+    for line in report:
+        print(line)
     experiments = group_experiments(jobs)
-    incomplete = False
+    incomplete = bool(report)
     for experiment in experiments:
-        out = root if len(experiments) == 1 else root / "collect" / experiment.label
+        single = len(experiments) == 1
+        out = root if single else root / "collect" / experiment.folder_name
         print(f"== {experiment.label}: {len(experiment.jobs)} job(s) -> {out}")
         try:
-            _, report = collect(experiment, out, figures=not args.no_figures)
-        except ExperimentError as error:  # e.g. a job given an invalid value
+            _, lines = collect(experiment, out, figures=not args.no_figures)
+        except ExperimentError as error:
             names = ", ".join(job.path.name for job in experiment.jobs)
-            report = [f"job(s) {names}: the config cannot run ({error}): nothing to merge"]
-        for line in report:
+            lines = [f"job(s) {names}: {error}: nothing merged"]
+        if not single and out.is_dir() and out.name != experiment.label:
+            (out / "label.txt").write_text(experiment.label + "\n")
+        for line in lines:
             print(f"   {line}")
-        incomplete |= bool(report)
+        incomplete |= bool(lines)
     if incomplete:
         print("the sweep is incomplete: rerun the missing shards (same overrides) and collect "
               "again", file=sys.stderr)  # fmt: skip

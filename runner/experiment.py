@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from tqdm import tqdm
 from .backends import get_backend, resolve_backend
 from .batch import BatchResult, InputEvents
 from .config import check_schema
+from .identity import experiment_identity
 from .metrics import neuron_metrics
 from .mismatch import MismatchModel
 from .network import DynapSimNetwork, packable, packed_batch
@@ -31,14 +33,11 @@ from .networks import build_network, resolve_network
 from .robustness import instance_metrics
 from .stimulus import Stimulus
 from .sweep import Chunk, SweepPoint, axis_column, expand_sweep, plan_chunks, shard_chunks
-from .tables import ChunkStore, summarize, write_atomic
+from .tables import ChunkStore, write_tables
 
-__all__ = ["ExperimentError", "Point", "Plan", "Outcome", "prepare", "run"]
+__all__ = ["ExperimentError", "Point", "Plan", "Outcome", "prepare", "plan_identity", "run"]
 
 log = logging.getLogger(__name__)
-
-# Config sections that decide the numbers in chunk files (backend, shard, output do not).
-_EXPERIMENT_KEYS = ("network", "stimulus", "sweep", "seed", "chunk_size", "metrics")
 
 
 class ExperimentError(ValueError):
@@ -70,6 +69,12 @@ class Plan:
     def points_of(self, chunk: Chunk) -> range:
         """Indices of the sweep points a chunk holds instances of."""
         return range(chunk.first // self.n_samples, chunk.last // self.n_samples + 1)
+
+    def neurons_per_instance(self, chunk: Chunk) -> int | None:
+        """Rows per instance in the chunk's neurons file (None: output.neurons is off)."""
+        if not self.config["output"]["neurons"]:
+            return None
+        return self.point_of(chunk.first).network.spec.n_neurons
 
 
 @dataclass
@@ -260,6 +265,7 @@ def _simulate_chunk(
             "core": np.tile(spec.core_map, chunk.size),
             "spike_count": result.spike_count.reshape(-1).astype(np.int32),
             **{name: values.reshape(-1).astype(np.float32) for name, values in neuron.items()},
+            "nonfinite": np.repeat(result.nonfinite_step >= 0, n_neurons),
         }
     )
     return instances, neurons
@@ -270,29 +276,47 @@ def _cell(value: Any) -> Any:
     return value if isinstance(value, int | float | str | bool) else str(value)
 
 
-def experiment_identity(config: dict[str, Any]) -> dict[str, Any]:
-    """What must match for chunk files to be reused."""
-    return {key: config[key] for key in _EXPERIMENT_KEYS}
+def plan_identity(plan: Plan) -> dict[str, Any]:
+    """What must match for chunk files to be reused (see runner.identity)."""
+    return experiment_identity(plan.config, [point.sweep for point in plan.points])
 
 
-def run(plan: Plan, run_dir: Path, progress: bool = True) -> Outcome:
-    """Simulate the pending chunks of this shard, then assemble and write the tables."""
+def run(
+    plan: Plan,
+    run_dir: Path,
+    progress: bool = True,
+    on_claim: Callable[[], None] | None = None,
+) -> Outcome:
+    """Lock and claim the run folder (RunFolderError if it cannot take this run; then
+    `on_claim`), simulate the pending chunks of this shard, write the tables."""
+    store = ChunkStore.open(run_dir, plan_identity(plan), plan.config)
+    try:
+        if on_claim is not None:
+            on_claim()
+        return _run_claimed(plan, store, progress)
+    finally:
+        store.release()
+
+
+def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
     config = plan.config
-    store = ChunkStore(run_dir)
-    store.claim(experiment_identity(config))
     backend = resolve_backend(config["backend"]["name"])
-    pending = [chunk for chunk in plan.chunks if not store.done(chunk)]
+    pending = [c for c in plan.chunks if not store.finished(c, plan.neurons_per_instance(c))]
     total = sum(chunk.size for chunk in plan.chunks)
     log.info("backend %s: %d of %d chunks to simulate (%d instances), %d done before",
              backend, len(pending), len(plan.chunks), sum(c.size for c in pending),
              len(plan.chunks) - len(pending))  # fmt: skip
     touched = sorted({index for chunk in plan.chunks for index in plan.points_of(chunk)})
-    missing = [plan.points[index] for index in touched if not store.has_nominal(index)]
+    missing = [
+        plan.points[index] for index in touched
+        if not store.has_nominal(index, plan.points[index].network.spec.n_neurons)
+    ]  # fmt: skip
     if missing:
         _simulate_nominals(plan, missing, store, backend)
     nominal_table = pd.concat([store.read_nominal(index) for index in touched], ignore_index=True)
-    nominal_rates = {
-        index: frame["rate_hz"].to_numpy() for index, frame in nominal_table.groupby("point")
+    nominal_rates = {  # a non-finite nominal instance has no rates to compare with
+        index: np.where(frame["nonfinite"].to_numpy(), np.nan, frame["rate_hz"].to_numpy())
+        for index, frame in nominal_table.groupby("point")
     }
 
     simulated, seconds, neuron_steps = 0, 0.0, 0
@@ -312,13 +336,6 @@ def run(plan: Plan, run_dir: Path, progress: bool = True) -> Outcome:
             bar.update(chunk.size)
 
     instances = store.read(plan.chunks, "instances")
-    summary = summarize(
-        instances, plan.sweep_columns, nominal_table.groupby("point")["rate_hz"].mean()
-    )
-    write_atomic(run_dir / "instances.parquet", lambda p: instances.to_parquet(p, index=False))
-    write_atomic(run_dir / "nominal.parquet", lambda p: nominal_table.to_parquet(p, index=False))
-    write_atomic(run_dir / "summary.csv", lambda p: summary.to_csv(p, index=False))
-    if config["output"]["neurons"]:
-        neurons = store.read(plan.chunks, "neurons")
-        write_atomic(run_dir / "neurons.parquet", lambda p: neurons.to_parquet(p, index=False))
+    neurons = store.read(plan.chunks, "neurons") if config["output"]["neurons"] else None
+    summary = write_tables(store.run_dir, instances, nominal_table, neurons, plan.sweep_columns)
     return Outcome(instances, nominal_table, summary, backend, simulated, seconds, neuron_steps)

@@ -35,9 +35,16 @@ def find_file(path: str, key: str) -> Path:
     )
 
 
-@functools.lru_cache(maxsize=8)
 def _spec_file(path: str) -> dict[str, Any]:
-    return load_spec_file(find_file(path, "network.file"))
+    found = find_file(path, "network.file")
+    status = found.stat()
+    return _load_spec_version(found, status.st_mtime_ns, status.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_spec_version(path: Path, mtime_ns: int, size: int) -> dict[str, Any]:
+    """Cached per version of the file: an edited spec file is read again."""
+    return load_spec_file(path)
 
 
 def resolve_network(network: dict[str, Any]) -> dict[str, Any]:

@@ -330,7 +330,7 @@ def write_figures(
     """All figures of a run into run_dir/figures; returns the paths written.
 
     Rasters are read from `raster_stores` (default: the run's own chunks; collect passes
-    the jobs' stores).
+    the jobs' stores). Non-finite instances (and nominal ones) are left out of the plots.
     """
     folder = run_dir / "figures"
     folder.mkdir(exist_ok=True)
@@ -340,24 +340,25 @@ def write_figures(
     neurons_path = run_dir / "neurons.parquet"
     per_neuron = neurons_path.exists() and plan.config["output"]["neurons"]
     if per_neuron:
-        rates = pd.read_parquet(neurons_path, columns=["point", "rate_hz"])
+        rates = pd.read_parquet(neurons_path, columns=["point", "rate_hz", "nonfinite"])
     else:
-        rates = outcome.instances[["point", "mean_rate_hz"]].rename(
+        rates = outcome.instances[["point", "mean_rate_hz", "nonfinite"]].rename(
             columns={"mean_rate_hz": "rate_hz"}
         )
+    rates = rates[~rates["nonfinite"]]
+    finite_nominal = outcome.nominal[~outcome.nominal["nonfinite"]]
     resolution = {
         p.sweep.index: 1 / (p.stimulus.n_steps * p.network.spec.dt
                             * (1 if per_neuron else p.network.spec.n_neurons))
         for p in plan.points
     }  # fmt: skip
     within = plan.config["metrics"]["within"]
-    written = [
-        _save(plot_rates(rates, outcome.nominal, labels, resolution, per_neuron),
-              folder / "rates.png"),
-        _save(plot_robustness(outcome.summary, plan.sweep_columns, within),
-              folder / "robustness.png"),
-    ]  # fmt: skip
-    stores = raster_stores if raster_stores is not None else [ChunkStore(run_dir, write=False)]
+    written = [_save(plot_robustness(outcome.summary, plan.sweep_columns, within),
+                     folder / "robustness.png")]  # fmt: skip
+    if not rates.empty:  # empty when every instance is non-finite
+        written.append(_save(plot_rates(rates, finite_nominal, labels, resolution, per_neuron),
+                             folder / "rates.png"))  # fmt: skip
+    stores = raster_stores if raster_stores is not None else [ChunkStore(run_dir)]
     instance = plan.raster_instance
     point = plan.point_of(instance)
     mismatched = _first_raster(stores, f"i{instance:09d}")

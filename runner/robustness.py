@@ -6,6 +6,7 @@ the nominal instance:
 - rate_rel_error = sum|r - r0| / sum r0 (population-weighted relative error; NaN if r0 == 0)
 - rate_corr = Pearson correlation of r and r0 over neurons (NaN if either is constant)
 - frac_within = fraction of neurons with |r - r0| <= within * r0 (silent stays silent)
+All three are NaN against a non-finite nominal instance (r0 NaN): there is nothing to compare.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ def robustness_metrics(
     with np.errstate(divide="ignore", invalid="ignore"):
         corr = np.where(norm > 0, (centred * centred_nominal).sum(axis=1) / norm, np.nan)
         rel_error = np.where(total > 0, error.sum(axis=1) / total, np.nan)
+    within_fraction = (error <= within * nominal).mean(axis=1)
     return {
         "rate_rel_error": rel_error,
         "rate_corr": corr,
-        "frac_within": (error <= within * nominal).mean(axis=1),
+        "frac_within": np.where(np.isnan(nominal).any(axis=1), np.nan, within_fraction),
     }
 
 

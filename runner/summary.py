@@ -42,7 +42,11 @@ def render_summary(plan: Plan, outcome: Outcome, run_dir: Path) -> str:
         table[column] = summary[column]
     table["n"] = summary["n_instances"]
     table["nonfinite"] = summary["n_nonfinite"]
-    table["nominal Hz"] = summary["nominal_mean_rate_hz"].map("{:.2f}".format)
+    table["nominal Hz"] = [
+        "non-finite" if bad else f"{rate:.2f}"
+        for bad, rate in zip(summary["nominal_nonfinite"], summary["nominal_mean_rate_hz"],
+                             strict=True)
+    ]  # fmt: skip
     table["mean rate Hz (std)"] = summary.apply(
         lambda row: f"{row['mean_rate_hz.mean']:.2f} ({row['mean_rate_hz.std']:.2f})", axis=1
     )
@@ -54,10 +58,12 @@ def render_summary(plan: Plan, outcome: Outcome, run_dir: Path) -> str:
     table["silent"] = summary["n_silent.mean"].map("{:.1f}".format)
     table["saturated"] = summary["n_saturated.mean"].map("{:.1f}".format)
     lines += ["", table.to_string(index=False), ""]
-    bad = summary[summary["n_nonfinite"] > 0]
-    for _, row in bad.iterrows():
-        lines.append(
-            f"point {row['point']}: non-finite instances (excluded): {row['nonfinite_instances']}"
-        )
+    for _, row in summary.iterrows():
+        if row["nominal_nonfinite"]:
+            lines.append(f"point {row['point']}: the nominal instance is non-finite (no nominal "
+                         "rate, robustness metrics against it are NaN)")  # fmt: skip
+        if row["n_nonfinite"] > 0:
+            lines.append(f"point {row['point']}: non-finite instances (excluded): "
+                         f"{row['nonfinite_instances']}")  # fmt: skip
     lines.append(f"tables: {run_dir}/{{instances.parquet, summary.csv, ...}}")
     return "\n".join(lines)

@@ -1,104 +1,271 @@
 """Chunk files in a run folder, and the final tables assembled from them.
 
-Every finished chunk is written at once, atomically (temporary name, then rename), as
-`chunks/<first>-<last>.instances.parquet` (+ `.neurons.parquet`); the instances file is
-written last, so its presence means the chunk is complete. Final tables are rebuilt from
-chunk files only, so an interrupted run leaves a consistent folder and a rerun resumes.
+Every finished chunk is written at once, atomically (an exclusively created temporary file,
+then rename), as `chunks/<first>-<last>.instances.parquet` (+ `.neurons.parquet`); the
+instances file is written last, so its presence means the chunk is complete. Final tables
+are rebuilt from chunk files only, so an interrupted run leaves a consistent folder and a
+rerun resumes. One invocation at a time writes a folder (an OS lock on `chunks/.lock`,
+released when the process ends however it ends); `chunks/experiment.json` records which
+experiment the chunks belong to, and chunk files are checked before they are reused.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import errno
+import fcntl
 import json
+import logging
 import os
+import secrets
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from .identity import differences, flatten, identity_digest
 from .sweep import Chunk
 
 __all__ = [
     "write_atomic",
+    "RunFolderError",
     "ExperimentMismatch",
+    "RunFolderNotWritable",
+    "probe_writable",
     "ChunkStore",
     "SUMMARY_METRICS",
     "QUANTILES",
     "summarize",
+    "write_tables",
 ]
+
+log = logging.getLogger(__name__)
 
 SUMMARY_METRICS: tuple[str, ...] = (
     "mean_rate_hz", "rate_std_hz", "pop_rate_std_hz", "pop_rate_peak_hz", "mean_isi_cv",
     "mean_first_spike_s", "n_silent", "n_saturated", "rate_rel_error", "rate_corr", "frac_within",
 )  # fmt: skip
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+_TEMPORARY = ".tmp-"
 
 
-class ExperimentMismatch(ValueError):
+class RunFolderError(ValueError):
+    """The run folder cannot take this run (in use, read-only, or another experiment's)."""
+
+
+class ExperimentMismatch(RunFolderError):
     """The run folder holds chunks of a different experiment."""
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary name in the same folder, then rename: all or nothing."""
-    temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    write(temporary)
-    os.replace(temporary, path)
+class RunFolderNotWritable(RunFolderError):
+    """A file cannot be created in the run folder (read-only mount, permissions)."""
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write through a new temporary file in the same folder, then rename: all or nothing.
+
+    The temporary file is created exclusively under an unpredictable name, so neither a
+    planted symlink nor another process's temporary file is ever written through.
+    """
+    descriptor, temporary = _create_exclusive(path.parent, path.name)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            write(stream)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def _create_exclusive(folder: Path, name: str) -> tuple[int, Path]:
+    """A new temporary file `.tmp-<name>.<random>` (O_EXCL: never an existing file or link);
+    its mode follows the umask, like any file the run writes."""
+    path = folder / f"{_TEMPORARY}{name}.{secrets.token_hex(8)}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    return os.open(path, flags, 0o666), path
+
+
+def _parquet_writer(frame: pd.DataFrame) -> Callable[[BinaryIO], None]:
+    return lambda stream: frame.to_parquet(stream, index=False)
+
+
+def probe_writable(folder: Path) -> None:
+    """Create and remove a file: permission bits alone say nothing for root or read-only mounts."""
+    try:
+        descriptor, probe = _create_exclusive(folder, "probe")
+    except OSError as error:
+        raise RunFolderNotWritable(
+            f"run folder {folder} is not writable ({error.strerror}): use a writable hydra.run.dir"
+        ) from error
+    os.close(descriptor)
+    os.unlink(probe)
+
+
+def _table_problem(path: Path, first: int, last: int, repeat: int) -> str | None:
+    """Why a chunk table is not the one of instances first..last (each `repeat` rows), or None."""
+    if path.is_symlink() or not path.is_file():
+        return "is not a regular file"
+    expected = np.repeat(np.arange(first, last + 1), repeat)
+    try:
+        rows = pq.read_metadata(path).num_rows
+        if rows != len(expected):
+            return f"holds {rows} rows, expected {len(expected)}"
+        ids = pq.read_table(path, columns=["instance"]).column(0).to_numpy()
+    except (OSError, pa.ArrowException, KeyError) as error:
+        return f"is unreadable ({error})"
+    if not np.array_equal(ids, expected):
+        return f"holds instances {ids.min()}..{ids.max()}, not those of its name"
+    return None
 
 
 class ChunkStore:
-    """The `chunks/` folder of a run: what is done, and writing what gets done."""
+    """The `chunks/` folder of a run: what is done, and writing what gets done.
 
-    def __init__(self, run_dir: Path, write: bool = True) -> None:
-        """write=False only reads (collect may look at a job that is still running)."""
+    `ChunkStore(run_dir)` only reads (collect may look at a job that is still running);
+    `ChunkStore.open(...)` locks the folder for one invocation and may write.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
         self.root = self.run_dir / "chunks"
-        if write:
-            self.root.mkdir(parents=True, exist_ok=True)
-            for stale in self.root.glob(".tmp-*"):  # left by an interrupted write
-                stale.unlink()
+        self.problems: list[str] = []  # files found bad by a read-only store
+        self._lock: int | None = None
 
     @classmethod
-    def existing(cls, run_dir: Path) -> ChunkStore | None:
-        """A read-only view of a folder's chunks, or None if it has none."""
-        store = cls(run_dir, write=False)
-        return store if store.root.is_dir() else None
+    def open(cls, run_dir: Path, identity: dict[str, Any], config: dict[str, Any]) -> ChunkStore:
+        """Lock the folder, check it is writable and holds this experiment (or none), claim it.
 
-    def claim(self, experiment: dict[str, Any]) -> None:
+        Raises RunFolderError before anything in the folder changes; call release() after.
+        """
+        store = cls(run_dir)
+        store.lock()
+        try:
+            probe_writable(store.root)
+            probe_writable(store.run_dir)
+            store._claim(identity, config)
+            for folder in (store.root, store.run_dir):  # no other writer can be alive now
+                for stale in folder.glob(f"{_TEMPORARY}*"):
+                    stale.unlink()
+        except BaseException:
+            store.release()
+            raise
+        return store
+
+    def lock(self) -> None:
+        """Hold the folder for this process, or raise RunFolderError at once."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            lock = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as error:
+            raise RunFolderNotWritable(
+                f"run folder {self.root} is not writable ({error.strerror}): "
+                "use a writable hydra.run.dir"
+            ) from error
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            holder = os.pread(lock, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(lock)
+            if error.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            raise RunFolderError(
+                f"run folder {self.run_dir} is in use by another invocation (pid {holder}): "
+                "wait for it to end or use another hydra.run.dir"
+            ) from error
+        os.ftruncate(lock, 0)
+        os.pwrite(lock, f"{os.getpid()}\n".encode(), 0)
+        self._lock = lock
+
+    def release(self) -> None:
+        """Give up the folder (the OS also does when the process ends)."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    @property
+    def _record_path(self) -> Path:
+        return self.root / "experiment.json"
+
+    def recorded(self) -> dict[str, Any] | None:
+        """The stored record (`identity`, its `digest`, the claiming `config`), or None.
+
+        Raises ValueError naming the file when it cannot be read.
+        """
+        path = self._record_path
+        if not path.exists():
+            return None
+        try:
+            record = json.loads(path.read_text())
+            if not {"digest", "identity", "config"} <= set(record):
+                raise ValueError("expected the keys digest, identity, config")
+        except (OSError, ValueError, TypeError) as error:
+            raise ValueError(f"{path} is unreadable ({error})") from error
+        return record
+
+    def _claim(self, identity: dict[str, Any], config: dict[str, Any]) -> None:
         """Record which experiment these chunks belong to; refuse a different one."""
-        path = self.root / "experiment.json"
-        digest = hashlib.sha256(json.dumps(experiment, sort_keys=True).encode()).hexdigest()
-        if path.exists():
-            recorded = json.loads(path.read_text())
-            if recorded["digest"] != digest:
-                differs = sorted(
-                    key for key in set(experiment) | set(recorded["experiment"])
-                    if experiment.get(key) != recorded["experiment"].get(key)
-                )  # fmt: skip
-                raise ExperimentMismatch(
-                    f"{self.run_dir} holds chunks of a different experiment "
-                    f"(differs in {differs}); "
-                    f"use a new hydra.run.dir or delete {self.root}"
-                )
-            return
-        payload = json.dumps({"digest": digest, "experiment": experiment}, sort_keys=True, indent=1)
-        write_atomic(path, lambda p: p.write_text(payload))
+        digest = identity_digest(identity)
+        try:
+            recorded = self.recorded()
+        except ValueError as error:
+            raise RunFolderError(f"{error}: cannot tell which experiment the chunks are") from error
+        if recorded is not None and recorded["digest"] != digest:
+            before, now = flatten(recorded["identity"]), flatten(identity)
+            differs = "; ".join(
+                f"{key}: {before.get(key, '-')!r} in the folder, {now.get(key, '-')!r} now"
+                for key in differences(before, now)
+            )
+            raise ExperimentMismatch(
+                f"{self.run_dir} holds chunks of a different experiment (differs in {differs}); "
+                f"use a new hydra.run.dir or delete {self.root}"
+            )
+        record = {"digest": digest, "identity": identity, "config": config}
+        payload = json.dumps(record, sort_keys=True, indent=1).encode()
+        write_atomic(self._record_path, lambda stream: stream.write(payload))
 
     def _path(self, name: str, kind: str) -> Path:
         return self.root / f"{name}.{kind}.parquet"
 
-    def done(self, chunk: Chunk) -> bool:
-        return self._path(chunk.name, "instances").exists()
+    def _reject(self, paths: list[Path], problem: str) -> None:
+        """Move bad files aside (a writing store) or note them (a read-only one)."""
+        if self._lock is None:
+            self.problems.append(f"{paths[0]} {problem}: left out")
+            return
+        aside = self.root / "rejected"
+        aside.mkdir(exist_ok=True)
+        for path in paths:
+            if path.exists() or path.is_symlink():
+                target = Path(tempfile.mkdtemp(dir=aside, prefix=f"{path.name}.")) / path.name
+                os.replace(path, target)
+        log.warning("%s %s: moved to %s; simulated again", paths[0], problem, aside)
+
+    def finished(self, chunk: Chunk, neurons_per_instance: int | None) -> bool:
+        """The chunk's files are complete and hold its instances (and, when given, the
+        neuron rows of each); bad or partial ones are rejected, so the chunk runs again."""
+        instances = self._path(chunk.name, "instances")
+        if not (instances.exists() or instances.is_symlink()):
+            return False
+        problem = _table_problem(instances, chunk.first, chunk.last, 1)
+        neurons = self._path(chunk.name, "neurons")
+        if problem is None and neurons_per_instance is not None:
+            problem = _table_problem(neurons, chunk.first, chunk.last, neurons_per_instance)
+            if problem is not None:
+                problem = f"is finished, but its neurons file {problem}"
+        if problem is None:
+            return True
+        self._reject([instances, neurons], problem)
+        return False
 
     def write(self, chunk: Chunk, instances: pd.DataFrame, neurons: pd.DataFrame | None) -> None:
         if neurons is not None:
-            write_atomic(
-                self._path(chunk.name, "neurons"), lambda p: neurons.to_parquet(p, index=False)
-            )
-        write_atomic(
-            self._path(chunk.name, "instances"), lambda p: instances.to_parquet(p, index=False)
-        )
+            write_atomic(self._path(chunk.name, "neurons"), _parquet_writer(neurons))
+        write_atomic(self._path(chunk.name, "instances"), _parquet_writer(instances))
 
     def read(self, chunks: list[Chunk], kind: str) -> pd.DataFrame:
         """Concatenate the `kind` tables of these chunks (those that exist), in id order."""
@@ -109,12 +276,29 @@ class ChunkStore:
     def _nominal_path(self, point: int) -> Path:
         return self._path(f"nominal-p{point:05d}", "neurons")
 
-    def has_nominal(self, point: int) -> bool:
-        return self._nominal_path(point).exists()
+    def has_nominal(self, point: int, n_neurons: int) -> bool:
+        """The point's nominal table is there and whole (a bad one is rejected)."""
+        path = self._nominal_path(point)
+        if not (path.exists() or path.is_symlink()):
+            return False
+        problem = None
+        try:
+            if path.is_symlink() or not path.is_file():
+                problem = "is not a regular file"
+            elif (rows := pq.read_metadata(path).num_rows) != n_neurons:
+                problem = f"holds {rows} rows, expected {n_neurons}"
+            elif set(pq.read_table(path, columns=["point"]).column(0).to_pylist()) != {point}:
+                problem = f"holds rows of another point than {point}"
+        except (OSError, pa.ArrowException, KeyError) as error:
+            problem = f"is unreadable ({error})"
+        if problem is None:
+            return True
+        self._reject([path], problem)
+        return False
 
     def write_nominal(self, point: int, frame: pd.DataFrame) -> None:
         """The per-neuron table of a point's nominal instance, computed once per folder."""
-        write_atomic(self._nominal_path(point), lambda p: frame.to_parquet(p, index=False))
+        write_atomic(self._nominal_path(point), _parquet_writer(frame))
 
     def read_nominal(self, point: int) -> pd.DataFrame:
         return pd.read_parquet(self._nominal_path(point))
@@ -127,29 +311,38 @@ class ChunkStore:
         steps, neurons = np.nonzero(raster)
         write_atomic(
             self.raster_path(label),
-            lambda p: np.savez_compressed(
-                p, shape=np.asarray(raster.shape), step=steps.astype(np.int32),
+            lambda stream: np.savez_compressed(
+                stream, shape=np.asarray(raster.shape), step=steps.astype(np.int32),
                 neuron=neurons.astype(np.int32), count=raster[steps, neurons].astype(np.int16),
             ),
         )  # fmt: skip
 
     def read_raster(self, label: str) -> np.ndarray | None:
+        """The raster, or None when it is missing or unreadable (figures only leave it out)."""
         path = self.raster_path(label)
-        if not path.exists():
+        if not path.is_file():
             return None
-        with np.load(path) as data:
-            raster = np.zeros(tuple(data["shape"]), dtype=np.int16)
-            raster[data["step"], data["neuron"]] = data["count"]
+        try:
+            with np.load(path) as data:
+                raster = np.zeros(tuple(data["shape"]), dtype=np.int16)
+                raster[data["step"], data["neuron"]] = data["count"]
+        except (OSError, ValueError, KeyError, EOFError) as error:
+            log.warning("raster %s is unreadable (%s): left out of the figures", path, error)
+            return None
         return raster
 
 
 def summarize(
-    instances: pd.DataFrame, sweep_columns: list[str], nominal_rates: pd.Series
+    instances: pd.DataFrame, sweep_columns: list[str], nominal: pd.DataFrame
 ) -> pd.DataFrame:
     """Per sweep point: n, non-finite count and ids, then mean/std/quantiles of each metric.
 
-    Non-finite instances are excluded from the statistics and listed instead.
+    Non-finite instances are excluded from the statistics and listed instead (as a JSON
+    list, so that none reads back as `[]`, not as a missing value); a non-finite nominal
+    instance is flagged (`nominal_nonfinite`) and gives no nominal rate.
+    `nominal`: the per-neuron nominal table (columns point, rate_hz, nonfinite).
     """
+    nominal_by_point = dict(list(nominal.groupby("point"))) if not nominal.empty else {}
     rows = []
     for point, group in instances.groupby("point", sort=True):
         finite = group[~group["nonfinite"]]
@@ -157,9 +350,16 @@ def summarize(
         row.update({column: group[column].iloc[0] for column in sweep_columns})
         row["n_instances"] = len(group)
         row["n_nonfinite"] = int(group["nonfinite"].sum())
-        row["nonfinite_instances"] = " ".join(map(str, group.loc[group["nonfinite"], "instance"]))
+        row["nonfinite_instances"] = json.dumps(
+            [int(i) for i in group.loc[group["nonfinite"], "instance"]]
+        )
         row["nonphysical"] = int(group["nonphysical"].sum())
-        row["nominal_mean_rate_hz"] = nominal_rates.get(point, np.nan)
+        point_nominal = nominal_by_point.get(point)
+        nominal_bad = point_nominal is not None and bool(point_nominal["nonfinite"].any())
+        row["nominal_nonfinite"] = nominal_bad
+        row["nominal_mean_rate_hz"] = (
+            np.nan if point_nominal is None or nominal_bad else point_nominal["rate_hz"].mean()
+        )
         for metric in SUMMARY_METRICS:
             values = finite[metric].astype(np.float64)
             row[f"{metric}.mean"] = values.mean()
@@ -170,3 +370,22 @@ def summarize(
                 )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def write_tables(
+    folder: Path,
+    instances: pd.DataFrame,
+    nominal: pd.DataFrame,
+    neurons: pd.DataFrame | None,
+    sweep_columns: list[str],
+) -> pd.DataFrame:
+    """The final tables of a run or a merge: instances, nominal (and neurons) parquet and
+    summary.csv, each written atomically; returns the summary."""
+    summary = summarize(instances, sweep_columns, nominal)
+    write_atomic(folder / "instances.parquet", _parquet_writer(instances))
+    write_atomic(folder / "nominal.parquet", _parquet_writer(nominal))
+    if neurons is not None:
+        write_atomic(folder / "neurons.parquet", _parquet_writer(neurons))
+    csv = summary.to_csv(index=False).encode()
+    write_atomic(folder / "summary.csv", lambda stream: stream.write(csv))
+    return summary

@@ -228,3 +228,24 @@ def test_a_requeued_job_resumes_from_its_chunks(sweep_copy: Path, unsharded: Pat
     assert "0 of 2 chunks to simulate" in (sweep_copy / "0" / "runner.log").read_text()
     ok(collect(sweep_copy, "--require-complete"))
     assert_same_tables(sweep_copy, unsharded)
+
+
+def test_a_refused_rerun_leaves_the_job_folder_and_its_label_intact(tmp_path: Path) -> None:
+    """Rerunning job 0 with another seed is refused before it rewrites anything; collect
+    labels each experiment from the identity stored with its chunks."""
+    sweep_dir = tmp_path / "sweep"
+    ok(runner("-m", *BASE, "sweep.n_samples=2", "seed=0,1", f"hydra.sweep.dir={sweep_dir}"))
+    job = sweep_dir / "0"
+    kept = {
+        name: (job / name).read_bytes()
+        for name in (".hydra/config.yaml", ".hydra/overrides.yaml", "chunks/experiment.json")
+    }
+    refused = runner(*BASE, "sweep.n_samples=2", "seed=7", f"hydra.run.dir={job}")
+    assert refused.returncode == 2
+    assert "differs in seed: 0 in the folder, 7 now" in refused.stderr
+    assert {name: (job / name).read_bytes() for name in kept} == kept
+    result = ok(collect(sweep_dir, "--require-complete"))
+    for seed in (0, 1):
+        table = pd.read_parquet(sweep_dir / "collect" / f"seed={seed}" / "instances.parquet")
+        assert set(table["seed"]) == {seed}, output(result)
+    assert "seed=7" not in output(result)

@@ -92,7 +92,7 @@ def test_shards_together_equal_the_unsharded_run(tmp_path: Path, complete) -> No
 
 def test_a_folder_of_another_experiment_is_refused(tmp_path: Path) -> None:
     run(tmp_path)
-    with pytest.raises(ExperimentMismatch, match=r"differs in \['seed'\]"):
+    with pytest.raises(ExperimentMismatch, match=r"differs in seed: 0 in the folder, 1 now\)"):
         run(tmp_path, "seed=1")
 
 
