@@ -2,10 +2,13 @@
 
 from .mismatch import MismatchModel
 from .network import DynapSimNetwork, SimulationResult, dynapsim_net_from_spec
+from .rockpool_bridge import from_rockpool, save_network_spec
 from .spec import NetworkSpec
 
 __all__ = [
     "dynapsim_net_from_spec",
+    "from_rockpool",
+    "save_network_spec",
     "DynapSimNetwork",
     "SimulationResult",
     "NetworkSpec",
