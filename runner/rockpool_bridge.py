@@ -12,6 +12,7 @@ when these functions are called.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -61,42 +62,43 @@ def _layers(module: Any) -> tuple[Any | None, Any]:
     raise TypeError(f"from_rockpool expects {_EXPECTED}, got a Sequential of {kinds}")
 
 
-def _float32_scalar(name: str, value: Any) -> float:
+def _float32_scalar(value: Any) -> float:
     """Rockpool's float32 Iscale/dt as the shortest decimal that is the same float32 (1e-3,
     not 0.0010000000474974513): the simulation sees the same number, the metrics a round one."""
-    array = np.asarray(value, dtype=np.float32).reshape(-1)
-    if array.size != 1:
-        raise ValueError(f"DynapSim.{name} must hold one value, got shape {np.shape(value)}")
-    return float(str(array[0]))
+    return float(str(np.float32(np.asarray(value).item())))
 
 
-def _input_weights(linear: Any, n_neurons: int) -> np.ndarray:
+def _input_weights(linear: Any) -> np.ndarray:
     """LinearJax.weight (Nin, N); a bias has no counterpart on the chip, so it is refused."""
-    weights = np.asarray(linear.weight, dtype=np.float32)
-    if weights.ndim != 2 or weights.shape[1] != n_neurons:
-        raise ValueError(
-            f"LinearJax.weight must have shape (Nin, N={n_neurons}) to feed the DynapSim layer, "
-            f"got {weights.shape}"
-        )
     if np.any(np.asarray(linear.bias) != 0):
         raise ValueError(
             "LinearJax has a non-zero bias, which DynapSim input weights cannot express "
             "(build the layer with has_bias=False)"
         )
-    return weights.astype(np.float64)
+    return np.asarray(linear.weight, dtype=np.float32).astype(np.float64)
 
 
-def _recurrent_weights(layer: Any, n_neurons: int) -> np.ndarray | None:
+def _recurrent_weights(layer: Any) -> np.ndarray | None:
     """w_rec (N, N) [pre, post], or None for a layer built without recurrence."""
     weights = np.asarray(layer.w_rec, dtype=np.float32)
-    if weights.shape != (n_neurons, n_neurons):
-        raise ValueError(
-            f"DynapSim.w_rec must have shape (N, N) = ({n_neurons}, {n_neurons}), "
-            f"got {weights.shape}"
-        )
     if "w_rec" not in layer.parameters() and not weights.any():
         return None
     return weights.astype(np.float64)
+
+
+def _warn_if_started_elsewhere(layer: Any, io: np.ndarray) -> None:
+    """Runs here start the currents at the Io parameter; a layer built with Rockpool's
+    mismatch starts them at the Io it was built with, so its first steps differ slightly."""
+    initial = layer.reset_state()
+    start = np.stack([np.asarray(getattr(initial, name)) for name in ("iampa", "iahp", "imem")])
+    if not (start == io.astype(np.float32)).all():
+        warnings.warn(
+            "from_rockpool: this DynapSim's initial currents are not its Io parameter (Rockpool "
+            "sets them before it applies mismatch); runs here start them at the Io parameter, so "
+            "early traces differ slightly and a spike can move by a step. For an exact copy, "
+            "build the module without percent_mismatch and let from_rockpool draw the chips.",
+            stacklevel=3,
+        )
 
 
 def _core_map(core_map: Any, n_neurons: int) -> np.ndarray:
@@ -127,19 +129,17 @@ def from_rockpool(
     with percent_mismatch 0 every chip is exactly the module; otherwise chips are drawn
     around it (mismatch keywords as `dynapsim_net_from_spec`). Rockpool does not store a
     core map: pass one (one core id per neuron), default all neurons on core 0.
-    The module's state is not imported: runs here start from the initial state.
+    The module's state is not imported: runs here start from the initial state, with the
+    currents at Io (a warning says when the module would start elsewhere).
     """
     linear, layer = _layers(module)
-    parameters = {name: np.asarray(getattr(layer, name), dtype=np.float32).astype(np.float64)
-                  for name in PARAMETER_NAMES}  # fmt: skip
-    n_neurons = layer.size_out
-    for name, values in parameters.items():
-        if values.shape != (n_neurons,):
-            raise ValueError(
-                f"DynapSim.{name} must hold one value per neuron (shape ({n_neurons},)), "
-                f"got shape {values.shape}"
-            )
-    cores = _core_map(core_map, n_neurons)
+    # Rockpool holds each parameter as (N,) float32: imported exactly, as float64
+    parameters = {
+        name: np.asarray(getattr(layer, name), dtype=np.float32).astype(np.float64)
+        for name in PARAMETER_NAMES
+    }
+    _warn_if_started_elsewhere(layer, parameters["Io"])
+    cores = _core_map(core_map, layer.size_out)
     n_cluster = int(cores.max()) + 1
     currents = {
         name: [parameters[name][cores == cluster] for cluster in range(n_cluster)]
@@ -148,12 +148,12 @@ def from_rockpool(
     layout = {name: parameters[name] for name in LAYOUT_NAMES}
     return dynapsim_net_from_spec(
         n_cluster, cores,
-        weights_in=None if linear is None else _input_weights(linear, n_neurons),
-        weights_rec=_recurrent_weights(layer, n_neurons),
+        weights_in=None if linear is None else _input_weights(linear),
+        weights_rec=_recurrent_weights(layer),
         **currents, **layout,
-        Iscale=_float32_scalar("Iscale", layer.Iscale),
+        Iscale=_float32_scalar(layer.Iscale),
         percent_mismatch=percent_mismatch,
-        dt=_float32_scalar("dt", layer.dt),
+        dt=_float32_scalar(layer.dt),
         seed=seed, **mismatch_options,
     )  # fmt: skip
 
