@@ -260,6 +260,19 @@ def test_bad_values_are_named(rockpool: Any) -> None:
         net.to_rockpool(-1)
 
 
+@conformance
+def test_a_sequential_of_one_dynapsim_is_that_dynapsim(rockpool: Any) -> None:
+    from rockpool.nn.combinators import Sequential
+
+    case = case_by_name(LONE_DYNAPSIM)
+    layer = rockpool_module(rockpool, case, with_mismatch=False)
+    alone, wrapped = from_rockpool(layer).parameters([0]), from_rockpool(Sequential(layer))
+    assert wrapped.spec.weights_in is None
+    np.testing.assert_array_equal(wrapped.spec.weights_rec, case.spec["weights_rec"])
+    for name in PARAMETER_NAMES:
+        np.testing.assert_array_equal(wrapped.parameters([0])[name], alone[name], err_msg=name)
+
+
 def unequal_core_network() -> DynapSimNetwork:
     rng = np.random.default_rng(4)
     n = 11
@@ -290,8 +303,10 @@ def test_spec_file_holds_the_network(tmp_path: Path, suffix: str) -> None:
     np.testing.assert_array_equal(again.core_map, net.spec.core_map)
     assert (again.Iscale, again.dt, again.mismatch.percent) == (
         net.spec.Iscale, net.spec.dt, net.spec.mismatch.percent)  # fmt: skip
-    if suffix == ".json":  # a core whose neurons share a current holds one number
-        assert json.loads(path.read_text())["Idc"][1] == 2e-10
+    if suffix == ".json":  # one number per core where each core's neurons share the value
+        written = json.loads(path.read_text())
+        assert written["Ipulse"] == [DEFAULT_CURRENTS["Ipulse"]] * 2
+        assert [len(values) for values in written["Idc"]] == [4, 7]
 
 
 def test_spec_file_of_a_network_builds_through_the_config(tmp_path: Path) -> None:
