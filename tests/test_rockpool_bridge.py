@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from runner import DynapSimNetwork, dynapsim_net_from_spec, from_rockpool, save_network_spec
-from runner.backends import cpu
+from runner.backends import cpu, cuda
 from runner.model import CURRENT_NAMES, DEFAULT_CURRENTS, PARAMETER_NAMES
 from runner.networks import build_network, resolve_network
 from runner.specfile import load_spec_file
@@ -36,6 +36,11 @@ BACKENDS = [
         "cpu", marks=pytest.mark.skipif(cpu.unavailable() is not None, reason="no compiler")
     ),
 ]
+ALL_BACKENDS = [
+    *BACKENDS,
+    pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
+        cuda.unavailable() is not None, reason=str(cuda.unavailable()))]),
+]  # fmt: skip
 conformance = pytest.mark.conformance
 
 
@@ -191,7 +196,7 @@ def test_module_mismatched_by_rockpool_is_its_chip_from_its_io(rockpool: Any, na
 
 
 @conformance
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
 @pytest.mark.parametrize("name", ["two_core_recurrent_ei", "four_core_per_neuron_currents",
                                   LONE_DYNAPSIM])  # fmt: skip
 def test_trained_network_spikes_as_rockpool(rockpool: Any, name: str, backend: str) -> None:
