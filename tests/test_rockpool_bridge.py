@@ -22,7 +22,6 @@ import pytest
 from runner import DynapSimNetwork, dynapsim_net_from_spec, from_rockpool, save_network_spec
 from runner.backends import cpu, cuda
 from runner.model import CURRENT_NAMES, DEFAULT_CURRENTS, PARAMETER_NAMES
-from runner.networks import build_network, resolve_network
 from runner.specfile import load_spec_file
 
 from .cases import Case, case_by_name
@@ -312,18 +311,6 @@ def test_spec_file_holds_the_network(tmp_path: Path, suffix: str) -> None:
         written = json.loads(path.read_text())
         assert written["Ipulse"] == [DEFAULT_CURRENTS["Ipulse"]] * 2
         assert [len(values) for values in written["Idc"]] == [4, 7]
-
-
-def test_spec_file_of_a_network_builds_through_the_config(tmp_path: Path) -> None:
-    net = unequal_core_network()
-    path = save_network_spec(net, tmp_path / "net.json")
-    config = {"file": str(path), "generator": None, "n_cluster": 1, "neurons_per_core": 1,
-              "currents": {}, "layout": {}, "Iscale": None, "dt": None, "percent_mismatch": None,
-              "mismatch": {"distribution": "gaussian", "shared_fraction": 0.0,
-                           "parameters": None, "nonphysical": "keep"}}  # fmt: skip
-    built = build_network(resolve_network(config), seed=net.spec.seed)
-    for name, values in built.parameters([0, 3]).items():
-        np.testing.assert_array_equal(values, net.parameters([0, 3])[name], err_msg=name)
 
 
 @conformance
