@@ -116,6 +116,12 @@ class DynapSimNetwork:
             raise ValueError("x must be finite (no NaN/inf)")
         return array
 
+    def to_rockpool(self, chip: int = 0) -> Any:
+        """The Rockpool module of mismatch instance `chip` (see `runner.rockpool_bridge`)."""
+        from .rockpool_bridge import to_rockpool
+
+        return to_rockpool(self, chip)
+
     def variant(self) -> Variant:
         """This network as one variant of a (possibly mixed) batch."""
         s = self.spec

@@ -25,8 +25,10 @@ SPEC_FIELDS: tuple[str, ...] = (
 
 
 def _plain(value: Any) -> Any:
-    """numpy -> JSON-able Python values (lists, floats, ints)."""
-    return value.tolist() if isinstance(value, np.ndarray) else value
+    """numpy -> JSON-able Python values (lists, floats, ints); per-cluster lists may be ragged."""
+    if isinstance(value, list | tuple):
+        return [_plain(entry) for entry in value]
+    return np.asarray(value).tolist()
 
 
 def save_spec_file(path: str | Path, **fields: Any) -> Path:
@@ -39,7 +41,7 @@ def save_spec_file(path: str | Path, **fields: Any) -> Path:
     if path.suffix == ".npz":
         np.savez_compressed(path, **{key: np.asarray(value) for key, value in fields.items()})
     elif path.suffix == ".json":
-        path.write_text(json.dumps({key: _plain(np.asarray(v)) for key, v in fields.items()}))
+        path.write_text(json.dumps({key: _plain(v) for key, v in fields.items()}))
     else:
         raise ValueError(f"spec file must end in .npz or .json, got {path}")
     return path

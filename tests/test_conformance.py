@@ -1,9 +1,10 @@
 """Conformance with Rockpool 3.1: same per-neuron parameters, same spikes, close traces.
 
-Rockpool's network is built by its own `dynapsim_net_from_spec` and then given the
-parameters of our mismatch instance 0 (Rockpool drops Iw_ahp and draws mismatch from an
-unseeded global RNG, so both are set explicitly). Spike rasters must be identical step by
-step; analog traces agree to ~1e-2 relative (exp/log differ by an ulp between libraries).
+Rockpool runs `net.to_rockpool(0)`: its own module holding the parameters of our mismatch
+instance 0 (Rockpool drops Iw_ahp and draws mismatch from an unseeded global RNG, so the
+module is given both explicitly; tests/test_rockpool_bridge.py checks that this module is
+the one Rockpool's `dynapsim_net_from_spec` builds). Spike rasters must be identical step
+by step; analog traces agree to ~1e-2 relative (exp/log differ by an ulp between libraries).
 """
 
 from __future__ import annotations
@@ -11,34 +12,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runner import dynapsim_net_from_spec
+from runner import DynapSimNetwork, dynapsim_net_from_spec
 from runner.backends import cpu
-from runner.model import CURRENT_NAMES, DEFAULT_CURRENTS, DEFAULT_LAYOUT, PARAMETER_NAMES
+from runner.model import CURRENT_NAMES, DEFAULT_CURRENTS, DEFAULT_LAYOUT
 
 from .cases import CASES, Case
 
 pytestmark = pytest.mark.conformance
-rockpool_dynapse = pytest.importorskip("rockpool.devices.dynapse")
-jnp = pytest.importorskip("jax.numpy")
+pytest.importorskip("rockpool.devices.dynapse")
 
 # Below these magnitudes a relative error means nothing (A for currents, V for vmem).
 TRACE_FLOOR = {"isyn": 1e-14, "iahp": 1e-14, "imem": 1e-14, "vmem": 1e-3}
 TRACE_RTOL = 1e-2
 
 
-def rockpool_evolve(case: Case, parameters: dict[str, np.ndarray]) -> tuple[np.ndarray, dict]:
-    """Run Rockpool's own network with our instance's per-neuron parameters."""
-    spec = case.spec
-    placeholder = {name: [1e-9] * spec["n_cluster"] for name in CURRENT_NAMES}
-    module = rockpool_dynapse.dynapsim_net_from_spec(
-        spec["n_cluster"], np.asarray(spec["core_map"]), spec["weights_in"], spec["weights_rec"],
-        **placeholder, dt=spec.get("dt", 1e-3),
-    )  # fmt: skip
-    layer = module if spec["weights_in"] is None else module[1]
-    for name in PARAMETER_NAMES:
-        setattr(layer, name, jnp.asarray(parameters[name][0], dtype=jnp.float32))
-    spikes, _, record = module(case.x, record=True)
-    record = record if spec["weights_in"] is None else record["1_DynapSim"]
+def rockpool_evolve(net: DynapSimNetwork, x: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Run Rockpool's own module of our mismatch instance 0."""
+    spikes, _, record = net.to_rockpool(0)(x, record=True)
+    record = record if net.spec.weights_in is None else record["1_DynapSim"]
     return np.asarray(spikes)[0], {k: np.asarray(v)[0] for k, v in record.items()}
 
 
@@ -60,7 +51,7 @@ BACKENDS = [
 def test_backend_matches_rockpool(case: Case, backend: str) -> None:
     net = dynapsim_net_from_spec(**case.spec)
     spikes, _, record = net.evolve(case.x, backend=backend)
-    their_spikes, their_record = rockpool_evolve(case, net.parameters([0]))
+    their_spikes, their_record = rockpool_evolve(net, case.x)
 
     assert spikes.sum() > 0, "a case that never spikes tests nothing"
     np.testing.assert_array_equal(spikes, their_spikes)
