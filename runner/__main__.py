@@ -1,7 +1,8 @@
 """`python -m runner [overrides]`: Hydra composes and checks the config, plain functions run it.
 
-Exit status: 0 on success, 2 for a config or spec that cannot run (message on stderr, no
-simulation started), 130 after Ctrl-C (finished chunks are kept; rerun into the same
+Exit status: 0 on success, 2 for a config or spec that cannot run (one line `error: ...` on
+stderr, no simulation started: a misspelt group, option or key, a value Hydra cannot merge,
+a spec or file that cannot be used, a backend that is not usable here), 130 after Ctrl-C (finished chunks are kept; rerun into the same
 `hydra.run.dir` to resume), 1 for any other failure (traceback in the log). The status is
 the process's own (a SystemExit passes Hydra's job wrapper), so a failed job of a submitit
 multirun ends non-zero and Slurm marks it FAILED.
@@ -10,15 +11,20 @@ multirun ends non-zero and Slurm marks it FAILED.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from .config import register_configs
 from .experiment import ExperimentError, prepare, run
+from .networks import CONF_DIR
+from .overrides import OverrideError, check_overrides
 from .plots import write_figures
 from .summary import render_summary
 from .tables import ExperimentMismatch
@@ -28,18 +34,19 @@ register_configs()
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> None:
+def task(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     try:
+        config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
         plan = prepare(config)
         outcome = run(plan, run_dir)
         if config["output"]["figures"]:
             write_figures(plan, outcome, run_dir)
         print(render_summary(plan, outcome, run_dir))
-    except (ExperimentError, ExperimentMismatch) as error:
-        log.error("%s", error)
-        print(f"error: {error}", file=sys.stderr)
+    except (ExperimentError, ExperimentMismatch, OmegaConfBaseException) as error:
+        message = _one_line(error) if isinstance(error, OmegaConfBaseException) else str(error)
+        log.error("%s", message)
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         resume = f"python -m runner <same overrides> hydra.run.dir={run_dir}"
@@ -49,6 +56,34 @@ def main(cfg: DictConfig) -> None:
     except Exception:
         log.exception("the run failed; finished chunks are kept in %s", run_dir / "chunks")
         sys.exit(1)
+
+
+def _one_line(error: Exception) -> str:
+    """Hydra's or OmegaConf's error as one line that names the override or key."""
+    lines = [str(error).splitlines()[0]] if str(error) else [type(error).__name__]
+    if isinstance(error, OverrideParseException):
+        lines.insert(0, f"cannot parse the override {error.override!r}")
+    cause = error.__cause__
+    if isinstance(cause, OmegaConfBaseException):
+        lines.append(str(cause).splitlines()[0])
+    key = getattr(cause if cause is not None else error, "full_key", None)
+    return "; ".join(lines) + (f" (at {key})" if key else "")
+
+
+def main() -> None:
+    """`python -m runner [overrides]`: check the overrides' names, let Hydra compose the
+    config and run `task`. A user error ends with one line on stderr and exit status 2."""
+    traceback_wanted = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # composition errors reach us instead of Hydra's report
+    try:
+        check_overrides(sys.argv[1:], CONF_DIR)
+        task()
+    except (OverrideError, HydraException, OmegaConfBaseException) as error:
+        if traceback_wanted:
+            raise
+        message = str(error) if isinstance(error, OverrideError) else _one_line(error)
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
