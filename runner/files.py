@@ -25,4 +25,5 @@ def unreadable_as_error(path: Path, key: str) -> Iterator[None]:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         if "pickle" in reason:  # NumPy's guess for a file without the .npy/.npz header
             reason = "not a NumPy array file, or one holding Python objects"
-        raise ValueError(f"{key} {path}: cannot read it as a {path.suffix} file ({reason})") from None
+        message = f"{key} {path}: cannot read it as a {path.suffix} file ({reason})"
+        raise ValueError(message) from None

@@ -31,6 +31,13 @@ def _plain(value: Any) -> Any:
     return value.tolist() if isinstance(value, np.ndarray) else value
 
 
+def _json_value(name: str, value: Any) -> Any:
+    """A field as JSON; a per-core current list entry by entry (cores may differ in size)."""
+    if name in CURRENT_NAMES and isinstance(value, list | tuple):
+        return [_plain(np.asarray(entry)) for entry in value]
+    return _plain(np.asarray(value))
+
+
 def save_spec_file(path: str | Path, **fields: Any) -> Path:
     """Write a spec file (.npz or .json) from `dynapsim_net_from_spec` keyword fields."""
     path = Path(path)
@@ -41,7 +48,7 @@ def save_spec_file(path: str | Path, **fields: Any) -> Path:
     if path.suffix == ".npz":
         np.savez_compressed(path, **{key: np.asarray(value) for key, value in fields.items()})
     elif path.suffix == ".json":
-        path.write_text(json.dumps({key: _plain(np.asarray(v)) for key, v in fields.items()}))
+        path.write_text(json.dumps({key: _json_value(key, v) for key, v in fields.items()}))
     else:
         raise ValueError(f"spec file must end in .npz or .json, got {path}")
     return path
@@ -120,7 +127,8 @@ def _check_fields(path: Path, fields: dict[str, Any]) -> None:
         if name not in fields:
             continue
         value = fields[name]
-        entries = list(value) if np.ndim(value) >= 1 and not isinstance(value, str) else None
+        per_core = isinstance(value, list) or (isinstance(value, np.ndarray) and value.ndim >= 1)
+        entries = list(value) if per_core else None
         expected = (
             f"a list with one entry per core (n_cluster={n_cluster}), each a number or that "
             "core's per-neuron list"
