@@ -4,8 +4,9 @@ Exit status: 0 on success, 2 for a config or spec that cannot run (one line `err
 stderr, no simulation started: a misspelt group, option or key, a value Hydra cannot merge,
 a spec or file that cannot be used, a backend that is not usable here), 130 after Ctrl-C
 (finished chunks are kept; rerun into the same `hydra.run.dir` to resume), 1 for any
-other failure (traceback in the log). The status is the process's own (a SystemExit passes Hydra's job wrapper), so a failed job of a submitit
-multirun ends non-zero and Slurm marks it FAILED.
+other failure (traceback in the log). The status is the process's own (a SystemExit passes
+Hydra's job wrapper), so a failed job of a submitit multirun ends non-zero and Slurm marks
+it FAILED.
 """
 
 from __future__ import annotations
