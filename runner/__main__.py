@@ -34,6 +34,18 @@ log = logging.getLogger("runner")
 register_configs()
 
 
+def _one_line(error: Exception) -> str:
+    """Hydra's or OmegaConf's error as one line that names the override or key."""
+    lines = [str(error).splitlines()[0]] if str(error) else [type(error).__name__]
+    if isinstance(error, OverrideParseException):
+        lines.insert(0, f"cannot parse the override {error.override!r}")
+    cause = error.__cause__
+    if isinstance(cause, OmegaConfBaseException):
+        lines.append(str(cause).splitlines()[0])
+    key = getattr(cause if cause is not None else error, "full_key", None)
+    return "; ".join(lines) + (f" (at {key})" if key else "")
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def task(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -57,18 +69,6 @@ def task(cfg: DictConfig) -> None:
     except Exception:
         log.exception("the run failed; finished chunks are kept in %s", run_dir / "chunks")
         sys.exit(1)
-
-
-def _one_line(error: Exception) -> str:
-    """Hydra's or OmegaConf's error as one line that names the override or key."""
-    lines = [str(error).splitlines()[0]] if str(error) else [type(error).__name__]
-    if isinstance(error, OverrideParseException):
-        lines.insert(0, f"cannot parse the override {error.override!r}")
-    cause = error.__cause__
-    if isinstance(cause, OmegaConfBaseException):
-        lines.append(str(cause).splitlines()[0])
-    key = getattr(cause if cause is not None else error, "full_key", None)
-    return "; ".join(lines) + (f" (at {key})" if key else "")
 
 
 def main() -> None:

@@ -66,7 +66,9 @@ def _instance_ids(instances: Any) -> np.ndarray:
     array = np.asarray(instances)
     if array.ndim > 1 or array.size == 0:
         raise ValueError(f"instances must be a non-empty 1-D list of ids, got shape {array.shape}")
-    for value in array.reshape(-1).tolist():
+    if array.dtype.kind == "u" or (array.dtype.kind == "i" and array.min() >= 0):
+        return array.astype(np.uint64).reshape(-1)
+    for value in array.reshape(-1).tolist():  # negative, fractional, or beyond int64
         check_uint64("instances", value)
     return array.astype(np.uint64).reshape(-1)
 
