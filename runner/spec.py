@@ -57,7 +57,7 @@ def _positive_float32(name: str, value: Any, unit: str) -> float:
     value = _finite_scalar(name, value)
     if value <= 0:
         raise ValueError(f"{name} must be > 0 ({unit}), got {value}")
-    if value > _FLOAT32.max or np.float32(value) == 0:
+    if value > float(_FLOAT32.max) or np.float32(value) == 0:
         raise ValueError(
             f"{name}={value} is 0 or inf in float32, the model's precision ({unit}; "
             f"float32 holds {_FLOAT32.smallest_subnormal:.3g} to {_FLOAT32.max:.3g})"

@@ -164,7 +164,7 @@ BAD_RUN_ARGUMENTS = [
     (dict(seed=-1), r"seed must be an int in \[0, 2\*\*64\)"),
     (dict(seed=3.0), r"seed must be an int"),
     (dict(first_instance=-1), r"first_instance must be an int in \[0, "),
-    (dict(first_instance=2**64 - 1), r"first_instance must be an int in \[0, 2\d{19}\)"),
+    (dict(first_instance=2**64 - 1), r"first_instance must be an int in \[0, 1\d{19}\)"),
     (dict(first_instance=1.5), "first_instance must be an int"),
     (dict(bin_width=-1), "bin_width must be an int >= 0"),
     (dict(bin_width=2.5), "bin_width must be an int >= 0"),
