@@ -18,32 +18,20 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import HydraException, OverrideParseException
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .config import register_configs
 from .experiment import ExperimentError, prepare, run
 from .networks import CONF_DIR
-from .overrides import OverrideError, check_overrides
+from .overrides import OverrideError, check_overrides, one_line
 from .plots import write_figures
 from .summary import render_summary
 from .tables import ExperimentMismatch
 
 log = logging.getLogger("runner")
 register_configs()
-
-
-def _one_line(error: Exception) -> str:
-    """Hydra's or OmegaConf's error as one line that names the override or key."""
-    lines = [str(error).splitlines()[0]] if str(error) else [type(error).__name__]
-    if isinstance(error, OverrideParseException):
-        lines.insert(0, f"cannot parse the override {error.override!r}")
-    cause = error.__cause__
-    if isinstance(cause, OmegaConfBaseException):
-        lines.append(str(cause).splitlines()[0])
-    key = getattr(cause if cause is not None else error, "full_key", None)
-    return "; ".join(lines) + (f" (at {key})" if key else "")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -57,7 +45,7 @@ def task(cfg: DictConfig) -> None:
             write_figures(plan, outcome, run_dir)
         print(render_summary(plan, outcome, run_dir))
     except (ExperimentError, ExperimentMismatch, OmegaConfBaseException) as error:
-        message = _one_line(error) if isinstance(error, OmegaConfBaseException) else str(error)
+        message = one_line(error) if isinstance(error, OmegaConfBaseException) else str(error)
         log.error("%s", message)
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
@@ -82,8 +70,7 @@ def main() -> None:
     except (OverrideError, HydraException, OmegaConfBaseException) as error:
         if traceback_wanted:
             raise
-        message = str(error) if isinstance(error, OverrideError) else _one_line(error)
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         sys.exit(2)
 
 

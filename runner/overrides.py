@@ -5,7 +5,7 @@ Hydra answers a misspelt group (`netwrok=ei_4core`) with advice to append it
 stops the run with one line that names the override, suggests the closest valid name and
 lists the valid ones. Hydra's own overrides (`hydra.*`, `hydra/launcher=...`) and package
 overrides (`group@pkg=...`) are left to Hydra; so are values (Hydra and the schema check
-their types).
+their types), whose errors `one_line` turns into one line naming the override or key.
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ from typing import Any
 from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, ValueType
+from hydra.errors import OverrideParseException
+from omegaconf.errors import OmegaConfBaseException
 
 from .config import RunnerConfig
 from .names import did_you_mean
 
-__all__ = ["OverrideError", "check_overrides", "group_options"]
+__all__ = ["OverrideError", "check_overrides", "group_options", "one_line"]
 
 
 class OverrideError(ValueError):
@@ -132,3 +134,17 @@ def check_overrides(argv: list[str], conf_dir: Path) -> None:
     for override in overrides:
         if not override.is_hydra_override() and override.package is None:
             _check(override, groups, check_options)
+
+
+def one_line(error: Exception) -> str:
+    """Hydra's or OmegaConf's error as one line that names the override or key."""
+    if isinstance(error, OverrideError):
+        return str(error)
+    lines = [str(error).splitlines()[0]] if str(error) else [type(error).__name__]
+    if isinstance(error, OverrideParseException):
+        lines.insert(0, f"cannot parse the override {error.override!r}")
+    cause = error.__cause__
+    if isinstance(cause, OmegaConfBaseException):
+        lines.append(str(cause).splitlines()[0])
+    key = getattr(cause if cause is not None else error, "full_key", None)
+    return "; ".join(lines) + (f" (at {key})" if key else "")
