@@ -127,17 +127,15 @@ def _check_fields(path: Path, fields: dict[str, Any]) -> None:
         if name not in fields:
             continue
         value = fields[name]
-        per_core = isinstance(value, list) or (isinstance(value, np.ndarray) and value.ndim >= 1)
-        entries = list(value) if per_core else None
-        expected = (
-            f"a list with one entry per core (n_cluster={n_cluster}), each a number or that "
-            "core's per-neuron list"
-        )
-        if entries is None or any(
-            (entry := _numeric_array(e)) is None or entry.ndim > 1 for e in entries
-        ):
-            raise _field_error(path, name, expected, value)
-        fields[name] = [_plain(np.asarray(entry)) for entry in entries]
+        if not (isinstance(value, list) or (isinstance(value, np.ndarray) and value.ndim >= 1)):
+            raise _field_error(path, name, f"a list with one entry per core (n_cluster="
+                               f"{n_cluster}), each a number or that core's per-neuron list",
+                               value)  # fmt: skip
+        for core, entry in enumerate(value):
+            if (array := _numeric_array(entry)) is None or array.ndim > 1:
+                raise _field_error(path, f"{name}[{core}]", "a number or a list of that core's "
+                                   "per-neuron values", entry)  # fmt: skip
+        fields[name] = [_plain(np.asarray(entry)) for entry in value]
 
 
 def load_spec_file(path: str | Path) -> dict[str, Any]:

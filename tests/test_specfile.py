@@ -49,7 +49,7 @@ BAD_FILES = [
     ("scalar.json", _json({"n_cluster": 1, "core_map": [0], "Itau_mem": 1e-12}),
      r"field Itau_mem must be a list with one entry per core \(n_cluster=1\).*got 1e-12"),
     ("entry.json", _json({"n_cluster": 2, "core_map": [0, 1], "Idc": [1e-12, "x"]}),
-     r"field Idc must be a list"),
+     r"field Idc\[1\] must be a number or a list of that core's per-neuron values, got 'x'"),
     ("map.json", _json({"n_cluster": 1, "core_map": "0"}), r"field core_map must be a list"),
     ("w.json", _json({"n_cluster": 1, "core_map": [0], "weights_in": [1, 2]}),
      r"field weights_in must be a 2-D array"),
