@@ -1,25 +1,31 @@
 """`python -m runner [overrides]`: Hydra composes and checks the config, plain functions run it.
 
-Exit status: 0 on success, 2 for a config or spec that cannot run (message on stderr, no
-simulation started), 130 after Ctrl-C (finished chunks are kept; rerun into the same
-`hydra.run.dir` to resume), 1 for any other failure (traceback in the log). A refused or failed
-start leaves an existing run folder's description (`.hydra/`) as it was. The status is
-the process's own (a SystemExit passes Hydra's job wrapper), so a failed job of a submitit
-multirun ends non-zero and Slurm marks it FAILED.
+Exit status: 0 on success, 2 for a config or spec that cannot run (one line `error: ...` on
+stderr, no simulation started: a misspelt group, option or key, a value Hydra cannot merge,
+a spec or file that cannot be used, a backend that is not usable here, a run folder that is
+read-only or in use by another invocation), 130 after Ctrl-C (finished chunks are kept;
+rerun into the same `hydra.run.dir` to resume), 1 for any other failure (traceback in the
+log). A refused or failed start leaves an existing run folder's description (`.hydra/`) as
+it was. The status is the process's own (a SystemExit passes Hydra's job wrapper), so a
+failed job of a submitit multirun ends non-zero and Slurm marks it FAILED.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from .config import register_configs
 from .experiment import ExperimentError, prepare, run
+from .overrides import OverrideError, check_overrides, one_line
 from .paths import CONF_DIR
 from .plots import write_figures
 from .summary import render_summary
@@ -39,23 +45,24 @@ def describe_run(run_dir: Path, cfg: DictConfig) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def main(cfg: DictConfig) -> None:
+def task(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     try:
         probe_writable(run_dir)  # before anything is logged to its runner.log
+        config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
         plan = prepare(config)
         outcome = run(plan, run_dir, on_claim=lambda: describe_run(run_dir, cfg))
         if config["output"]["figures"]:
             write_figures(plan, outcome, run_dir)
         print(render_summary(plan, outcome, run_dir))
-    except (ExperimentError, RunFolderError) as error:
+    except (ExperimentError, RunFolderError, OmegaConfBaseException) as error:
+        message = one_line(error) if isinstance(error, OmegaConfBaseException) else str(error)
         new_folder = not any((run_dir / name).exists() for name in (".hydra", "chunks"))
-        if new_folder and not isinstance(error, RunFolderError):
+        if new_folder and isinstance(error, ExperimentError):
             describe_run(run_dir, cfg)  # says which config failed (collect names the job)
         if not isinstance(error, RunFolderNotWritable):
-            log.error("%s", error)
-        print(f"error: {error}", file=sys.stderr)
+            log.error("%s", message)
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         resume = f"python -m runner <same overrides> hydra.run.dir={run_dir}"
@@ -65,6 +72,21 @@ def main(cfg: DictConfig) -> None:
     except Exception:
         log.exception("the run failed; finished chunks are kept in %s", run_dir / "chunks")
         sys.exit(1)
+
+
+def main() -> None:
+    """`python -m runner [overrides]`: check the overrides' names, let Hydra compose the
+    config and run `task`. A user error ends with one line on stderr and exit status 2."""
+    traceback_wanted = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # composition errors reach us instead of Hydra's report
+    try:
+        check_overrides(sys.argv[1:], CONF_DIR)
+        task()
+    except (OverrideError, HydraException, OmegaConfBaseException) as error:
+        if traceback_wanted:
+            raise
+        print(f"error: {one_line(error)}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

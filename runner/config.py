@@ -7,6 +7,7 @@ simulation starts. Values are checked again where they meet the model (`NetworkS
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -214,8 +215,20 @@ def register_configs() -> None:
 
 
 def check_schema(config: dict[str, Any]) -> None:
-    """Refuse keys the schema lacks even when added with Hydra's `+key=` (which allows it)."""
+    """Refuse keys the schema lacks even when added with Hydra's `+key=` (which allows it),
+    and values the types allow but the metrics cannot use (NaN, negative tolerances)."""
     try:
         OmegaConf.merge(OmegaConf.structured(RunnerConfig), config)
     except OmegaConfBaseException as error:
         raise ValueError(str(error).splitlines()[0] + f" (at {error.full_key})") from None
+    metrics = config["metrics"]
+    if not math.isfinite(metrics["within"]) or metrics["within"] < 0:
+        raise ValueError(
+            f"metrics.within must be a finite number >= 0 (0.2 means within 20 % of the nominal "
+            f"rate), got {metrics['within']}"
+        )
+    if not math.isfinite(metrics["saturated_rate_hz"]) or metrics["saturated_rate_hz"] <= 0:
+        raise ValueError(
+            f"metrics.saturated_rate_hz must be a finite rate > 0 (Hz), "
+            f"got {metrics['saturated_rate_hz']}"
+        )

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .backends import get_backend, resolve_backend
+from .backends import BackendUnavailable, get_backend, resolve_backend
 from .batch import BatchResult, InputEvents
 from .config import check_schema
 from .identity import experiment_identity
@@ -92,9 +92,10 @@ def prepare(config: dict[str, Any]) -> Plan:
     """Resolve and validate the whole experiment; raise ExperimentError on any problem."""
     sweep = config["sweep"]
     n_samples = sweep["n_samples"]
-    errors = (ValueError, TypeError, FileNotFoundError)
+    errors = (ValueError, TypeError, FileNotFoundError, BackendUnavailable)
     try:
         check_schema(config)
+        resolve_backend(config["backend"]["name"])
         if n_samples < 1:
             raise ValueError(f"sweep.n_samples must be >= 1, got {n_samples}")
         if config["metrics"]["bin_steps"] < 1:

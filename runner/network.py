@@ -19,7 +19,8 @@ from .batch import Batch, BatchResult, InputEvents, Variant
 from .metrics import neuron_metrics
 from .mismatch import sample_parameters
 from .model import CURRENT_NAMES, DEFAULT_DT, DEFAULT_ISCALE, LAYOUT_NAMES, RECORD_NAMES
-from .spec import NetworkSpec
+from .names import did_you_mean
+from .spec import NetworkSpec, check_uint64
 
 __all__ = [
     "dynapsim_net_from_spec",
@@ -35,6 +36,53 @@ _MISMATCH_OPTIONS = {
     "mismatch_parameters": "parameters",
     "nonphysical": "nonphysical",
 }
+_SPEC_ARGUMENTS = ("n_cluster", "core_map", "weights_in", "weights_rec", "Iscale",
+                   "percent_mismatch", "dt", "seed")  # fmt: skip
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _check_dtype(dtype: Any) -> type:
+    """float32 (every backend) or float64 (the reference only): what the model runs in."""
+    try:
+        valid = np.dtype(dtype) in _DTYPES
+    except TypeError:
+        valid = False
+    if not valid:
+        raise ValueError(
+            f"dtype must be np.float32 (every backend) or np.float64 (backend='reference'), "
+            f"got {dtype!r}"
+        )
+    return np.dtype(dtype).type
+
+
+def _check_count(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _instance_ids(instances: Any) -> np.ndarray:
+    """Instance ids as uint64, refusing what a cast would wrap or truncate (-1, 2.5, 2**64)."""
+    array = np.asarray(instances)
+    if array.ndim > 1 or array.size == 0:
+        raise ValueError(f"instances must be a non-empty 1-D list of ids, got shape {array.shape}")
+    if array.dtype.kind == "u" or (array.dtype.kind == "i" and array.min() >= 0):
+        return array.astype(np.uint64).reshape(-1)
+    for value in array.reshape(-1).tolist():  # negative, fractional, or beyond int64
+        check_uint64("instances", value)
+    return array.astype(np.uint64).reshape(-1)
+
+
+def _record_positions(record: Any, n_instances: int) -> range | tuple[int, ...]:
+    """record=True: every instance; False: none; a list: those positions in the batch."""
+    if record is True or record is False:
+        return range(n_instances if record else 0)
+    if isinstance(record, str) or not isinstance(record, Sequence | np.ndarray):
+        raise TypeError(
+            f"record must be True, False or a list of positions in [0, {n_instances}), "
+            f"got {type(record).__name__}"
+        )
+    return tuple(check_uint64("record", position, n_instances) for position in record)
 
 
 @dataclass
@@ -94,12 +142,15 @@ class DynapSimNetwork:
         """The 24 per-neuron parameters of these mismatch instances: name -> (B, N) float32."""
         sampled, _ = sample_parameters(
             self.spec.nominal, self.spec.core_map, self.spec.mismatch,
-            self.spec.seed if seed is None else seed, np.asarray(instances, dtype=np.uint64),
+            self.spec.seed if seed is None else check_uint64("seed", seed),
+            _instance_ids(instances),
         )  # fmt: skip
         return sampled
 
     def _inputs(self, x: Any, n_instances: int | None) -> np.ndarray:
         """Check x: (T, Nin) or (B, T, Nin) (Nin = N without weights_in), finite."""
+        if np.iscomplexobj(x):
+            raise TypeError("x must be real spike counts, got complex values")
         array = np.asarray(x, dtype=np.float32)
         n_in = self.spec.n_inputs
         what = "Nin" if self.spec.weights_in is not None else "N (no weights_in)"
@@ -114,6 +165,8 @@ class DynapSimNetwork:
             )
         if not np.isfinite(array).all():
             raise ValueError("x must be finite (no NaN/inf)")
+        if (array < 0).any():
+            raise ValueError(f"x holds spike counts, which must be >= 0, got {array.min()}")
         return array
 
     def to_rockpool(self, chip: int = 0) -> Any:
@@ -152,6 +205,7 @@ class DynapSimNetwork:
         (..., T, N) float32, the final state {isyn, iahp, imem, vmem, spikes}, and the
         record {isyn, iahp, imem, vmem, spikes} each (..., T, N) (empty if record=False).
         """
+        dtype = _check_dtype(dtype)
         array = self._inputs(x, None)
         trials = array[None] if array.ndim == 2 else array
         n_trials = trials.shape[0]
@@ -185,16 +239,14 @@ class DynapSimNetwork:
         x: (T, Nin) shared by all instances or (n_instances, T, Nin). record: True records
         raster and traces of every instance, a list of positions records only those.
         """
-        if (
-            isinstance(n_instances, bool)
-            or not isinstance(n_instances, int | np.integer)
-            or n_instances < 1
-        ):
-            raise ValueError(f"n_instances must be an int >= 1, got {n_instances!r}")
+        n_instances = _check_count("n_instances", n_instances, 1)
+        first_instance = check_uint64("first_instance", first_instance, 2**64 - n_instances + 1)
+        bin_width = _check_count("bin_width", bin_width, 0)
+        record_instances = _record_positions(record, n_instances)
+        seed = self.spec.seed if seed is None else check_uint64("seed", seed)
+        dtype = _check_dtype(dtype)
         array = self._inputs(x, n_instances)
-        record_instances = range(n_instances) if record is True else (record or ())
         instances = np.arange(first_instance, first_instance + n_instances, dtype=np.uint64)
-        seed = self.spec.seed if seed is None else seed
         batch = self.batch(array, instances, seed, bin_width, record_instances, dtype)
         return SimulationResult(
             instances=instances,
@@ -294,9 +346,13 @@ def dynapsim_net_from_spec(
         _MISMATCH_OPTIONS[key]: kwargs.pop(key) for key in list(kwargs) if key in _MISMATCH_OPTIONS
     }
     if kwargs:
+        valid = _SPEC_ARGUMENTS + CURRENT_NAMES + LAYOUT_NAMES + tuple(_MISMATCH_OPTIONS)
+        hints = "".join(did_you_mean(name, valid) for name in sorted(kwargs))
         raise TypeError(
-            f"dynapsim_net_from_spec got unknown argument(s) {sorted(kwargs)}; layout keywords are "
-            f"{list(LAYOUT_NAMES)}, mismatch keywords {list(_MISMATCH_OPTIONS)}"
+            f"dynapsim_net_from_spec got unknown argument(s) {sorted(kwargs)}{hints}; valid: "
+            f"{', '.join(_SPEC_ARGUMENTS)}; the 13 currents {', '.join(CURRENT_NAMES)}; the "
+            f"layout constants {', '.join(LAYOUT_NAMES)}; the mismatch keywords "
+            f"{', '.join(_MISMATCH_OPTIONS)}"
         )
     spec = NetworkSpec.build(
         n_cluster, core_map, weights_in, weights_rec, currents, layout,

@@ -24,11 +24,27 @@ from .model import (
     POSITIVE_PARAMETERS,
 )
 
-__all__ = ["NetworkSpec"]
+__all__ = ["NetworkSpec", "check_uint64"]
+
+_FLOAT32 = np.finfo(np.float32)
+
+
+def check_uint64(name: str, value: Any, stop: int = 2**64) -> int:
+    """A seed or instance id: an int in [0, stop). Both key Philox with 64 bits, so a
+    larger or negative one would silently alias another; it is refused instead."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 <= value < stop:
+        bound = "2**64" if stop == 2**64 else str(stop)
+        raise ValueError(f"{name} must be an int in [0, {bound}), got {value!r}")
+    return int(value)
 
 
 def _finite_scalar(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not np.isscalar(value) or not np.isreal(value):
+    if (
+        isinstance(value, bool)
+        or not np.isscalar(value)
+        or np.iscomplexobj(value)
+        or not np.isreal(value)
+    ):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     value = float(value)
     if not np.isfinite(value):
@@ -36,19 +52,47 @@ def _finite_scalar(name: str, value: Any) -> float:
     return value
 
 
-def _check_range(name: str, values: np.ndarray) -> None:
+def _positive_float32(name: str, value: Any, unit: str) -> float:
+    """A scale the float32 model divides or multiplies by: > 0 also after rounding."""
+    value = _finite_scalar(name, value)
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0 ({unit}), got {value}")
+    if value > float(_FLOAT32.max) or np.float32(value) == 0:
+        raise ValueError(
+            f"{name}={value} is 0 or inf in float32, the model's precision ({unit}; "
+            f"float32 holds {_FLOAT32.smallest_subnormal:.3g} to {_FLOAT32.max:.3g})"
+        )
+    return value
+
+
+def _check_float32(name: str, values: np.ndarray) -> None:
+    """Finite, also once cast to float32 (the precision the model runs in)."""
     if not np.isfinite(values).all():
         raise ValueError(
             f"{name} must be finite (no NaN/inf), got {values[~np.isfinite(values)][:3]}"
         )
-    if name in POSITIVE_PARAMETERS and (values <= 0).any():
-        raise ValueError(f"{name} must be > 0 (it divides or sets a scale), got {values.min()}")
+    if (np.abs(values) > _FLOAT32.max).any():
+        raise ValueError(
+            f"{name} must fit in float32 (|value| <= {_FLOAT32.max:.3g}, the model's precision), "
+            f"got {values.flat[np.argmax(np.abs(values))]}"
+        )
+
+
+def _check_range(name: str, values: np.ndarray) -> None:
+    _check_float32(name, values)
+    if name in POSITIVE_PARAMETERS and (values.astype(np.float32) <= 0).any():
+        raise ValueError(
+            f"{name} must be > 0 in float32 (it divides or sets a scale; the smallest float32 "
+            f"is {_FLOAT32.smallest_subnormal:.3g}), got {values.min()}"
+        )
     if (values < 0).any():
         raise ValueError(f"{name} must be >= 0 (a current), got {values.min()}")
 
 
 def _as_float_array(name: str, value: Any) -> np.ndarray:
     try:
+        if np.iscomplexobj(value):
+            raise TypeError("complex values (the model's parameters and weights are real)")
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as error:
         raise TypeError(f"{name} must be numeric, got {type(value).__name__}: {error}") from None
@@ -98,8 +142,7 @@ def _weights(name: str, value: Any, shape: tuple[int | None, int]) -> np.ndarray
     expected = f"({'Nin' if rows is None else rows}, {cols})"
     if array.ndim != 2 or array.shape[1] != cols or (rows is not None and array.shape[0] != rows):
         raise ValueError(f"{name} must have shape {expected} for {cols} neurons, got {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} must be finite (no NaN/inf)")
+    _check_float32(name, array)
     return array
 
 
@@ -173,7 +216,10 @@ class NetworkSpec:
             set(layout) - set(LAYOUT_NAMES)
         )
         if unknown:
-            raise TypeError(f"unknown parameter(s) {unknown}")
+            raise TypeError(
+                f"unknown parameter(s) {unknown}; the currents are {list(CURRENT_NAMES)}, "
+                f"the layout constants {list(LAYOUT_NAMES)}"
+            )
         nominal = {}
         for name in CURRENT_NAMES:
             values = currents.get(name)
@@ -183,12 +229,8 @@ class NetworkSpec:
         for name in LAYOUT_NAMES:
             nominal[name] = _expand_layout(name, layout.get(name, DEFAULT_LAYOUT[name]), n_neurons)
 
-        Iscale = _finite_scalar("Iscale", Iscale)
-        if Iscale <= 0:
-            raise ValueError(f"Iscale must be > 0 (A per weight unit), got {Iscale}")
-        dt = _finite_scalar("dt", dt)
-        if dt <= 0:
-            raise ValueError(f"dt must be > 0 (seconds), got {dt}")
+        Iscale = _positive_float32("Iscale", Iscale, "A per weight unit")
+        dt = _positive_float32("dt", dt, "seconds")
         percent = (
             0.0
             if percent_mismatch is None
@@ -196,12 +238,7 @@ class NetworkSpec:
         )
         if percent < 0:
             raise ValueError(f"percent_mismatch must be >= 0 (0.3 means 30 %), got {percent}")
-        if (
-            isinstance(seed, bool)
-            or not isinstance(seed, int | np.integer)
-            or not 0 <= seed < 2**64
-        ):
-            raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
+        seed = check_uint64("seed", seed)
         options = dict(mismatch_options or {})
         if "parameters" in options and options["parameters"] is not None:
             options["parameters"] = tuple(options["parameters"])
@@ -216,5 +253,5 @@ class NetworkSpec:
             Iscale=Iscale,
             dt=dt,
             mismatch=MismatchModel(percent=percent, **options),
-            seed=int(seed),
+            seed=seed,
         )

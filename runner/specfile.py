@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from .files import unreadable_as_error
 from .model import CURRENT_NAMES, LAYOUT_NAMES
+from .names import did_you_mean
 
 __all__ = ["SPEC_FIELDS", "load_spec_file", "save_spec_file"]
 
@@ -47,27 +49,104 @@ def save_spec_file(path: str | Path, **fields: Any) -> Path:
     return path
 
 
-def load_spec_file(path: str | Path) -> dict[str, Any]:
-    """Read a spec file into keyword fields (per-cluster currents as lists)."""
-    path = Path(path)
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as data:
-            fields = {key: data[key] for key in data.files}
-        fields = {key: value.item() if value.ndim == 0 else value for key, value in fields.items()}
-    elif path.suffix == ".json":
-        fields = json.loads(path.read_text())
-    else:
+def _read(path: Path) -> dict[str, Any]:
+    """The file's fields, or a ValueError naming the file when it cannot be read."""
+    if path.suffix not in (".npz", ".json"):
         raise ValueError(f"network.file must end in .npz or .json, got {path}")
+    with unreadable_as_error(path, "network.file"):
+        if path.suffix == ".npz":
+            data = np.load(path, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError("a single .npy array, not an .npz archive of fields")
+            with data:
+                arrays = {key: data[key] for key in data.files}
+            fields = {key: v.item() if v.ndim == 0 else v for key, v in arrays.items()}
+        else:
+            fields = json.loads(path.read_text())
+    if not isinstance(fields, dict):
+        raise ValueError(
+            f"network.file {path}: expected a JSON object of spec fields, "
+            f"got a {type(fields).__name__}"
+        )
+    return {key: value for key, value in fields.items() if value is not None}  # null: absent
+
+
+def _field_error(path: Path, name: str, expected: str, value: Any) -> ValueError:
+    if isinstance(value, np.ndarray):
+        shown = f"an array of shape {value.shape} and dtype {value.dtype}"
+    elif isinstance(value, list):
+        shown = f"a list of {len(value)} entries"
+    else:
+        shown = f"{value!r} ({type(value).__name__})"
+    return ValueError(f"network.file {path}: field {name} must be {expected}, got {shown}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool
+    )
+
+
+def _numeric_array(value: Any) -> np.ndarray | None:
+    """The value as a real array, or None when it is not one (text, complex, ragged)."""
+    try:
+        array = np.asarray(value)
+    except ValueError:
+        return None
+    if array.dtype.kind not in "iuf":
+        return None
+    return array
+
+
+def _check_fields(path: Path, fields: dict[str, Any]) -> None:
+    """Types of every field (shapes against each other are NetworkSpec's to check)."""
+    n_cluster = fields["n_cluster"]
+    if not (_is_number(n_cluster) and float(n_cluster).is_integer() and n_cluster >= 1):
+        raise _field_error(path, "n_cluster", "an integer >= 1 (the number of cores)", n_cluster)
+    fields["n_cluster"] = n_cluster = int(n_cluster)
+    core_map = _numeric_array(fields["core_map"])
+    if core_map is None or core_map.ndim != 1:
+        raise _field_error(path, "core_map", "a list of integer core ids, one per neuron",
+                           fields["core_map"])  # fmt: skip
+    for name in ("weights_in", "weights_rec"):
+        value = fields.get(name)
+        if value is not None and ((array := _numeric_array(value)) is None or array.ndim != 2):
+            raise _field_error(path, name, "a 2-D array of numbers (or absent)", value)
+    for name in ("Iscale", "dt", "percent_mismatch"):
+        if name in fields and not _is_number(fields[name]):
+            raise _field_error(path, name, "a number", fields[name])
+    for name in LAYOUT_NAMES:
+        if name in fields and ((array := _numeric_array(fields[name])) is None or array.ndim > 1):
+            raise _field_error(path, name, "a number or a list with one per neuron", fields[name])
+    for name in CURRENT_NAMES:
+        if name not in fields:
+            continue
+        value = fields[name]
+        if not (isinstance(value, list) or (isinstance(value, np.ndarray) and value.ndim >= 1)):
+            raise _field_error(path, name, f"a list with one entry per core (n_cluster="
+                               f"{n_cluster}), each a number or that core's per-neuron list",
+                               value)  # fmt: skip
+        for core, entry in enumerate(value):
+            if (array := _numeric_array(entry)) is None or array.ndim > 1:
+                raise _field_error(path, f"{name}[{core}]", "a number or a list of that core's "
+                                   "per-neuron values", entry)  # fmt: skip
+        fields[name] = [_plain(np.asarray(entry)) for entry in value]
+
+
+def load_spec_file(path: str | Path) -> dict[str, Any]:
+    """Read a spec file into keyword fields (per-cluster currents as lists); a file that
+    cannot be read or holds a field of the wrong type raises ValueError naming both."""
+    path = Path(path)
+    fields = _read(path)
     unknown = sorted(set(fields) - set(SPEC_FIELDS))
     if unknown:
+        hints = "".join(did_you_mean(name, SPEC_FIELDS) for name in unknown)
         raise ValueError(
-            f"{path}: unknown spec field(s) {unknown}; expected some of {list(SPEC_FIELDS)}"
+            f"network.file {path}: unknown spec field(s) {unknown}{hints}; expected some of "
+            f"{list(SPEC_FIELDS)}"
         )
     for required in ("n_cluster", "core_map"):
         if required not in fields:
-            raise ValueError(f"{path}: the spec file has no {required!r}")
-    fields["n_cluster"] = int(fields["n_cluster"])
-    for name in CURRENT_NAMES:
-        if name in fields:
-            fields[name] = [_plain(np.asarray(entry)) for entry in fields[name]]
+            raise ValueError(f"network.file {path}: the spec file has no {required!r}")
+    _check_fields(path, fields)
     return fields

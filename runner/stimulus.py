@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .files import unreadable_as_error
 from .networks import find_file
 
 __all__ = ["Stimulus"]
@@ -19,18 +20,61 @@ __all__ = ["Stimulus"]
 
 def _load_array(path: str) -> np.ndarray:
     found = find_file(path, "stimulus.file")
-    if found.suffix == ".npy":
-        return np.load(found, allow_pickle=False)
-    if found.suffix == ".npz":
-        with np.load(found, allow_pickle=False) as data:
+    if found.suffix not in (".npy", ".npz"):
+        raise ValueError(f"stimulus.file must end in .npy or .npz, got {path}")
+    with unreadable_as_error(found, "stimulus.file"):
+        data = np.load(found, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            return data
+        with data:
             if "x" in data.files:
                 return data["x"]
             if len(data.files) == 1:
                 return data[data.files[0]]
-            raise ValueError(
-                f"stimulus.file {path}: expected an array 'x' or a single array, got {data.files}"
-            )
-    raise ValueError(f"stimulus.file must end in .npy or .npz, got {path}")
+    raise ValueError(
+        f"stimulus.file {path}: expected an array 'x' or a single array, got {data.files}"
+    )
+
+
+def _spike_counts(path: str, array: np.ndarray, n_channels: int) -> np.ndarray:
+    """The file's array as (trials, T, C) float32 counts, or why it cannot drive the network."""
+    if array.dtype.kind not in "biuf":
+        raise ValueError(
+            f"stimulus.file {path} must hold real spike counts, got dtype {array.dtype}"
+        )
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3 or array.shape[-1] != n_channels:
+        raise ValueError(
+            f"stimulus.file {path} must hold (T, {n_channels}) or (trials, T, {n_channels}) "
+            f"for this network's inputs, got {array.shape}"
+        )
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(
+            f"stimulus.file {path} holds {array.shape[0]} trial(s) of T={array.shape[1]} steps; "
+            "need at least one trial of T >= 1"
+        )
+    if not np.isfinite(array).all():
+        raise ValueError(f"stimulus.file {path} must be finite (no NaN/inf)")
+    not_counts = (array < 0) | (array != np.round(array))
+    if not_counts.any():
+        raise ValueError(
+            f"stimulus.file {path} must hold spike counts (integers >= 0), "
+            f"got {array[not_counts][0]} at (trial, step, channel) "
+            f"{tuple(int(i) for i in np.argwhere(not_counts)[0])}"
+        )
+    return array.astype(np.float32)
+
+
+def _rates(value: Any) -> np.ndarray:
+    try:
+        if np.iscomplexobj(value):
+            raise TypeError("complex")
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"stimulus.rate_hz must be a number or a list of numbers (Hz), got {value!r}"
+        ) from None
 
 
 class Stimulus:
@@ -50,7 +94,7 @@ class Stimulus:
             self.n_steps = int(config["n_steps"])
             if self.n_steps < 1:
                 raise ValueError(f"stimulus.n_steps must be >= 1, got {self.n_steps}")
-            rate = np.asarray(config["rate_hz"], dtype=np.float64)
+            rate = _rates(config["rate_hz"])
             if rate.ndim > 1 or (rate.ndim == 1 and rate.size != n_channels):
                 raise ValueError(
                     f"stimulus.rate_hz must be a number or a list of the network's {n_channels} "
@@ -65,21 +109,13 @@ class Stimulus:
     def _from_file(self, config: dict[str, Any], n_samples: int) -> None:
         if not config.get("file"):
             raise ValueError("stimulus.kind=file needs stimulus.file (a .npy/.npz array)")
-        array = np.asarray(_load_array(config["file"]), dtype=np.float32)
-        if array.ndim == 2:
-            array = array[None]
-        if array.ndim != 3 or array.shape[-1] != self.n_channels:
-            raise ValueError(
-                f"stimulus.file {config['file']} must hold (T, {self.n_channels}) or "
-                f"(trials, T, {self.n_channels}) for this network's inputs, got {array.shape}"
-            )
+        path = config["file"]
+        array = _spike_counts(path, _load_array(path), self.n_channels)
         if not self.frozen and array.shape[0] < n_samples:
             raise ValueError(
-                f"stimulus.file {config['file']} holds {array.shape[0]} trials, but frozen=false "
+                f"stimulus.file {path} holds {array.shape[0]} trials, but frozen=false "
                 f"needs one per sample ({n_samples})"
             )
-        if not np.isfinite(array).all():
-            raise ValueError(f"stimulus.file {config['file']} must be finite (no NaN/inf)")
         self.trials = array
         self.n_steps = array.shape[1]
 

@@ -107,6 +107,11 @@ def expand_sweep(
         for axis, value in zip(axes, combination, strict=True):
             container, key = _locate(tree, axis["path"])
             if axis["mode"] == "scale":
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ValueError(
+                        f"sweep axis {axis['path']!r} (mode=scale): values are factors and must "
+                        f"be numbers, got {value!r}"
+                    )
                 container[key] = _scaled(container[key], value, axis["path"])
             elif isinstance(container[key], list) and not isinstance(value, list):
                 container[key] = [value] * len(container[key])  # one value for every core

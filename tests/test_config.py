@@ -10,6 +10,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
+from runner.backends import cuda
 from runner.config import RunnerConfig, register_configs
 from runner.experiment import ExperimentError, prepare
 from runner.networks import CONF_DIR
@@ -93,6 +94,15 @@ def test_unknown_keys_and_wrong_types_name_the_key(override: str, key: str) -> N
         (["sweep=bias_grid", "sweep.axes.0.path=network.currents.Itau_mm"], "Itau_mm"),
         (["network=from_file", "network.file=missing.npz"], "missing.npz"),
         (["network=ei_4core", "network.currents.Idc=[1e-12,-1e-12,0,0]"], "Idc must be >= 0"),
+        (["metrics.within=-0.1"], "metrics.within must be a finite number >= 0"),
+        (["metrics.within=nan"], "metrics.within must be a finite number >= 0"),
+        (["metrics.saturated_rate_hz=0"], "metrics.saturated_rate_hz must be a finite rate > 0"),
+        (["metrics.saturated_rate_hz=-5"], "metrics.saturated_rate_hz must be a finite rate > 0"),
+        (["network.dt=1e-50"], "dt=1e-50 is 0 or inf in float32"),
+        (["network.currents.Itau_mem=two"], "Itau_mem[0] must be numeric"),
+        (["stimulus.rate_hz=fast"], "stimulus.rate_hz must be a number or a list"),
+        (["sweep=bias_grid", "sweep.axes.0.values=[half]"], "values are factors and must be"),
+        (["sweep=bias_grid", "sweep.axes.0.path=network.name"], "holds 'feedforward', not a"),
     ],
 )
 def test_bad_specs_fail_before_any_work(overrides: list[str], message: str) -> None:
@@ -113,3 +123,9 @@ def test_spec_error_names_the_sweep_point() -> None:
 
 def test_conf_dir_is_the_repository_conf() -> None:
     assert Path(__file__).resolve().parent.parent / "conf" == CONF_DIR
+
+
+@pytest.mark.skipif(cuda.unavailable() is None, reason="a GPU is usable here")
+def test_an_unusable_backend_is_refused_before_any_work() -> None:
+    with pytest.raises(ExperimentError, match="backend=cuda is not usable here: "):
+        prepare(compose_config(["backend=cuda"] + SMALL))

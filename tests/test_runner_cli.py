@@ -105,8 +105,8 @@ def test_rerun_into_the_same_folder_resumes(finished_run) -> None:
 @pytest.mark.parametrize(
     "override,code,message",
     [
-        ("network.n_neuron=3", 1, "network.n_neuron"),
-        ("sweep.n_samples=lots", 1, "n_samples"),
+        ("network.n_neuron=3", 2, "network.n_neuron"),
+        ("sweep.n_samples=lots", 2, "n_samples"),
         ("network.currents.Itau_mem=[1e-12,2e-12]", 2, "Itau_mem must have n_cluster=1"),
         ("seed=-1", 2, "seed must be an int in [0, 2**64)"),
     ],

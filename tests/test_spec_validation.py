@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from runner import dynapsim_net_from_spec
-from runner.model import DEFAULT_CURRENTS, DEFAULT_LAYOUT
+from runner.model import CURRENT_NAMES, DEFAULT_CURRENTS, DEFAULT_LAYOUT, LAYOUT_NAMES
 
 
 def spec(**changes: Any) -> dict[str, Any]:
@@ -121,3 +121,98 @@ def test_unknown_backend_is_rejected() -> None:
     net = dynapsim_net_from_spec(**spec())
     with pytest.raises(ValueError, match="backend must be one of"):
         net.simulate(np.zeros((10, 3)), 2, backend="fpga")
+
+
+FLOAT32_AND_COMPLEX = [
+    (dict(dt=1e-50), ValueError, r"dt=1e-50 is 0 or inf in float32"),
+    (dict(Iscale=1e-60), ValueError, r"Iscale=1e-60 is 0 or inf in float32"),
+    (dict(dt=1e39), ValueError, r"dt=1e\+39 is 0 or inf in float32"),
+    (dict(Itau_mem=[1e-50, 1e-12]), ValueError, r"Itau_mem must be > 0 in float32"),
+    (dict(C_mem=1e-50), ValueError, r"C_mem must be > 0 in float32"),
+    (dict(Idc=[1e40, 0.0]), ValueError, r"Idc must fit in float32"),
+    (dict(weights_in=np.full((3, 5), 1e39)), ValueError, r"weights_in must fit in float32"),
+    (dict(weights_in=np.ones((3, 5)) * 1j), TypeError, r"weights_in must be numeric.*complex"),
+    (dict(weights_rec=np.zeros((5, 5), complex)), TypeError, r"weights_rec must be .*complex"),
+    (dict(Idc=[1e-12 + 0j, 0.0]), TypeError, r"Idc\[0\] must be numeric.*complex"),
+    (dict(dt=1e-3 + 0j), TypeError, "dt must be a real number"),
+    (dict(seed=2**64), ValueError, r"seed must be an int in \[0, 2\*\*64\)"),
+    (dict(seed=1.0), ValueError, r"seed must be an int in \[0, 2\*\*64\)"),
+]
+
+
+@pytest.mark.parametrize("changes,error,message", FLOAT32_AND_COMPLEX, ids=lambda v: str(v)[:40])
+def test_values_the_float32_model_cannot_hold_are_refused(
+    changes: dict, error: type, message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        dynapsim_net_from_spec(**spec(**changes))
+
+
+def test_unknown_keyword_suggests_and_lists_every_valid_name() -> None:
+    with pytest.raises(TypeError) as error:
+        dynapsim_net_from_spec(**spec(Itau_men=[1e-12, 1e-12]))
+    message = str(error.value)
+    assert "['Itau_men'] (did you mean 'Itau_mem'?)" in message
+    others = ("n_cluster", "weights_rec", "dt", "seed", "mismatch_distribution", "nonphysical")
+    for name in CURRENT_NAMES + LAYOUT_NAMES + others:
+        assert name in message, name
+
+
+X = np.ones((10, 3))
+BAD_RUN_ARGUMENTS = [
+    (dict(seed=2**70), r"seed must be an int in \[0, 2\*\*64\), got 1180591620717411303424"),
+    (dict(seed=-1), r"seed must be an int in \[0, 2\*\*64\)"),
+    (dict(seed=3.0), r"seed must be an int"),
+    (dict(first_instance=-1), r"first_instance must be an int in \[0, "),
+    (dict(first_instance=2**64 - 1), r"first_instance must be an int in \[0, 1\d{19}\)"),
+    (dict(first_instance=1.5), "first_instance must be an int"),
+    (dict(bin_width=-1), "bin_width must be an int >= 0"),
+    (dict(bin_width=2.5), "bin_width must be an int >= 0"),
+    (dict(record=[0, 2]), r"record must be an int in \[0, 2\), got 2"),
+    (dict(record=[-1]), r"record must be an int in \[0, 2\)"),
+    (dict(record="all"), "record must be True, False or a list of positions"),
+    (dict(dtype=np.float16), "dtype must be np.float32 .* or np.float64 .*, got .*float16"),
+    (dict(dtype="int32"), "dtype must be np.float32"),
+    (dict(x=-X), r"x holds spike counts, which must be >= 0, got -1"),
+    (dict(x=X * 1j), "x must be real spike counts"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("changes,message", BAD_RUN_ARGUMENTS, ids=lambda v: str(v)[:40])
+def test_simulate_validates_its_arguments_like_the_constructor(changes: dict, message: str) -> None:
+    net = dynapsim_net_from_spec(**spec())
+    arguments = {"x": X, "n_instances": 2, "backend": "reference"} | changes
+    with pytest.raises((ValueError, TypeError), match=message):
+        net.simulate(**arguments)
+
+
+@pytest.mark.parametrize(
+    "instances,seed,message",
+    [
+        ([0, -1], None, r"instances must be an int in \[0, 2\*\*64\), got -1"),
+        ([0.5], None, r"instances must be an int"),
+        ([2**64], None, r"instances must be an int"),
+        ([[0, 1]], None, r"instances must be a non-empty 1-D list"),
+        ([0], 2**70, r"seed must be an int in \[0, 2\*\*64\)"),
+        ([0], -3, r"seed must be an int in \[0, 2\*\*64\)"),
+    ],
+)
+def test_parameters_validates_instances_and_seed(instances, seed, message: str) -> None:
+    net = dynapsim_net_from_spec(**spec(percent_mismatch=0.2))
+    with pytest.raises(ValueError, match=message):
+        net.parameters(instances, seed=seed)
+
+
+def test_a_seed_is_not_aliased_modulo_2_64() -> None:
+    """The bug: seed=2**70 ran as seed 0 while the result reported 2**70."""
+    net = dynapsim_net_from_spec(**spec(percent_mismatch=0.2))
+    top = net.simulate(X, 2, seed=2**64 - 1, backend="reference")
+    assert top.seed == 2**64 - 1
+    drawn = net.parameters([0, 1], seed=2**64 - 1)["Itau_mem"]
+    assert not np.array_equal(drawn, net.parameters([0, 1], seed=0)["Itau_mem"])
+
+
+def test_evolve_refuses_float16() -> None:
+    net = dynapsim_net_from_spec(**spec())
+    with pytest.raises(ValueError, match="dtype must be np.float32"):
+        net.evolve(X, dtype=np.float16)

@@ -71,3 +71,45 @@ def test_file_stimulus(tmp_path) -> None:
 def test_bad_stimulus(changes: dict, message: str) -> None:
     with pytest.raises((ValueError, FileNotFoundError), match=message):
         Stimulus(config(**changes), 3, 1e-3, 1)
+
+
+def _write_npy(path, array) -> None:
+    np.save(path, array)
+
+
+def _write_bytes(path, content: bytes) -> None:
+    path.write_bytes(content)
+
+
+def _truncated_npz(path) -> None:
+    np.savez(path.with_suffix(".full.npz"), x=np.ones((50, 4)))
+    path.write_bytes(path.with_suffix(".full.npz").read_bytes()[:60])
+
+
+BAD_FILES = [
+    ("empty.npy", lambda p: _write_bytes(p, b""), r"cannot read it as a \.npy file"),
+    ("noise.npy", lambda p: _write_bytes(p, b"not an array"), r"cannot read it as a \.npy file"),
+    ("cut.npz", _truncated_npz, r"cannot read it as a \.npz file"),
+    ("t0.npy", lambda p: _write_npy(p, np.zeros((0, 4))), r"T=0 steps; need at least one"),
+    ("trials0.npy", lambda p: _write_npy(p, np.zeros((0, 5, 4))), r"0 trial\(s\)"),
+    ("negative.npy", lambda p: _write_npy(p, -np.ones((5, 4))), r"integers >= 0\), got -1"),
+    ("half.npy", lambda p: _write_npy(p, np.full((5, 4), 0.5)), r"integers >= 0\), got 0\.5"),
+    ("complex.npy", lambda p: _write_npy(p, np.ones((5, 4), complex)), "dtype complex128"),
+    ("text.npy", lambda p: _write_npy(p, np.full((5, 4), "1")), "dtype <U1"),
+    ("nan.npy", lambda p: _write_npy(p, np.full((5, 4), np.nan)), "must be finite"),
+]
+
+
+@pytest.mark.parametrize("name,write,message", BAD_FILES, ids=[case[0] for case in BAD_FILES])
+def test_unusable_stimulus_files_are_named(tmp_path, name, write, message) -> None:
+    path = tmp_path / name
+    write(path)
+    with pytest.raises(ValueError, match=message) as error:
+        Stimulus(config(kind="file", file=str(path)), 4, 1e-3, 1)
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("rate", ["fast", [1.0, "x"], 1 + 2j])
+def test_non_numeric_rates_name_the_field(rate) -> None:
+    with pytest.raises(ValueError, match=r"stimulus.rate_hz must be a number or a list"):
+        Stimulus(config(rate_hz=rate), 2, 1e-3, 1)

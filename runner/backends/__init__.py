@@ -20,11 +20,15 @@ from types import ModuleType
 
 from ..batch import Batch, BatchResult
 
-__all__ = ["BACKENDS", "resolve_backend", "get_backend"]
+__all__ = ["BACKENDS", "BackendUnavailable", "resolve_backend", "get_backend"]
 
 BACKENDS = ("reference", "cpu", "cuda")
 _AUTO_ORDER = ("cuda", "cpu", "reference")
 log = logging.getLogger(__name__)
+
+
+class BackendUnavailable(RuntimeError):
+    """The chosen backend cannot run here (no CuPy, no GPU, no compiler): the message says why."""
 
 
 def _module(name: str) -> ModuleType:
@@ -53,7 +57,7 @@ def _resolve_auto() -> str:
             break
         reasons.append(f"{candidate}: {reason}")
     else:
-        raise RuntimeError("no backend is usable: " + "; ".join(reasons))
+        raise BackendUnavailable("no backend is usable: " + "; ".join(reasons))
     if candidate == "reference":
         log.warning("backend=auto falls back to 'reference', about 65x slower than 'cpu' (%s)",
                     "; ".join(reasons))  # fmt: skip
@@ -71,7 +75,7 @@ def resolve_backend(name: str) -> str:
         raise ValueError(f"backend must be one of {('auto',) + BACKENDS}, got {name!r}")
     reason = _module(name).unavailable()
     if reason is not None:
-        raise RuntimeError(f"backend {name!r} is not usable here: {reason}")
+        raise BackendUnavailable(f"backend={name} is not usable here: {reason}")
     return name
 
 

@@ -1,0 +1,86 @@
+"""Every user error of `python -m runner` ends with one line `error: ...` on stderr that
+names the override, field or file, exit status 2, no traceback, nothing simulated.
+One case per way an error arises (override check, Hydra, the spec, files, the backend);
+the full list of refused values is tested on `prepare` and the API, without a process each."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from runner.backends import cuda
+from tests.test_runner_cli import ROOT, run_cli
+
+
+def _corrupt_npz(folder: Path) -> list[str]:
+    (folder / "net.npz").write_bytes(b"PK\x03\x04 cut short")
+    return ["network=from_file", f"network.file={folder / 'net.npz'}"]
+
+
+def _wrong_type_json(folder: Path) -> list[str]:
+    (folder / "net.json").write_text(json.dumps({"n_cluster": "two", "core_map": [0, 0]}))
+    return ["network=from_file", f"network.file={folder / 'net.json'}"]
+
+
+def _scalar_for_a_list(folder: Path) -> list[str]:
+    spec = {"n_cluster": 1, "core_map": [0, 0], "Itau_mem": 3e-12}
+    (folder / "net.json").write_text(json.dumps(spec))
+    return ["network=from_file", f"network.file={folder / 'net.json'}"]
+
+
+def _empty_stimulus(folder: Path) -> list[str]:
+    np.save(folder / "x.npy", np.zeros((0, 16)))  # the example network has 16 inputs
+    return ["network=from_file", "stimulus=file", f"stimulus.file={folder / 'x.npy'}"]
+
+
+CASES = [
+    (lambda _: ["netwrok=ei_4core"], "did you mean 'network'?"),
+    (lambda _: ["network=ei4core"], "did you mean 'ei_4core'?); options: ei_4core, feedforward"),
+    (lambda _: ["network.dtt=1e-3"], "no key 'dtt' in network (did you mean 'dt'?)"),
+    (lambda _: ["sweep.n_samples=lots"], "could not be converted to Integer (at sweep.n_samples)"),
+    (lambda _: ["network=[a"], "cannot parse the override 'network=[a'"),
+    (lambda _: ["seed=${nope}"], "Interpolation key 'nope' not found (at seed)"),
+    (lambda _: ["metrics.within=nan"], "metrics.within must be a finite number >= 0"),
+    (_corrupt_npz, "net.npz: cannot read it as a .npz file"),
+    (_wrong_type_json, "net.json: field n_cluster must be an integer >= 1"),
+    (_scalar_for_a_list, "net.json: field Itau_mem must be a list with one entry per core"),
+    (_empty_stimulus, "x.npy holds 1 trial(s) of T=0 steps"),
+]
+
+
+@pytest.mark.parametrize("make,message", CASES, ids=[m for _, m in CASES])
+def test_user_errors_end_with_one_line_and_status_2(tmp_path: Path, make, message: str) -> None:
+    result = run_cli(tmp_path, "backend=reference", *make(tmp_path), "hydra.run.dir=run")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [result.stderr.strip()], result.stderr
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (tmp_path / "run" / "chunks").exists()
+
+
+@pytest.mark.skipif(cuda.unavailable() is None, reason="a GPU is usable here")
+def test_cuda_without_a_gpu_names_the_reason(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "backend=cuda", "hydra.run.dir=run")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: backend=cuda is not usable here: {cuda.unavailable()}"
+    assert not (tmp_path / "run" / "chunks").exists()
+
+
+def test_hydra_flags_still_work(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "--cfg", "job", "network=ei_4core", "hydra/launcher=local")
+    assert result.returncode == 0, result.stderr
+    assert "name: ei_4core" in result.stdout
+
+
+def test_hydra_full_error_keeps_the_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HYDRA_FULL_ERROR": "1"}
+    result = subprocess.run([sys.executable, "-m", "runner", "sweep.n_samples=lots"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "sweep.n_samples" in result.stderr
