@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .networks import find_file
+from .netconfig import find_file
 
 __all__ = ["Stimulus"]
 

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 import runner.experiment as experiment
 from runner.config import register_configs
-from runner.networks import CONF_DIR
+from runner.netconfig import CONF_DIR
 from runner.tables import ExperimentMismatch
 
 register_configs()

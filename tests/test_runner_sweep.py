@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runner.networks import resolve_network
+from runner.netconfig import resolve_network
 from runner.robustness import robustness_metrics
 from runner.sweep import expand_sweep, plan_chunks, shard_chunks
 
