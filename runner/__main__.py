@@ -39,11 +39,17 @@ def _to_log_files(text: str) -> None:
             handler.handle(record)
 
 
-def _status_line(plan: Plan, outcome: Outcome, run_dir: Path) -> str:
-    """One line for a multirun job: which shard, how many instances, what went wrong."""
+def _job_label() -> str | None:
+    """'job <n> (<overrides>)' in a multirun, None in a single run."""
     hydra_cfg = HydraConfig.get()
-    overrides = " ".join(hydra_cfg.overrides.task) or "no overrides"
-    head = f"job {hydra_cfg.job.num} ({overrides}): {plan.shard_label}"
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    return f"job {hydra_cfg.job.num} ({' '.join(hydra_cfg.overrides.task) or 'no overrides'})"
+
+
+def _status_line(plan: Plan, outcome: Outcome, run_dir: Path, job: str | None) -> str:
+    """One line: which shard, how many instances, how many non-finite, where."""
+    head = f"{job}: {plan.shard_label}" if job else plan.shard_label
     if not plan.chunks:
         return f"{head} holds none of the sweep's {len(plan.sweep_chunks)} chunk(s): nothing to do"
     n_instances = sum(chunk.size for chunk in plan.chunks)
@@ -62,15 +68,15 @@ def main(cfg: DictConfig) -> None:
     try:
         plan = prepare(config)
         outcome = run(plan, run_dir)
+        job = _job_label()
         if not plan.chunks:
-            summary = _status_line(plan, outcome, run_dir)
+            summary = _status_line(plan, outcome, run_dir, job)
         else:
             if config["output"]["figures"]:
                 write_figures(plan, outcome, run_dir)
             summary = render_summary(plan, outcome, run_dir)
         _to_log_files(summary)
-        multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-        print(_status_line(plan, outcome, run_dir) if multirun else summary)
+        print(_status_line(plan, outcome, run_dir, job) if job else summary)
     except (ExperimentError, ExperimentMismatch) as error:
         log.error("%s", error)
         print(f"error: {error}", file=sys.stderr)
