@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from runner import sweep
 from runner.netconfig import resolve_network
 from runner.robustness import robustness_metrics
-from runner import sweep
 from runner.sweep import Chunk, expand_sweep, plan_chunks, shard_chunks
 
 
@@ -162,7 +162,7 @@ def test_a_huge_plan_makes_only_the_chunks_it_is_asked_for(monkeypatch) -> None:
     assert (end_of_group_0.last, end_of_group_0.size) == (2 * n_samples - 1, 2 * n_samples % 1024)
     assert chunks[in_group_0].first == 2 * n_samples  # a new group starts a new chunk
     assert chunks[-1].last == 3 * n_samples - 1
-    assert len(made) == 4  # one per indexing above
+    assert len(made) == 5  # one per indexing above
 
 
 def test_chunk_names_sort_by_id_and_parse_beyond_nine_digits() -> None:
