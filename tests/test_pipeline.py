@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import subprocess
 import sys
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from runner.footprint import ChunkFootprint, check_chunks_fit, chunk_footprint
 from runner.simulate import simulate_chunk
 from runner.sweep import Chunk
 from runner.tables import ChunkStore
-from tests.test_multirun import SMALL, assert_same_tables, collect, ok, output, runner
+from tests.test_multirun import ROOT, SMALL, assert_same_tables, collect, ok, output, runner
 from tests.test_runner_resume import config
 
 
@@ -218,3 +219,23 @@ def test_the_cli_refuses_a_chunk_too_big_before_simulating(tmp_path: Path) -> No
     assert errors[0].startswith("error: a chunk of 100000000 instances x 256 neurons")
     assert "smaller chunk_size" in errors[0] and "output.neurons=false" in errors[0]
     assert not list(run_dir.glob("chunks/*.parquet"))  # not even the nominal instance ran
+
+
+@pytest.mark.parametrize("where", ["prepare", "run"])
+def test_ctrl_c_while_planning_or_simulating_exits_130(where: str, tmp_path: Path) -> None:
+    """Ctrl-C (KeyboardInterrupt) in planning or simulating: exit 130 and how to resume."""
+    script = (
+        "import runpy, sys\n"
+        "import runner.experiment\n"
+        "def interrupted(*args, **kwargs):\n"
+        "    raise KeyboardInterrupt\n"
+        f"runner.experiment.{where} = interrupted\n"
+        f"sys.argv = ['runner', 'backend=reference', 'hydra.run.dir={tmp_path}']\n"
+        "runpy.run_module('runner', run_name='__main__', alter_sys=True)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 130, output(result)
+    assert f"resume with `python -m runner <same overrides> hydra.run.dir={tmp_path}`" in (
+        result.stderr
+    )
