@@ -4,7 +4,8 @@ Instance ids are global and deterministic: instance = point * n_samples + sample
 mismatch draws are keyed by (seed, instance). A chunk is a contiguous id range (one
 backend call, spanning as many sweep points as fit) and names its file; a shard is a
 contiguous block of chunks. So the numbers of an instance never depend on chunk size,
-shard count or which backend ran it.
+shard count or which backend ran it. Chunks are arithmetic (`Chunks`): a plan of 10^12
+instances costs what one of 32 does.
 """
 
 from __future__ import annotations
