@@ -9,14 +9,19 @@ Every backend (reference, cpu, cuda) takes the same `Batch` and returns the same
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .mismatch import MismatchModel, sample_parameters
 from .model import PARAMETER_NAMES
 
-__all__ = ["InputEvents", "Variant", "Batch", "BatchResult"]
+if TYPE_CHECKING:
+    from .network import DynapSimNetwork
+
+__all__ = ["InputEvents", "Variant", "Batch", "BatchResult", "packable", "packed_batch"]
 
 
 @dataclass(frozen=True)
@@ -198,3 +203,51 @@ class BatchResult:
         raster = {o + k: v for part, o in placed for k, v in part.raster.items()}
         traces = {o + k: v for part, o in placed for k, v in part.traces.items()}
         return cls(**arrays, raster=raster, traces=traces)
+
+
+def packable(a: DynapSimNetwork, b: DynapSimNetwork) -> bool:
+    """Can instances of both share a batch? Same neurons, core map, weights and dt."""
+    sa, sb = a.spec, b.spec
+
+    def same(x: np.ndarray | None, y: np.ndarray | None) -> bool:
+        return x is y or (x is not None and y is not None and np.array_equal(x, y))
+
+    return (
+        np.array_equal(sa.core_map, sb.core_map)
+        and same(sa.weights_in, sb.weights_in)
+        and same(sa.weights_rec, sb.weights_rec)
+        and sa.dt == sb.dt
+    )
+
+
+def packed_batch(
+    networks: Sequence[DynapSimNetwork],
+    instance_network: np.ndarray,
+    inputs: InputEvents,
+    instances: Sequence[int] | np.ndarray,
+    seed: int,
+    bin_width: int = 0,
+    record_instances: Sequence[int] = (),
+    dtype: type = np.float32,
+) -> Batch:
+    """One batch of instances of several networks (sweep points) that are `packable`:
+    instance b is a mismatch instance of networks[instance_network[b]]."""
+    first = networks[0]
+    for index, other in enumerate(networks[1:], start=1):
+        if not packable(first, other):
+            raise ValueError(f"network {index} differs from network 0 in neurons, weights or dt")
+    s = first.spec
+    return Batch(
+        variants=tuple(net.variant() for net in networks),
+        core_map=s.core_map,
+        weights_in=None if s.weights_in is None else s.weights_in.astype(np.float32),
+        weights_rec=None if s.weights_rec is None else s.weights_rec.astype(np.float32),
+        dt=s.dt,
+        seed=seed,
+        instances=np.asarray(instances, dtype=np.uint64),
+        instance_variant=np.asarray(instance_network, dtype=np.int32),
+        inputs=inputs,
+        bin_width=bin_width,
+        record_instances=tuple(record_instances),
+        dtype=dtype,
+    )

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .networks import find_file
+from .netconfig import find_file
 from .sweep import SweepPoint
 
 __all__ = [

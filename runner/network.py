@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from .backends import get_backend
-from .batch import Batch, BatchResult, InputEvents, Variant
-from .metrics import neuron_metrics
+from .batch import Batch, BatchResult, InputEvents, Variant, packed_batch
+from .metrics import neuron_metrics, neuron_table
 from .mismatch import sample_parameters
 from .model import CURRENT_NAMES, DEFAULT_DT, DEFAULT_ISCALE, LAYOUT_NAMES, RECORD_NAMES
 from .names import did_you_mean
@@ -26,8 +26,6 @@ __all__ = [
     "dynapsim_net_from_spec",
     "DynapSimNetwork",
     "SimulationResult",
-    "packable",
-    "packed_batch",
 ]
 
 _MISMATCH_OPTIONS = {
@@ -108,18 +106,11 @@ class SimulationResult:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per (instance, neuron): counts and metrics, plus the instance's flags."""
-        n_instances, n_neurons = self.spike_counts.shape
-        metrics = neuron_metrics(self.reductions, self.n_steps, self.dt)
-        return pd.DataFrame(
-            {
-                "instance": np.repeat(self.instances.astype(np.int64), n_neurons),
-                "neuron": np.tile(np.arange(n_neurons), n_instances),
-                "core": np.tile(self.core_map, n_instances),
-                "spike_count": self.spike_counts.reshape(-1),
-                **{name: values.reshape(-1) for name, values in metrics.items()},
-                "nonfinite": np.repeat(self.reductions.nonfinite_step >= 0, n_neurons),
-            }
-        )
+        return neuron_table(
+            {"instance": self.instances.astype(np.int64)}, self.core_map, self.spike_counts,
+            neuron_metrics(self.reductions, self.n_steps, self.dt),
+            nonfinite=self.reductions.nonfinite_step >= 0,
+        )  # fmt: skip
 
 
 class DynapSimNetwork:
@@ -256,54 +247,6 @@ class DynapSimNetwork:
             seed=seed,
             reductions=get_backend(backend)(batch),
         )
-
-
-def packable(a: DynapSimNetwork, b: DynapSimNetwork) -> bool:
-    """Can instances of both share a batch? Same neurons, core map, weights and dt."""
-    sa, sb = a.spec, b.spec
-
-    def same(x: np.ndarray | None, y: np.ndarray | None) -> bool:
-        return x is y or (x is not None and y is not None and np.array_equal(x, y))
-
-    return (
-        np.array_equal(sa.core_map, sb.core_map)
-        and same(sa.weights_in, sb.weights_in)
-        and same(sa.weights_rec, sb.weights_rec)
-        and sa.dt == sb.dt
-    )
-
-
-def packed_batch(
-    networks: Sequence[DynapSimNetwork],
-    instance_network: np.ndarray,
-    inputs: InputEvents,
-    instances: Sequence[int] | np.ndarray,
-    seed: int,
-    bin_width: int = 0,
-    record_instances: Sequence[int] = (),
-    dtype: type = np.float32,
-) -> Batch:
-    """One batch of instances of several networks (sweep points) that are `packable`:
-    instance b is a mismatch instance of networks[instance_network[b]]."""
-    first = networks[0]
-    for index, other in enumerate(networks[1:], start=1):
-        if not packable(first, other):
-            raise ValueError(f"network {index} differs from network 0 in neurons, weights or dt")
-    s = first.spec
-    return Batch(
-        variants=tuple(net.variant() for net in networks),
-        core_map=s.core_map,
-        weights_in=None if s.weights_in is None else s.weights_in.astype(np.float32),
-        weights_rec=None if s.weights_rec is None else s.weights_rec.astype(np.float32),
-        dt=s.dt,
-        seed=seed,
-        instances=np.asarray(instances, dtype=np.uint64),
-        instance_variant=np.asarray(instance_network, dtype=np.int32),
-        inputs=inputs,
-        bin_width=bin_width,
-        record_instances=tuple(record_instances),
-        dtype=dtype,
-    )
 
 
 def dynapsim_net_from_spec(

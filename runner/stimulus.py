@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .files import unreadable_as_error
-from .networks import find_file
+from .netconfig import find_file
 
 __all__ = ["Stimulus"]
 

@@ -4,19 +4,23 @@ Instance ids are global and deterministic: instance = point * n_samples + sample
 mismatch draws are keyed by (seed, instance). A chunk is a contiguous id range (one
 backend call, spanning as many sweep points as fit) and names its file; a shard is a
 contiguous block of chunks. So the numbers of an instance never depend on chunk size,
-shard count or which backend ran it.
+shard count or which backend ran it. Chunks are arithmetic (`Chunks`): a plan of 10^12
+instances costs what one of 32 does.
 """
 
 from __future__ import annotations
 
+import bisect
 import copy
 import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 __all__ = [
     "SweepPoint",
     "Chunk",
+    "Chunks",
     "expand_sweep",
     "axis_column",
     "plan_chunks",
@@ -128,7 +132,70 @@ def expand_sweep(
     return points
 
 
-def plan_chunks(point_groups: list[int], n_samples: int, chunk_size: int) -> list[Chunk]:
+class Chunks(Sequence[Chunk]):
+    """The chunks of a plan (or a contiguous block of them), computed on demand.
+
+    Held as the instance range of each group of points plus the chunk size, so planning
+    costs O(groups) whatever the number of instances; a chunk object exists only while
+    it is indexed or iterated. Slicing gives another `Chunks` (a shard).
+    """
+
+    def __init__(self, groups: list[tuple[int, int]], chunk_size: int,
+                 indices: range | None = None) -> None:  # fmt: skip
+        """groups: (first id, one past the last id) of each group of points, in id order."""
+        self._groups = groups
+        self._chunk_size = chunk_size
+        self._offsets = [0]  # index of each group's first chunk, then the total
+        for start, stop in groups:
+            self._offsets.append(self._offsets[-1] + -(-(stop - start) // chunk_size))
+        self._indices = range(self._offsets[-1]) if indices is None else indices
+
+    def _chunk(self, index: int) -> Chunk:
+        group = bisect.bisect_right(self._offsets, index) - 1
+        start, stop = self._groups[group]
+        first = start + (index - self._offsets[group]) * self._chunk_size
+        return Chunk(first, min(first + self._chunk_size, stop) - 1)
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    @overload
+    def __getitem__(self, item: int) -> Chunk: ...
+
+    @overload
+    def __getitem__(self, item: slice) -> Chunks: ...
+
+    def __getitem__(self, item: int | slice) -> Chunk | Chunks:
+        if isinstance(item, slice):
+            if item.step not in (None, 1):
+                raise ValueError("a block of chunks is contiguous: slices take no step")
+            return Chunks(self._groups, self._chunk_size, self._indices[item])
+        return self._chunk(self._indices[item])
+
+    def __iter__(self) -> Iterator[Chunk]:
+        return (self._chunk(index) for index in self._indices)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Chunks({len(self)} chunks of up to {self._chunk_size} instances)"
+
+    def largest_per_group(self) -> list[Chunk]:
+        """The largest of these chunks in each group of points they touch (O(groups))."""
+        largest = []
+        for low, high in itertools.pairwise(self._offsets):
+            first = max(low, self._indices.start)
+            if first < min(high, self._indices.stop):  # only a group's last chunk is short
+                largest.append(self._chunk(first))
+        return largest
+
+
+def plan_chunks(point_groups: list[int], n_samples: int, chunk_size: int) -> Chunks:
     """Chunks of at most chunk_size instances over all points, in id order.
 
     `point_groups[p]` says which points can share a backend call (same neurons, weights,
@@ -140,18 +207,20 @@ def plan_chunks(point_groups: list[int], n_samples: int, chunk_size: int) -> lis
             "need n_points, sweep.n_samples and chunk_size >= 1, "
             f"got {n_points}, {n_samples}, {chunk_size}"
         )
-    chunks = []
+    groups = []
     start = 0
     for _, members in itertools.groupby(point_groups):
         stop = start + len(list(members)) * n_samples
-        for first in range(start, stop, chunk_size):
-            chunks.append(Chunk(first, min(first + chunk_size, stop) - 1))
+        groups.append((start, stop))
         start = stop
-    return chunks
+    return Chunks(groups, chunk_size)
 
 
-def shard_chunks(chunks: list[Chunk], index: int, count: int) -> list[Chunk]:
-    """Shard `index` of `count`: a contiguous block; the blocks partition `chunks`."""
+def shard_chunks(chunks: Sequence[Chunk], index: int, count: int) -> Sequence[Chunk]:
+    """Shard `index` of `count`: a contiguous block; the blocks partition `chunks`.
+
+    A shard may hold no chunk (more shards than chunks).
+    """
     if count < 1 or not 0 <= index < count:
         raise ValueError(f"shard.index must be in [0, shard.count={count}), got {index}")
     return chunks[index * len(chunks) // count : (index + 1) * len(chunks) // count]

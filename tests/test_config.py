@@ -13,7 +13,7 @@ from omegaconf.errors import ValidationError
 from runner.backends import cuda
 from runner.config import RunnerConfig, register_configs
 from runner.experiment import ExperimentError, prepare
-from runner.networks import CONF_DIR
+from runner.netconfig import CONF_DIR
 
 register_configs()
 GROUPS = ("network", "stimulus", "sweep", "backend")

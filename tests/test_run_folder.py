@@ -27,7 +27,7 @@ from omegaconf import OmegaConf
 import runner
 import runner.experiment as experiment
 import runner.plots as plots
-from runner.networks import CONF_DIR
+from runner.paths import CONF_DIR
 from runner.robustness import robustness_metrics
 from runner.tables import ExperimentMismatch, RunFolderError, write_atomic
 

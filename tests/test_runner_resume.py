@@ -10,8 +10,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import runner.experiment as experiment
+import runner.simulate as simulate
 from runner.config import register_configs
-from runner.networks import CONF_DIR
+from runner.netconfig import CONF_DIR
 from runner.tables import ExperimentMismatch
 
 register_configs()
@@ -45,7 +46,7 @@ def complete(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame
 
 
 def test_interrupted_run_resumes_to_identical_tables(tmp_path: Path, complete, monkeypatch) -> None:
-    real = experiment._simulate_chunk
+    real = experiment.simulate_chunk
     calls = []
 
     def interrupted(*args, **kwargs):
@@ -54,12 +55,12 @@ def test_interrupted_run_resumes_to_identical_tables(tmp_path: Path, complete, m
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(experiment, "_simulate_chunk", interrupted)
+    monkeypatch.setattr(experiment, "simulate_chunk", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path)
     assert len(list((tmp_path / "chunks").glob("*.instances.parquet"))) == 2
     assert not (tmp_path / "instances.parquet").exists()
-    monkeypatch.setattr(experiment, "_simulate_chunk", real)
+    monkeypatch.setattr(experiment, "simulate_chunk", real)
     outcome = run(tmp_path)
     assert outcome.simulated == 4  # chunks of 4 | 4 | 4 instances: the first two were done
     for name, table in tables(tmp_path).items():
@@ -101,7 +102,7 @@ def test_a_sweep_packs_into_one_backend_call_per_chunk(
 ) -> None:
     """2 points x 6 samples in chunks of 12: one call for all nominals, one for the chunk."""
     batches = []
-    real = experiment.get_backend
+    real = simulate.get_backend
 
     def counting(name: str):
         run_batch = real(name)
@@ -112,7 +113,7 @@ def test_a_sweep_packs_into_one_backend_call_per_chunk(
 
         return wrapped
 
-    monkeypatch.setattr(experiment, "get_backend", counting)
+    monkeypatch.setattr(simulate, "get_backend", counting)
     run(tmp_path, "chunk_size=12")
     assert [len(b.variants) for b in batches] == [2, 2]
     assert [b.n_instances for b in batches] == [2, 12]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runner.networks import resolve_network
+from runner import sweep
+from runner.netconfig import resolve_network
 from runner.robustness import robustness_metrics
-from runner.sweep import expand_sweep, plan_chunks, shard_chunks
+from runner.sweep import Chunk, expand_sweep, plan_chunks, shard_chunks
 
 
 def network() -> dict:
@@ -99,3 +100,74 @@ def test_robustness_metrics() -> None:
     assert metrics["rate_corr"][0] == pytest.approx(1.0)
     flat = robustness_metrics(np.full((1, 4), 5.0), nominal, 0.2)
     assert np.isnan(flat["rate_corr"][0])
+
+
+def listed_chunks(groups: list[int], n_samples: int, chunk_size: int) -> list[tuple[int, int]]:
+    """Every chunk, built one by one: what the arithmetic plan must equal."""
+    chunks, start = [], 0
+    for group in sorted(set(groups)):
+        stop = start + groups.count(group) * n_samples
+        chunks += [(first, min(first + chunk_size, stop) - 1)
+                   for first in range(start, stop, chunk_size)]  # fmt: skip
+        start = stop
+    return chunks
+
+
+@pytest.mark.parametrize(
+    "groups,n_samples,chunk_size",
+    [([0], 1, 1), ([0, 0, 1], 10, 4), ([0, 1, 1, 2], 5, 8), ([0, 0, 0, 1, 2, 2], 7, 3)],
+)
+@pytest.mark.parametrize("count", [1, 2, 3, 5, 40])
+def test_the_arithmetic_plan_and_its_shards_equal_the_listed_chunks(
+    groups, n_samples, chunk_size, count
+) -> None:
+    expected = listed_chunks(groups, n_samples, chunk_size)
+    chunks = plan_chunks(groups, n_samples, chunk_size)
+    assert [(c.first, c.last) for c in chunks] == expected
+    assert len(chunks) == len(expected)
+    assert [(chunks[i].first, chunks[i].last) for i in range(-len(expected), 0)] == expected
+    for index in range(count):
+        low, high = index * len(expected) // count, (index + 1) * len(expected) // count
+        shard = shard_chunks(chunks, index, count)
+        assert [(c.first, c.last) for c in shard] == expected[low:high]  # may be empty
+        # the largest chunk of each group the shard touches: the memory check's worst case
+        group_of = np.repeat(groups, n_samples)
+        worst = {}
+        for first, last in expected[low:high]:
+            group = group_of[first]
+            worst[group] = max(worst.get(group, 0), last - first + 1)
+        assert [c.size for c in shard.largest_per_group()] == list(worst.values())
+
+
+def test_a_huge_plan_makes_only_the_chunks_it_is_asked_for(monkeypatch) -> None:
+    """~10^12 samples in 10^9 shards: planning a shard builds no chunk object per instance."""
+    made = []
+
+    class CountedChunk(Chunk):
+        def __init__(self, first: int, last: int) -> None:
+            super().__init__(first, last)
+            made.append(self)
+
+    monkeypatch.setattr(sweep, "Chunk", CountedChunk)
+    n_samples = 10**12 + 1
+    chunks = plan_chunks([0, 0, 1], n_samples, 1024)  # groups of 2 and 1 points
+    in_group_0 = -(-2 * n_samples // 1024)
+    assert len(chunks) == in_group_0 + -(-n_samples // 1024)
+    shard = shard_chunks(chunks, 3, 10**9)
+    assert not made  # planning and sharding are arithmetic
+    low, high = 3 * len(chunks) // 10**9, 4 * len(chunks) // 10**9
+    assert len(shard) == high - low == 3
+    assert (shard[0].first, shard[0].size) == (low * 1024, 1024)
+    end_of_group_0 = chunks[in_group_0 - 1]
+    assert (end_of_group_0.last, end_of_group_0.size) == (2 * n_samples - 1, 2 * n_samples % 1024)
+    assert chunks[in_group_0].first == 2 * n_samples  # a new group starts a new chunk
+    assert chunks[-1].last == 3 * n_samples - 1
+    assert len(made) == 5  # one per indexing above
+
+
+def test_chunk_names_sort_by_id_and_parse_beyond_nine_digits() -> None:
+    chunks = plan_chunks([0], 2 * 10**9, 10**8)
+    names = [c.name for c in chunks]
+    assert names[9] == "900000000-999999999" and names[10] == "1000000000-1099999999"
+    parsed = [tuple(map(int, name.split("-"))) for name in names]
+    assert parsed == [(c.first, c.last) for c in chunks]

@@ -3,7 +3,8 @@
 Checks what only a real scheduler shows: the project's `slurm` launcher config submits an
 array that runs, `collect` of the array's shards equals an unsharded local run, and a job
 whose run fails ends FAILED in Slurm's accounting (not COMPLETED) while the other array
-tasks complete and keep their results. Skips where there is no Slurm.
+tasks complete and keep their results; a shard with no chunk to run ends COMPLETED.
+Skips where there is no Slurm.
 """
 
 from __future__ import annotations
@@ -87,6 +88,21 @@ def test_sharded_sweep_on_slurm_equals_the_unsharded_run(tmp_path: Path, unshard
                     f"hydra.sweep.dir={sweep_dir}"))  # fmt: skip
     states = wait_for_states(array_id(sweep_dir), {str(t): "COMPLETED" for t in range(3)})
     assert len(states) == 3, states
+    ok(collect(sweep_dir, "--require-complete"))
+    assert_same_tables(sweep_dir, unsharded)
+
+
+@requires_slurm
+def test_shards_without_chunks_complete_on_slurm(tmp_path: Path, unsharded: Path) -> None:
+    """3 shards of a sweep that packs into one chunk: two jobs have nothing to do, and
+    every job must still end COMPLETED, the multirun exit 0, and collect merge the sweep."""
+    sweep_dir = tmp_path / "sweep"
+    one_chunk = [o for o in SMALL if not o.startswith("chunk_size=")] + ["chunk_size=12"]
+    ok(slurm_runner(*one_chunk, "shard.count=3", "shard.index=range(3)",
+                    f"hydra.sweep.dir={sweep_dir}"))  # fmt: skip
+    states = wait_for_states(array_id(sweep_dir), {str(t): "COMPLETED" for t in range(3)})
+    assert len(states) == 3, states
+    assert not chunk_instances(sweep_dir / "0") and not chunk_instances(sweep_dir / "1")
     ok(collect(sweep_dir, "--require-complete"))
     assert_same_tables(sweep_dir, unsharded)
 

@@ -1,0 +1,133 @@
+"""Host memory of one chunk, estimated before simulating, against what the machine has.
+
+A chunk's instances are simulated and tabulated in one piece, so a chunk that does not fit
+would die in a MemoryError (or swap) after the run started; `check_chunks_fit` refuses it
+up front with the estimate and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .plan import ExperimentError, Plan
+from .sweep import Chunk, Chunks
+
+__all__ = [
+    "ChunkFootprint",
+    "available_memory",
+    "format_bytes",
+    "chunk_footprint",
+    "check_chunks_fit",
+]
+
+# Bytes per (instance, neuron) of the backend's reductions (spike_count int64, first/last
+# spike and spiking steps int32, isi_sumsq float64), counted twice: the backend's parts
+# and their concatenation live together for a moment.
+_REDUCTION_BYTES = 2 * (8 + 3 * 4 + 8)
+# The per-neuron metrics (4 float64) and their temporaries, and the robustness metrics'
+# (B, N) float64 work arrays (nominal rates per instance, errors, centred rates).
+_METRIC_BYTES = 4 * 8 + 5 * 8 + 5 * 8
+# A neurons-table row (instance, point, sample int64; neuron, core, spike_count int32;
+# 4 float32 metrics), counted twice: the DataFrame and its Arrow copy while written.
+_NEURON_ROW_BYTES = 2 * (3 * 8 + 3 * 4 + 4 * 4)
+
+
+@dataclass(frozen=True)
+class ChunkFootprint:
+    """What one chunk holds in host memory at once."""
+
+    n_instances: int
+    n_neurons: int
+    n_steps: int
+    n_bins: int
+    n_inputs: int
+    input_per_instance: bool  # a trial per instance (stimulus.frozen=false)
+    neurons_table: bool  # output.neurons
+
+    def parts(self) -> dict[str, int]:
+        """Bytes by what holds them."""
+        cells = self.n_instances * self.n_neurons
+        # dense float32 trials, stacked from their list (twice); frozen: one trial
+        streams = self.n_instances if self.input_per_instance else 1
+        parts = {
+            "kernel outputs": cells * (_REDUCTION_BYTES + 2 * 4 * self.n_bins),
+            "metrics": cells * _METRIC_BYTES,
+            "inputs": 2 * streams * self.n_steps * self.n_inputs * 4,
+        }
+        if self.neurons_table:
+            parts["neurons table"] = cells * _NEURON_ROW_BYTES
+        return parts
+
+    @property
+    def total(self) -> int:
+        return sum(self.parts().values())
+
+    def largest_fitting(self, available: int) -> int:
+        """The most instances per chunk that fit in `available` bytes (0 if none)."""
+        one = ChunkFootprint(1, self.n_neurons, self.n_steps, self.n_bins, self.n_inputs,
+                             self.input_per_instance, self.neurons_table)  # fmt: skip
+        fixed = 0 if self.input_per_instance else 2 * self.n_steps * self.n_inputs * 4
+        return max(0, (available - fixed) // max(one.total - fixed, 1))
+
+
+def available_memory() -> int:
+    """Bytes the machine can still give (MemAvailable, else free pages), or -1 if unknown."""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.is_file():
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return -1
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} TB"
+
+
+def chunk_footprint(plan: Plan, chunk: Chunk) -> ChunkFootprint:
+    """The footprint of one chunk of `plan` (its points share neurons, steps and inputs)."""
+    point = plan.point_of(chunk.first)
+    spec, stimulus = point.network.spec, point.stimulus
+    return ChunkFootprint(
+        n_instances=chunk.size,
+        n_neurons=spec.n_neurons,
+        n_steps=stimulus.n_steps,
+        n_bins=-(-stimulus.n_steps // plan.config["metrics"]["bin_steps"]),
+        n_inputs=spec.n_inputs,
+        input_per_instance=not all(plan.points[p].stimulus.frozen for p in plan.points_of(chunk)),
+        neurons_table=bool(plan.config["output"]["neurons"]),
+    )
+
+
+def check_chunks_fit(plan: Plan, available: int) -> None:
+    """Raise ExperimentError when this shard's largest chunk needs more than `available`
+    bytes of host memory (-1: unknown, no check), naming the estimate and the fix."""
+    if available < 0:
+        return
+    chunks = plan.chunks
+    for chunk in chunks.largest_per_group() if isinstance(chunks, Chunks) else chunks:
+        footprint = chunk_footprint(plan, chunk)
+        if footprint.total <= available:
+            continue
+        parts = ", ".join(f"{name} {format_bytes(n)}" for name, n in footprint.parts().items())
+        fits = footprint.largest_fitting(available)
+        fixes = [f"a smaller chunk_size (at most about {fits} fit)" if fits else
+                 "a smaller network or shorter stimulus"]  # fmt: skip
+        if footprint.neurons_table:
+            lean = replace(footprint, neurons_table=False)
+            fixes.append(f"output.neurons=false (then {format_bytes(lean.total)} per chunk)")
+        raise ExperimentError(
+            f"a chunk of {chunk.size} instances x {footprint.n_neurons} neurons "
+            f"(instances {chunk.first}-{chunk.last}) needs about {format_bytes(footprint.total)} "
+            f"of host memory ({parts}), but {format_bytes(available)} is available; "
+            f"use {' or '.join(fixes)}"
+        )
