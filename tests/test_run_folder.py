@@ -27,6 +27,7 @@ from omegaconf import OmegaConf
 import runner
 import runner.experiment as experiment
 import runner.plots as plots
+import runner.simulate as simulate
 from runner.paths import CONF_DIR
 from runner.robustness import robustness_metrics
 from runner.tables import ExperimentMismatch, RunFolderError, write_atomic
@@ -218,7 +219,7 @@ def test_a_second_invocation_is_refused_at_once(locked_folder, complete, monkeyp
     folder, holder = locked_folder
     theirs = folder / "chunks" / ".tmp-000000000-000000003.instances.parquet.x"
     theirs.write_bytes(b"being written")
-    monkeypatch.setattr(experiment, "get_backend", lambda name: pytest.fail("simulated"))
+    monkeypatch.setattr(simulate, "get_backend", lambda name: pytest.fail("simulated"))
     with pytest.raises(RunFolderError, match=rf"in use by another invocation \(pid {holder.pid}\)"):
         run(folder)
     assert theirs.exists()  # never deleted from under the running invocation
@@ -255,7 +256,7 @@ def test_a_read_only_folder_is_refused_before_simulating(tmp_path: Path, monkeyp
         return real_open(path, flags, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", read_only_open)
-    monkeypatch.setattr(experiment, "get_backend", lambda name: pytest.fail("simulated"))
+    monkeypatch.setattr(simulate, "get_backend", lambda name: pytest.fail("simulated"))
     with pytest.raises(RunFolderError, match=rf"run folder {tmp_path}.* is not writable"):
         run(tmp_path)
     assert not (tmp_path / "chunks" / "experiment.json").exists()
