@@ -18,6 +18,8 @@ from .model import PARAMETER_NAMES
 
 __all__ = ["InputEvents", "Variant", "Batch", "BatchResult"]
 
+_DENSE_BLOCK = 1 << 24  # dense input entries converted to events at a time
+
 
 @dataclass(frozen=True)
 class InputEvents:
@@ -40,16 +42,27 @@ class InputEvents:
 
     @classmethod
     def from_dense(cls, x: np.ndarray, n_instances: int) -> InputEvents:
-        """x: (T, C) shared by all instances, or (B, T, C), one stream per instance."""
+        """x: (T, C) shared by all instances, or (B, T, C), one stream per instance.
+
+        Events are the non-zero entries in (stream, step, channel) order. Streams are
+        converted in blocks of about `_DENSE_BLOCK` entries, each through a boolean mask and
+        one flat index: several times faster than `np.nonzero` over the whole array (which
+        builds three index arrays), and the temporary memory stays bounded.
+        """
         x = np.asarray(x, dtype=np.float32)
         streams = x[None] if x.ndim == 2 else x
         n_streams, n_steps, n_channels = streams.shape
-        stream_ids, steps, channels = np.nonzero(streams)
-        counts = np.zeros((n_streams, n_steps), dtype=np.int64)
-        np.add.at(counts, (stream_ids, steps), 1)
+        per_block = max(1, _DENSE_BLOCK // max(1, n_steps * n_channels))
+        counts, channels, values = [], [], []
+        for first in range(0, n_streams, per_block):
+            block = streams[first : first + per_block]
+            flat = np.flatnonzero(block != 0)
+            step_of_event = flat // n_channels  # block-local stream * T + step
+            counts.append(np.bincount(step_of_event, minlength=len(block) * n_steps))
+            channels.append((flat - step_of_event * n_channels).astype(np.int32))
+            values.append(block.reshape(-1)[flat])
         step_ptr = np.zeros((n_streams, n_steps + 1), dtype=np.int64)
-        flat = np.cumsum(counts.reshape(-1))
-        step_ptr[:, 1:] = flat.reshape(n_streams, n_steps)
+        step_ptr[:, 1:] = np.cumsum(np.concatenate(counts)).reshape(n_streams, n_steps)
         # each stream's offsets are global, so rows chain: row s starts where s-1 ended
         step_ptr[1:, 0] = step_ptr[:-1, -1]
         instance_stream = (
@@ -59,8 +72,8 @@ class InputEvents:
         )
         return cls(
             step_ptr=step_ptr,
-            channel=channels.astype(np.int32),
-            value=streams[stream_ids, steps, channels],
+            channel=np.concatenate(channels),
+            value=np.concatenate(values),
             instance_stream=instance_stream,
             n_channels=n_channels,
         )
@@ -189,6 +202,8 @@ class BatchResult:
     @classmethod
     def concatenate(cls, parts: list[BatchResult], offsets: list[int]) -> BatchResult:
         """Join chunk results; `offsets[i]` is where chunk i starts in the joined batch."""
+        if len(parts) == 1 and offsets[0] == 0:
+            return parts[0]  # already whole: joining would only copy every array
         arrays = {
             name: np.concatenate([getattr(part, name) for part in parts])
             for name in ("spike_count", "first_spike_step", "last_spike_step", "spiking_steps",

@@ -1,0 +1,83 @@
+"""Dense inputs -> InputEvents: the blocked conversion against a plain `np.nonzero` one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from runner import batch as batch_module
+from runner.backends import reference
+from runner.batch import BatchResult, InputEvents
+
+from .kernel_batches import small_batch
+
+
+def events_by_nonzero(x: np.ndarray, n_instances: int) -> InputEvents:
+    """The straightforward conversion (one `np.nonzero` over the whole array)."""
+    x = np.asarray(x, dtype=np.float32)
+    streams = x[None] if x.ndim == 2 else x
+    n_streams, n_steps, n_channels = streams.shape
+    stream_ids, steps, channels = np.nonzero(streams)
+    counts = np.zeros((n_streams, n_steps), dtype=np.int64)
+    np.add.at(counts, (stream_ids, steps), 1)
+    step_ptr = np.zeros((n_streams, n_steps + 1), dtype=np.int64)
+    step_ptr[:, 1:] = np.cumsum(counts.reshape(-1)).reshape(n_streams, n_steps)
+    step_ptr[1:, 0] = step_ptr[:-1, -1]
+    shared = x.ndim == 2
+    return InputEvents(
+        step_ptr=step_ptr,
+        channel=channels.astype(np.int32),
+        value=streams[stream_ids, steps, channels],
+        instance_stream=np.zeros(n_instances, np.int32) if shared
+        else np.arange(n_instances, dtype=np.int32),
+        n_channels=n_channels,
+    )  # fmt: skip
+
+
+def assert_same_events(a: InputEvents, b: InputEvents) -> None:
+    for name in ("step_ptr", "channel", "value", "instance_stream"):
+        got, expected = getattr(a, name), getattr(b, name)
+        assert got.dtype == expected.dtype, name
+        np.testing.assert_array_equal(got, expected, err_msg=name)
+    assert a.n_channels == b.n_channels
+
+
+def random_inputs(shape: tuple[int, ...], kind: str, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if kind == "binary":
+        return (rng.random(shape) < 0.1).astype(np.float32)
+    if kind == "counts":  # multi-spike steps
+        return rng.poisson(0.4, shape).astype(np.float64)
+    analog = rng.normal(0.0, 2.0, shape)  # signed currents (no weights_in), some -0.0
+    analog[rng.random(shape) < 0.6] = 0.0
+    analog[rng.random(shape) < 0.05] = -0.0
+    return analog
+
+
+@pytest.mark.parametrize("kind", ["binary", "counts", "analog"])
+@pytest.mark.parametrize("shape", [(37, 5), (6, 37, 5), (1, 1, 1), (4, 20, 300)])
+@pytest.mark.parametrize("block", [1, 64, 1 << 24])
+def test_blocked_conversion_equals_nonzero(monkeypatch, kind, shape, block):
+    monkeypatch.setattr(batch_module, "_DENSE_BLOCK", block)  # one stream or many per block
+    x = random_inputs(shape, kind, seed=sum(shape))
+    n_instances = shape[0] if len(shape) == 3 else 3
+    events = InputEvents.from_dense(x, n_instances)
+    assert_same_events(events, events_by_nonzero(x, n_instances))
+    assert events.value.size > 0 or not x.any()
+    for stream in range(events.step_ptr.shape[0]):  # and it round-trips
+        dense = x if len(shape) == 2 else x[stream]
+        np.testing.assert_array_equal(events.dense(stream), dense.astype(np.float32))
+
+
+def test_streams_without_any_event():
+    x = np.zeros((3, 10, 4), np.float32)
+    x[1, 7, 2] = 2.0
+    events = InputEvents.from_dense(x, 3)
+    assert_same_events(events, events_by_nonzero(x, 3))
+    np.testing.assert_array_equal(events.step_ptr[2], np.ones(11))
+
+
+def test_one_chunk_result_is_returned_without_copying():
+    batch = small_batch(n_steps=5, n_instances=2, record_instances=())
+    part = reference.run(batch)
+    assert BatchResult.concatenate([part], [0]) is part
