@@ -103,7 +103,9 @@ def instances_alone(batch: Batch, rows: np.ndarray) -> Batch:
         batch,
         instances=batch.instances[rows],
         instance_variant=batch.instance_variant[rows],
-        inputs=dataclasses.replace(batch.inputs, instance_stream=batch.inputs.instance_stream[rows]),
+        inputs=dataclasses.replace(
+            batch.inputs, instance_stream=batch.inputs.instance_stream[rows]
+        ),
         record_instances=(),
     )
 
