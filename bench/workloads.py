@@ -56,8 +56,11 @@ class Workload:
         if self.ei:
             weights = ei_network(core_map, n_inputs=self.n_inputs, seed=self.seed)
         else:
-            w_in = (rng.random((self.n_inputs, n)) < 0.25) * rng.integers(1, 4, (self.n_inputs, n))
-            w_rec = (rng.random((n, n)) < self.recurrent_density) * rng.choice([-2, -1, 1, 2], (n, n))
+            shape_in, shape_rec = (self.n_inputs, n), (n, n)
+            w_in = (rng.random(shape_in) < 0.25) * rng.integers(1, 4, shape_in)
+            w_rec = (rng.random(shape_rec) < self.recurrent_density) * rng.choice(
+                [-2, -1, 1, 2], shape_rec
+            )
             weights = {"weights_in": w_in, "weights_rec": w_rec}
         return dynapsim_net_from_spec(
             self.n_cores, core_map, **weights, **self.currents, percent_mismatch=0.1,
