@@ -9,6 +9,8 @@ Every backend (reference, cpu, cuda) takes the same `Batch` and returns the same
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +20,7 @@ from .model import PARAMETER_NAMES
 
 __all__ = ["InputEvents", "Variant", "Batch", "BatchResult"]
 
-_DENSE_BLOCK = 1 << 24  # dense input entries converted to events at a time
+_DENSE_BLOCK = 1 << 22  # dense input entries converted to events at a time (one thread)
 
 
 @dataclass(frozen=True)
@@ -44,23 +46,35 @@ class InputEvents:
     def from_dense(cls, x: np.ndarray, n_instances: int) -> InputEvents:
         """x: (T, C) shared by all instances, or (B, T, C), one stream per instance.
 
-        Events are the non-zero entries in (stream, step, channel) order. Streams are
-        converted in blocks of about `_DENSE_BLOCK` entries, each through a boolean mask and
-        one flat index: several times faster than `np.nonzero` over the whole array (which
-        builds three index arrays), and the temporary memory stays bounded.
+        Events are the entries that are non-zero in float32, in (stream, step, channel)
+        order. Boolean and integer spike arrays are read as they are (no float32 copy).
+        Streams are converted in blocks of about `_DENSE_BLOCK` entries, each through a
+        boolean mask and one flat index, the blocks on parallel threads: the temporary memory
+        stays bounded and a user's (K, T, Nin) array costs little next to the simulation.
         """
-        x = np.asarray(x, dtype=np.float32)
+        x = np.asarray(x)
+        if not (x.dtype == np.bool_ or np.issubdtype(x.dtype, np.integer)):
+            x = x.astype(np.float32, copy=False)  # float64 values that round to 0 are no event
         streams = x[None] if x.ndim == 2 else x
         n_streams, n_steps, n_channels = streams.shape
         per_block = max(1, _DENSE_BLOCK // max(1, n_steps * n_channels))
-        counts, channels, values = [], [], []
-        for first in range(0, n_streams, per_block):
-            block = streams[first : first + per_block]
+        blocks = [streams[first : first + per_block] for first in range(0, n_streams, per_block)]
+
+        def convert(block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             flat = np.flatnonzero(block != 0)
             step_of_event = flat // n_channels  # block-local stream * T + step
-            counts.append(np.bincount(step_of_event, minlength=len(block) * n_steps))
-            channels.append((flat - step_of_event * n_channels).astype(np.int32))
-            values.append(block.reshape(-1)[flat])
+            return (
+                np.bincount(step_of_event, minlength=len(block) * n_steps),
+                (flat - step_of_event * n_channels).astype(np.int32),
+                block.reshape(-1)[flat].astype(np.float32),
+            )
+
+        if len(blocks) == 1:
+            parts = [convert(blocks[0])]
+        else:  # NumPy releases the GIL in the comparison and the index search
+            with ThreadPoolExecutor(min(len(blocks), os.cpu_count() or 1)) as pool:
+                parts = list(pool.map(convert, blocks))
+        counts, channels, values = zip(*parts, strict=True)
         step_ptr = np.zeros((n_streams, n_steps + 1), dtype=np.int64)
         step_ptr[:, 1:] = np.cumsum(np.concatenate(counts)).reshape(n_streams, n_steps)
         # each stream's offsets are global, so rows chain: row s starts where s-1 ended

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from runner import batch as batch_module
+from runner import network as network_module
 from runner.backends import reference
 from runner.batch import BatchResult, InputEvents
+from runner.network import dynapsim_net_from_spec
 
 from .kernel_batches import small_batch
 
@@ -46,15 +48,20 @@ def random_inputs(shape: tuple[int, ...], kind: str, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     if kind == "binary":
         return (rng.random(shape) < 0.1).astype(np.float32)
+    if kind == "bool":  # read without a float32 copy
+        return rng.random(shape) < 0.1
     if kind == "counts":  # multi-spike steps
         return rng.poisson(0.4, shape).astype(np.float64)
+    if kind == "int_counts":
+        return rng.poisson(0.4, shape).astype(np.int16)
     analog = rng.normal(0.0, 2.0, shape)  # signed currents (no weights_in), some -0.0
     analog[rng.random(shape) < 0.6] = 0.0
     analog[rng.random(shape) < 0.05] = -0.0
+    analog[rng.random(shape) < 0.05] = 1e-50  # zero in float32: no event
     return analog
 
 
-@pytest.mark.parametrize("kind", ["binary", "counts", "analog"])
+@pytest.mark.parametrize("kind", ["binary", "bool", "counts", "int_counts", "analog"])
 @pytest.mark.parametrize("shape", [(37, 5), (6, 37, 5), (1, 1, 1), (4, 20, 300)])
 @pytest.mark.parametrize("block", [1, 64, 1 << 24])
 def test_blocked_conversion_equals_nonzero(monkeypatch, kind, shape, block):
@@ -81,3 +88,32 @@ def test_one_chunk_result_is_returned_without_copying():
     batch = small_batch(n_steps=5, n_instances=2, record_instances=())
     part = reference.run(batch)
     assert BatchResult.concatenate([part], [0]) is part
+
+
+def small_network():
+    rng = np.random.default_rng(5)
+    return dynapsim_net_from_spec(
+        1, [0] * 10, weights_in=rng.integers(0, 3, (4, 10)), percent_mismatch=0.2, seed=3
+    )
+
+
+def test_simulate_reads_boolean_and_integer_spikes_as_their_float_values():
+    net = small_network()
+    spikes = np.random.default_rng(1).random((3, 80, 4)) < 0.2
+    expected = net.simulate(spikes.astype(np.float32), 3, backend="reference").spike_counts
+    assert expected.sum() > 0
+    for x in (spikes, spikes.astype(np.int8), spikes.astype(np.float64)):
+        np.testing.assert_array_equal(net.simulate(x, 3, backend="reference").spike_counts,
+                                      expected)  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 1e39])  # 1e39 overflows float32
+def test_non_finite_inputs_are_rejected_before_any_simulation(bad, monkeypatch):
+    net = small_network()
+    x = np.zeros((2, 50, 4))
+    x[1, 30, 2] = bad
+    monkeypatch.setattr(network_module, "get_backend", lambda name: pytest.fail("simulated"))
+    with pytest.raises(ValueError, match=r"x must be finite \(no NaN/inf\)"):
+        net.simulate(x, 2)
+    with pytest.raises(ValueError, match=r"x must be finite"):
+        net.evolve(x[1])
