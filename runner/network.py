@@ -106,7 +106,8 @@ class DynapSimNetwork:
         """
         array = np.asarray(x)
         if not (array.dtype == np.bool_ or np.issubdtype(array.dtype, np.integer)):
-            array = array.astype(np.float32, copy=False)
+            with np.errstate(over="ignore"):  # overflow gives inf: reported as not finite
+                array = array.astype(np.float32, copy=False)
         n_in = self.spec.n_inputs
         what = "Nin" if self.spec.weights_in is not None else "N (no weights_in)"
         if array.ndim not in (2, 3) or array.shape[-1] != n_in or array.shape[-2] < 1:
