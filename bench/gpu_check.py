@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -105,22 +106,24 @@ def describe_device() -> tuple[str, bool]:
     ), True
 
 
-def run_step(name: str, command: list[str], timeout: float, env: dict | None = None) -> Step:
-    """Run a command under a timeout; keep the tail of its output."""
+def run_step(name: str, command: list[str], timeout: float) -> Step:
+    """Run a command in its own process group under a timeout; keep its output's tail. On a
+    timeout the whole group goes (compute-sanitizer's target, pytest's children)."""
     if timeout < 5:
         return Step(name, "skipped", detail="no time left in the budget")
     start = time.monotonic()
-    try:
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                              timeout=timeout, env={**os.environ, **(env or {})})  # fmt: skip
-    except subprocess.TimeoutExpired as expired:
-        output = (expired.stdout or b"")
-        text = output.decode(errors="replace") if isinstance(output, bytes) else output
-        return Step(name, "timeout", time.monotonic() - start,
-                    f"stopped after {timeout:.0f} s\n{text[-3000:]}")  # fmt: skip
-    status = "ok" if done.returncode == 0 else "failed"
-    tail = (done.stdout + done.stderr)[-3000:]
-    return Step(name, status, time.monotonic() - start, f"exit {done.returncode}\n{tail}")
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, start_new_session=True) as process:  # fmt: skip
+        try:
+            output, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+            return Step(name, "timeout", time.monotonic() - start,
+                        f"stopped after {timeout:.0f} s\n{output[-3000:]}")  # fmt: skip
+    status = "ok" if process.returncode == 0 else "failed"
+    return Step(name, status, time.monotonic() - start,
+                f"exit {process.returncode}\n{output[-3000:]}")  # fmt: skip
 
 
 def find_sanitizer() -> str | None:

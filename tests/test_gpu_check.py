@@ -70,3 +70,11 @@ def test_one_command_writes_a_report_and_names_what_it_skipped(gpu_check, tmp_pa
     if not gpu:
         assert all(t["status"] == "unmeasured (no GPU)" for t in report["targets"])
         assert "benchmark (cpu backend; cuda skipped: no GPU)" in steps
+
+
+def test_a_step_past_its_timeout_is_stopped_and_keeps_its_output(gpu_check):
+    script = "import time; print('started', flush=True); time.sleep(120)"
+    step = gpu_check.run_step("slow", [sys.executable, "-c", script], timeout=5)
+    assert step.status == "timeout" and "started" in step.detail
+    failing = gpu_check.run_step("failing", [sys.executable, "-c", "raise SystemExit(3)"], 30)
+    assert failing.status == "failed" and failing.detail.startswith("exit 3")
