@@ -28,6 +28,7 @@ __all__ = [
     "BackendUnderTest",
     "BACKENDS_UNDER_TEST",
     "instances_alone",
+    "record_chunk_sizes",
 ]
 
 REDUCTIONS = ("spike_count", "first_spike_step", "last_spike_step", "spiking_steps",
@@ -120,36 +121,50 @@ class BackendUnderTest:
     draw: Callable[[Batch], tuple[dict[str, np.ndarray], np.ndarray]] | None = None
     chunks: bool = True  # splits a batch into chunks sized from memory
 
-    def force_small_chunks(self, monkeypatch: pytest.MonkeyPatch, batch: Batch) -> list[int]:
-        """Shrink the memory the backend sizes chunks from, so `batch` takes several chunks;
-        returns the list the chunk sizes used are appended to."""
-        sizes: list[int] = []
-        original = _kernel.chunks
-
-        def spy(batch: Batch, chunk_size: int) -> list[Any]:
-            out = original(batch, chunk_size)
-            sizes.extend(chunk.size for chunk in out)
-            return out
-
-        monkeypatch.setattr(_kernel, "chunks", spy)
-        per_instance = batch.n_neurons * (28 + 4 * batch.n_bins)
-        recorded = len(batch.record_instances) * batch.n_steps * batch.n_neurons * 17
-        room = recorded + 2 * per_instance  # about two instances per chunk
+    def force_small_chunks(self, monkeypatch: pytest.MonkeyPatch, batch: Batch) -> int:
+        """Shrink the memory the backend sizes chunks from to the least it accepts for
+        `batch`; returns the chunk size that follows (the same for any number of instances)."""
         if self.name == "cuda":
             import cupy
 
-            monkeypatch.setattr(cupy.cuda.runtime, "memGetInfo", lambda: (2 * room, 4 * room))
-        else:
-            monkeypatch.setattr(cpu, "_RECORD_BUDGET_BYTES", 2 * per_instance)
-        return sizes
+            def chunk_with(free: int) -> int | None:
+                monkeypatch.setattr(cupy.cuda.runtime, "memGetInfo", lambda: (free, 2 * free))
+                try:
+                    return cuda._chunk_size(batch)
+                except MemoryError:  # not even one instance and the records fit
+                    return None
+
+            free = 1 << 16
+            while chunk_with(free) is None:
+                free = int(free * 1.1) + 1
+            return chunk_with(free)
+        monkeypatch.setattr(cpu, "_RECORD_BUDGET_BYTES", 1)  # no room: one instance a chunk
+        return 1
+
+
+def record_chunk_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the chunks the kernel backends go on to run, appended as they are cut."""
+    sizes: list[int] = []
+    original = _kernel.chunks
+
+    def spy(batch: Batch, chunk_size: int) -> list[Any]:
+        out = original(batch, chunk_size)
+        sizes.extend(chunk.size for chunk in out)
+        return out
+
+    monkeypatch.setattr(_kernel, "chunks", spy)
+    return sizes
+
+
+_THREADS = 64  # two whole warps: the cross-warp spike exchange runs too
 
 
 def _threaded_cpu(batch: Batch, **options: Any) -> BatchResult:
-    return cpu.run(batch, threads_per_block=3, **options)
+    return cpu.run(batch, threads_per_block=_THREADS, **options)
 
 
 def _threaded_draw(batch: Batch) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    return cpu.draw_parameters(batch, threads_per_block=3)
+    return cpu.draw_parameters(batch, threads_per_block=_THREADS)
 
 
 def _param(backend: BackendUnderTest, reason: str | None, *marks: Any) -> Any:

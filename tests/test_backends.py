@@ -27,6 +27,7 @@ from .backend_helpers import (
     BackendUnderTest,
     assert_results_agree,
     instances_alone,
+    record_chunk_sizes,
 )
 from .kernel_batches import nominal_for, small_batch
 
@@ -59,7 +60,8 @@ def assert_reductions_follow_raster(result: BatchResult, bin_width: int) -> None
             np.testing.assert_array_equal(getattr(result, name)[k], value[0], err_msg=name)
 
 
-def sweep_batch() -> Batch:
+@functools.cache
+def sweep_batch(n_instances: int = 7) -> Batch:
     """Three sweep points in one batch: other biases, Iscale, mismatch model and percent."""
     core_map = (np.arange(200) * 2 // 200).astype(np.int32)
     variants = (
@@ -69,8 +71,8 @@ def sweep_batch() -> Batch:
         Variant(nominal_for(core_map, {"Idc": [1e-10, 3e-10]}), 1e-8,
                 MismatchModel(0.1, parameters=("Itau_mem", "Ispkthr", "Vth"))),
     )  # fmt: skip
-    return small_batch(n_neurons=200, n_steps=150, n_instances=7, variants=variants,
-                       record_instances=(2, 6))  # fmt: skip
+    return small_batch(n_neurons=200, n_steps=150, n_instances=n_instances, variants=variants,
+                       record_instances=(2, n_instances - 1))  # fmt: skip
 
 
 def nonphysical_batch(policy: str) -> Batch:
@@ -123,12 +125,13 @@ def test_a_packed_sweep_equals_its_points_run_alone(backend):
 def test_memory_driven_chunks_change_nothing(backend, monkeypatch):
     if not backend.chunks:
         pytest.skip(f"{backend.name} runs a batch whole")
-    batch = sweep_batch()
-    whole = backend.run(batch)
-    sizes = backend.force_small_chunks(monkeypatch, batch)
+    chunk = backend.force_small_chunks(monkeypatch, sweep_batch())
+    batch = sweep_batch(max(7, 3 * chunk + 1))  # at least 3 chunks, records across them
+    sizes = record_chunk_sizes(monkeypatch)
     chunked = backend.run(batch)
     assert len(sizes) >= 3 and sum(sizes) == batch.n_instances
-    assert_results_agree(whole, chunked, SAME_BACKEND)
+    monkeypatch.undo()
+    assert_results_agree(backend.run(batch), chunked, SAME_BACKEND)
 
 
 def test_recording_changes_no_result(backend):
