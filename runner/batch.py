@@ -100,6 +100,9 @@ class InputEvents:
         n_channels = {part.n_channels for part in parts}
         if len(n_channels) != 1:
             raise ValueError(f"inputs to concatenate have different channel counts {n_channels}")
+        n_steps = {part.n_steps for part in parts}
+        if len(n_steps) != 1:
+            raise ValueError(f"inputs to concatenate have different step counts {n_steps}")
         return cls(
             step_ptr=np.concatenate(
                 [part.step_ptr + offset for part, offset in zip(parts, event_offsets, strict=True)]

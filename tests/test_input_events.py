@@ -117,3 +117,20 @@ def test_non_finite_inputs_are_rejected_before_any_simulation(bad, monkeypatch):
         net.simulate(x, 2)
     with pytest.raises(ValueError, match=r"x must be finite"):
         net.evolve(x[1])
+
+
+def test_concatenated_groups_keep_each_instance_its_stream():
+    rng = np.random.default_rng(9)
+    per_instance = random_inputs((2, 30, 4), "counts", seed=1)
+    shared = random_inputs((30, 4), "binary", seed=2)
+    joined = InputEvents.concatenate(
+        [InputEvents.from_dense(per_instance, 2), InputEvents.from_dense(shared, 3)]
+    )
+    expected = [per_instance[0], per_instance[1], shared, shared, shared]
+    assert joined.instance_stream.tolist() == [0, 1, 2, 2, 2]
+    for instance, x in enumerate(expected):
+        np.testing.assert_array_equal(joined.dense(joined.instance_stream[instance]),
+                                      x.astype(np.float32))  # fmt: skip
+    other = InputEvents.from_dense(rng.random((31, 4)) < 0.5, 1)
+    with pytest.raises(ValueError, match="different step counts"):
+        InputEvents.concatenate([InputEvents.from_dense(shared, 1), other])
