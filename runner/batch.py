@@ -219,8 +219,6 @@ class BatchResult:
     @classmethod
     def concatenate(cls, parts: list[BatchResult], offsets: list[int]) -> BatchResult:
         """Join chunk results; `offsets[i]` is where chunk i starts in the joined batch."""
-        if len(parts) == 1 and offsets[0] == 0:
-            return parts[0]  # already whole: joining would only copy every array
         arrays = {
             name: np.concatenate([getattr(part, name) for part in parts])
             for name in ("spike_count", "first_spike_step", "last_spike_step", "spiking_steps",

@@ -7,11 +7,8 @@ import pytest
 
 from runner import batch as batch_module
 from runner import network as network_module
-from runner.backends import reference
-from runner.batch import BatchResult, InputEvents
+from runner.batch import InputEvents
 from runner.network import dynapsim_net_from_spec
-
-from .kernel_batches import small_batch
 
 
 def events_by_nonzero(x: np.ndarray, n_instances: int) -> InputEvents:
@@ -82,12 +79,6 @@ def test_streams_without_any_event():
     events = InputEvents.from_dense(x, 3)
     assert_same_events(events, events_by_nonzero(x, 3))
     np.testing.assert_array_equal(events.step_ptr[2], np.ones(11))
-
-
-def test_one_chunk_result_is_returned_without_copying():
-    batch = small_batch(n_steps=5, n_instances=2, record_instances=())
-    part = reference.run(batch)
-    assert BatchResult.concatenate([part], [0]) is part
 
 
 def small_network():
