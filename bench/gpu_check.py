@@ -206,11 +206,9 @@ def bench_worker(args: argparse.Namespace) -> int:
     shapes: list[int | None] = [None]
     if gpu and sweep_supported:
         shapes += list(args.threads)
-    out = args.json_lines.open("a")
-
-    def emit(record: dict) -> None:
-        out.write(json.dumps(record) + "\n")
-        out.flush()
+    def emit(record: dict) -> None:  # line by line: a timeout keeps what was measured
+        with args.json_lines.open("a") as out:
+            out.write(json.dumps(record) + "\n")
         print(json.dumps(record), flush=True)
 
     if gpu and not sweep_supported:
