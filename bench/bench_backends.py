@@ -1,17 +1,26 @@
-"""Neuron-steps per second of every backend, and of Rockpool 3.1, on one workload in one run.
+"""Neuron-steps per second of every backend and of Rockpool 3.1 on a suite of workloads.
 
-Default workload (issue 3): N=256 neurons in one core, 64 Poisson inputs at 20 Hz, T=1000
-steps of dt=1 ms, 5 % dense recurrent weights, percent_mismatch=0.1, instances
-1/64/256/4096. Rockpool runs its best strategy: one nominal DynapSim, the sampled
-parameter sets vmapped under jax.jit. Only measured numbers are reported; a backend above
-its instance cap (--max-*) is skipped, not extrapolated.
+The suite (bench/workloads.py): N=256 one core with a shared stimulus and with one stimulus
+per instance, N=1024 four E/I cores, a low-rate network (~7 Hz), a high-rate one with
+multi-spike steps, strong adaptation. Per workload, in one run:
 
-    python bench/bench_backends.py [--quick] [--out bench/RESULTS.md]
+- kernel: the backend on the prepared batch (`backend.run(batch)`);
+- end to end: `net.simulate(x, K, backend=...)` from the dense input x, as a user calls it
+  (input checks, dense -> events, result assembly included);
+- Rockpool: its best strategy, one nominal DynapSim and the sampled parameter sets (and the
+  instances' inputs) vmapped under jax.jit, from the same dense x (W_in inside the jit).
+
+Each time is the best of `--repeats` runs after a warm-up (compilation, caches). Only
+measured numbers are reported; the reference runs `--reference-instances` instances (it is
+slow), its rate is compared as a rate.
+
+    python bench/bench_backends.py [--quick] [--workloads NAME ...] [--json F] [--out F.md]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -26,55 +35,16 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from workloads import SUITE, Workload  # noqa: E402
 
 from runner.backends import cpu, cuda, reference  # noqa: E402
-from runner.batch import Batch, InputEvents, Variant  # noqa: E402
-from runner.mismatch import MismatchModel  # noqa: E402
-from runner.model import DEFAULT_CURRENTS, DEFAULT_LAYOUT, PARAMETER_NAMES  # noqa: E402
+from runner.batch import Batch  # noqa: E402
+from runner.model import PARAMETER_NAMES  # noqa: E402
+from runner.network import DynapSimNetwork  # noqa: E402
 
-
-def workload(n_instances: int, n_neurons: int, n_steps: int, seed: int = 2026) -> Batch:
-    """The benchmark network: integer (quantized) weights, one shared Poisson stimulus."""
-    rng = np.random.default_rng(seed)
-    n_inputs, rate, dt = 64, 20.0, 1e-3
-    w_in = (rng.random((n_inputs, n_neurons)) < 0.25) * rng.integers(1, 4, (n_inputs, n_neurons))
-    shape = (n_neurons, n_neurons)
-    w_rec = (rng.random(shape) < 0.05) * rng.choice([-2, -1, 1, 2], shape)
-    x = (rng.random((n_steps, n_inputs)) < rate * dt).astype(np.float32)
-    nominal = {name: np.full(n_neurons, value, np.float32)
-               for name, value in {**DEFAULT_CURRENTS, **DEFAULT_LAYOUT}.items()}  # fmt: skip
-    return Batch(
-        variants=(Variant(nominal, Iscale=1e-8, mismatch=MismatchModel(percent=0.1)),),
-        core_map=np.zeros(n_neurons, np.int32),
-        weights_in=w_in.astype(np.float32), weights_rec=w_rec.astype(np.float32),
-        dt=dt, seed=seed, instances=np.arange(n_instances, dtype=np.uint64),
-        instance_variant=np.zeros(n_instances, np.int32),
-        inputs=InputEvents.from_dense(x, n_instances),
-    )  # fmt: skip
-
-
-def rockpool_runner(batch: Batch) -> Callable[[], np.ndarray]:
-    """Rockpool's best strategy: jit(vmap(evolve)) over the per-instance parameter dicts."""
-    import jax
-    import jax.numpy as jnp
-    from rockpool.devices.dynapse import DynapSim
-
-    params, _ = batch.sample_parameters()
-    n = batch.n_neurons
-    (variant,) = batch.variants
-    nominal = {k: jnp.asarray(variant.nominal[k]) for k in PARAMETER_NAMES}
-    module = DynapSim((n, n), w_rec=jnp.asarray(batch.weights_rec), has_rec=True, dt=batch.dt,
-                      Iscale=variant.Iscale, **nominal)  # fmt: skip
-    u = jnp.asarray(batch.inputs.dense(0) @ batch.weights_in)
-
-    def spike_counts(instance_params: dict) -> jax.Array:
-        spikes, _, _ = module.set_attributes(instance_params).evolve(u, record=False)
-        return spikes.sum(axis=-2)
-
-    evolve = jax.jit(jax.vmap(spike_counts))
-    stacked = {k: jnp.asarray(v) for k, v in params.items()}
-    return lambda: np.asarray(jax.block_until_ready(evolve(stacked)))
+__all__ = ["timed", "machine", "rockpool_runner", "main"]
 
 
 def timed(run: Callable[[], object], repeats: int) -> float:
@@ -95,64 +65,139 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} logical cores, {platform.system()} {platform.machine()}"
 
 
+def rockpool_runner(network: DynapSimNetwork, x: np.ndarray, batch: Batch) -> Callable[[], object]:
+    """Rockpool's best strategy: jit(vmap(evolve)) over the instances' parameter dicts (and
+    inputs, when each instance has its own), from the dense input through W_in."""
+    import jax
+    import jax.numpy as jnp
+    from rockpool.devices.dynapse import DynapSim
+
+    spec = network.spec
+    n = spec.n_neurons
+    (variant,) = batch.variants
+    nominal = {k: jnp.asarray(variant.nominal[k]) for k in PARAMETER_NAMES}
+    has_rec = spec.weights_rec is not None
+    w_rec = jnp.asarray(spec.weights_rec if has_rec else np.zeros((n, n)), jnp.float32)
+    module = DynapSim((n, n), w_rec=w_rec, has_rec=has_rec, dt=spec.dt, Iscale=variant.Iscale,
+                      **nominal)  # fmt: skip
+    w_in = jnp.asarray(spec.weights_in, jnp.float32)
+
+    def spike_counts(instance_params: dict, x_instance: jax.Array) -> jax.Array:
+        spikes, _, _ = module.set_attributes(instance_params).evolve(x_instance @ w_in,
+                                                                     record=False)
+        return spikes.sum(axis=-2)
+
+    per_instance = 0 if x.ndim == 3 else None
+    evolve = jax.jit(jax.vmap(spike_counts, in_axes=(0, per_instance)))
+    params, _ = batch.sample_parameters()
+    stacked = {k: jnp.asarray(v) for k, v in params.items()}
+    x_device = jnp.asarray(x)
+    return lambda: np.asarray(jax.block_until_ready(evolve(stacked, x_device)))
+
+
+def measure_workload(workload: Workload, args: argparse.Namespace, backends: list[str]) -> dict:
+    """Rates (neuron-steps/s) of each column for one workload."""
+    network, k = workload.network(), args.instances
+    x = workload.inputs(k)
+    batch = workload.batch(network, x, k)
+    work = k * workload.n_neurons * workload.n_steps
+    row: dict = {
+        "workload": workload.name, "description": workload.description, "instances": k,
+        "neurons": workload.n_neurons, "steps": workload.n_steps,
+    }  # fmt: skip
+    modules = {"cpu": cpu, "cuda": cuda}
+    for name in backends:
+        module = modules[name]
+        seconds = timed(lambda m=module: m.run(batch), args.repeats)
+        row[f"{name}_kernel"] = work / seconds
+        e2e = timed(lambda n=name: network.simulate(x, k, backend=n), args.repeats)
+        row[f"{name}_end_to_end"] = work / e2e
+    counts = modules[backends[0]].run(batch).spike_count
+    row["rate_hz"] = float(counts.mean() / (workload.n_steps * workload.dt))
+    if args.reference_instances > 0:
+        kr = min(k, args.reference_instances)
+        small = workload.batch(network, x[:kr] if x.ndim == 3 else x, kr)
+        seconds = timed(lambda: reference.run(small), max(1, args.repeats - 1))
+        row["reference"] = kr * workload.n_neurons * workload.n_steps / seconds
+        row["reference_instances"] = kr
+    if args.rockpool:
+        row["rockpool"] = work / timed(rockpool_runner(network, x, batch), args.repeats)
+    return row
+
+
+def _rate(value: float | None) -> str:
+    return "n/m" if value is None else f"{value:.2e}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "n/m" if a is None or b is None else f"{a / b:.1f}x"
+
+
+def table(rows: list[dict], backends: list[str]) -> str:
+    """Markdown: rates per column, then the ratios the targets are stated in."""
+    main = backends[-1]  # cuda when present, else cpu
+    lines = [
+        "| workload | K | firing Hz | reference | " + " | ".join(
+            f"{b} kernel | {b} end-to-end" for b in backends) + " | Rockpool | "
+        f"{main} e2e / kernel time | {main} kernel vs reference | {main} e2e vs Rockpool |",
+        "|---" * (8 + 2 * len(backends)) + "|",
+    ]  # fmt: skip
+    for row in rows:
+        cells = [row["workload"], str(row["instances"]), f"{row['rate_hz']:.1f}",
+                 _rate(row.get("reference"))]  # fmt: skip
+        for b in backends:
+            cells += [_rate(row[f"{b}_kernel"]), _rate(row[f"{b}_end_to_end"])]
+        kernel, e2e = row[f"{main}_kernel"], row[f"{main}_end_to_end"]
+        cells += [
+            _rate(row.get("rockpool")), f"{kernel / e2e:.2f}",
+            _ratio(kernel, row.get("reference")), _ratio(e2e, row.get("rockpool")),
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="instances 1/64, T=200")
-    parser.add_argument("--instances", type=int, nargs="*", default=[1, 64, 256, 4096])
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--neurons", type=int, default=256)
-    parser.add_argument("--max-reference", type=int, default=256)
-    parser.add_argument("--max-rockpool", type=int, default=4096)
+    parser.add_argument("--quick", action="store_true", help="32 instances, T=200, 1 repeat")
+    parser.add_argument("--workloads", nargs="*", default=[w.name for w in SUITE],
+                        choices=[w.name for w in SUITE])  # fmt: skip
+    parser.add_argument("--instances", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--reference-instances", type=int, default=4,
+                        help="instances the reference runs (0: skip it)")  # fmt: skip
+    parser.add_argument("--no-rockpool", dest="rockpool", action="store_false")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=None, help="write the rows here")
     parser.add_argument("--out", type=Path, default=None, help="append the table here")
     args = parser.parse_args(argv)
     if args.quick:
-        args.instances, args.steps = [1, 64], 200
-
-    runners: dict[str, tuple[int, Callable[[Batch], Callable[[], object]]]] = {
-        "reference": (args.max_reference, lambda b: lambda: reference.run(b)),
-        "cpu": (1 << 30, lambda b: lambda: cpu.run(b)),
-        "rockpool (jit+vmap)": (args.max_rockpool, rockpool_runner),
-    }
-    if cuda.unavailable() is None:
-        runners["cuda"] = (1 << 30, lambda b: lambda: cuda.run(b))
+        args.instances, args.steps, args.repeats = 32, 200, 1
+    backends = ["cpu"] + (["cuda"] if cuda.unavailable() is None else [])
 
     rows = []
-    for n_instances in args.instances:
-        batch = workload(n_instances, args.neurons, args.steps)
-        work = n_instances * args.neurons * args.steps
-        rates: dict[str, float] = {}
-        for name, (cap, make) in runners.items():
-            if n_instances > cap:
-                continue
-            seconds = timed(make(batch), args.repeats)
-            rates[name] = work / seconds
-            print(f"{name:>20} B={n_instances:5d}: {rates[name]:.3e} neuron-steps/s "
-                  f"({seconds:.3f} s)", flush=True)  # fmt: skip
-        for name, rate in rates.items():
-            vs_ref = f"{rate / rates['reference']:.1f}x" if "reference" in rates else "n/m"
-            vs_rock = (f"{rate / rates['rockpool (jit+vmap)']:.1f}x"
-                       if "rockpool (jit+vmap)" in rates else "n/m")  # fmt: skip
-            rows.append(f"| {name} | {n_instances} | {rate:.3e} | {vs_ref} | {vs_rock} |")
-        if "cuda" not in runners:
-            rows.append(f"| cuda | {n_instances} | unmeasured (no GPU in this session) | | |")
-
-    table = "\n".join([
+    for workload in SUITE:
+        if workload.name in args.workloads:
+            rows.append(measure_workload(workload.with_steps(args.steps), args, backends))
+            print(json.dumps(rows[-1]), flush=True)
+    command = f"python bench/{Path(__file__).name} {' '.join(argv or sys.argv[1:])}".strip()
+    report = "\n".join([
         f"Machine: {machine()}",
-        f"Command: `python bench/{Path(__file__).name} {' '.join(argv or sys.argv[1:])}`",
-        f"Workload: N={args.neurons}, 64 Poisson inputs at 20 Hz, T={args.steps}, dt=1 ms, "
-        "5 % recurrent weights, percent_mismatch=0.1",
+        f"Command: `{command}`",
+        f"Instances K={args.instances} (reference: {args.reference_instances}), "
+        f"T={args.steps}, dt=1 ms, percent_mismatch=0.1; rates in neuron-steps/s"
+        + ("" if "cuda" in backends else "; cuda: no GPU in this run, not measured"),
         "",
-        "| backend | instances | neuron-steps/s | vs reference | vs Rockpool |",
-        "|---|---|---|---|---|",
-        *rows,
+        table(rows, backends),
         "",
-        "n/m: not measured at this instance count (capped: --max-reference/--max-rockpool).",
+        "n/m: not measured (reference skipped, or Rockpool off).",
     ])  # fmt: skip
-    print(table)
+    print(report)
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine(), "command": command,
+                                         "rows": rows}, indent=2))  # fmt: skip
     if args.out:
         with args.out.open("a") as handle:
-            handle.write(table + "\n\n")
+            handle.write(report + "\n\n")
     return 0
 
 

@@ -9,7 +9,9 @@ Every backend (reference, cpu, cuda) takes the same `Batch` and returns the same
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from .network import DynapSimNetwork
 
 __all__ = ["InputEvents", "Variant", "Batch", "BatchResult", "packable", "packed_batch"]
+
+_DENSE_BLOCK = 1 << 22  # dense input entries converted to events at a time (one thread)
 
 
 @dataclass(frozen=True)
@@ -45,16 +49,39 @@ class InputEvents:
 
     @classmethod
     def from_dense(cls, x: np.ndarray, n_instances: int) -> InputEvents:
-        """x: (T, C) shared by all instances, or (B, T, C), one stream per instance."""
-        x = np.asarray(x, dtype=np.float32)
+        """x: (T, C) shared by all instances, or (B, T, C), one stream per instance.
+
+        Events are the entries that are non-zero in float32, in (stream, step, channel)
+        order. Boolean and integer spike arrays are read as they are (no float32 copy).
+        Streams are converted in blocks of about `_DENSE_BLOCK` entries, each through a
+        boolean mask and one flat index, the blocks on parallel threads: the temporary memory
+        stays bounded and a user's (K, T, Nin) array costs little next to the simulation.
+        """
+        x = np.asarray(x)
+        if not (x.dtype == np.bool_ or np.issubdtype(x.dtype, np.integer)):
+            x = x.astype(np.float32, copy=False)  # float64 values that round to 0 are no event
         streams = x[None] if x.ndim == 2 else x
         n_streams, n_steps, n_channels = streams.shape
-        stream_ids, steps, channels = np.nonzero(streams)
-        counts = np.zeros((n_streams, n_steps), dtype=np.int64)
-        np.add.at(counts, (stream_ids, steps), 1)
+        per_block = max(1, _DENSE_BLOCK // max(1, n_steps * n_channels))
+        blocks = [streams[first : first + per_block] for first in range(0, n_streams, per_block)]
+
+        def convert(block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            flat = np.flatnonzero(block != 0)
+            step_of_event = flat // n_channels  # block-local stream * T + step
+            return (
+                np.bincount(step_of_event, minlength=len(block) * n_steps),
+                (flat - step_of_event * n_channels).astype(np.int32),
+                block.reshape(-1)[flat].astype(np.float32),
+            )
+
+        if len(blocks) == 1:
+            parts = [convert(blocks[0])]
+        else:  # NumPy releases the GIL in the comparison and the index search
+            with ThreadPoolExecutor(min(len(blocks), os.cpu_count() or 1)) as pool:
+                parts = list(pool.map(convert, blocks))
+        counts, channels, values = zip(*parts, strict=True)
         step_ptr = np.zeros((n_streams, n_steps + 1), dtype=np.int64)
-        flat = np.cumsum(counts.reshape(-1))
-        step_ptr[:, 1:] = flat.reshape(n_streams, n_steps)
+        step_ptr[:, 1:] = np.cumsum(np.concatenate(counts)).reshape(n_streams, n_steps)
         # each stream's offsets are global, so rows chain: row s starts where s-1 ended
         step_ptr[1:, 0] = step_ptr[:-1, -1]
         instance_stream = (
@@ -64,8 +91,8 @@ class InputEvents:
         )
         return cls(
             step_ptr=step_ptr,
-            channel=channels.astype(np.int32),
-            value=streams[stream_ids, steps, channels],
+            channel=np.concatenate(channels),
+            value=np.concatenate(values),
             instance_stream=instance_stream,
             n_channels=n_channels,
         )
@@ -78,6 +105,9 @@ class InputEvents:
         n_channels = {part.n_channels for part in parts}
         if len(n_channels) != 1:
             raise ValueError(f"inputs to concatenate have different channel counts {n_channels}")
+        n_steps = {part.n_steps for part in parts}
+        if len(n_steps) != 1:
+            raise ValueError(f"inputs to concatenate have different step counts {n_steps}")
         return cls(
             step_ptr=np.concatenate(
                 [part.step_ptr + offset for part, offset in zip(parts, event_offsets, strict=True)]

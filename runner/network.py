@@ -139,10 +139,17 @@ class DynapSimNetwork:
         return sampled
 
     def _inputs(self, x: Any, n_instances: int | None) -> np.ndarray:
-        """Check x: (T, Nin) or (B, T, Nin) (Nin = N without weights_in), finite."""
+        """Check x's shape: (T, Nin) or (B, T, Nin) (Nin = N without weights_in).
+
+        Boolean and integer arrays are kept as they are (spike counts, no float32 copy);
+        finiteness is checked on the events (`batch`), the only entries that matter.
+        """
         if np.iscomplexobj(x):
             raise TypeError("x must be real spike counts, got complex values")
-        array = np.asarray(x, dtype=np.float32)
+        array = np.asarray(x)
+        if not (array.dtype == np.bool_ or np.issubdtype(array.dtype, np.integer)):
+            with np.errstate(over="ignore"):  # overflow gives inf: reported as not finite
+                array = array.astype(np.float32, copy=False)
         n_in = self.spec.n_inputs
         what = "Nin" if self.spec.weights_in is not None else "N (no weights_in)"
         if array.ndim not in (2, 3) or array.shape[-1] != n_in or array.shape[-2] < 1:
@@ -154,10 +161,6 @@ class DynapSimNetwork:
                 f"x given per instance must have shape (n_instances={n_instances}, T, {n_in}), "
                 f"got {array.shape}"
             )
-        if not np.isfinite(array).all():
-            raise ValueError("x must be finite (no NaN/inf)")
-        if (array < 0).any():
-            raise ValueError(f"x holds spike counts, which must be >= 0, got {array.min()}")
         return array
 
     def to_rockpool(self, chip: int = 0) -> Any:
@@ -181,9 +184,17 @@ class DynapSimNetwork:
         record_instances: Sequence[int] = (),
         dtype: type = np.float32,
     ) -> Batch:
-        """The backend-ready form of a run (x already checked)."""
+        """The backend-ready form of a run (x's shape already checked)."""
+        events = InputEvents.from_dense(x, len(instances))
+        if not np.isfinite(events.value).all():  # NaN and inf are non-zero: all are events
+            raise ValueError("x must be finite (no NaN/inf)")
+        if self.spec.weights_in is not None and (events.value < 0).any():
+            raise ValueError(
+                f"x holds spike counts (the network has weights_in), which must be >= 0, "
+                f"got {events.value.min()}"
+            )
         return packed_batch(
-            [self], np.zeros(len(instances), np.int32), InputEvents.from_dense(x, len(instances)),
+            [self], np.zeros(len(instances), np.int32), events,
             instances, seed, bin_width, record_instances, dtype,
         )  # fmt: skip
 

@@ -10,9 +10,10 @@ import pytest
 from runner.backends import cpu, reference
 from runner.batch import BatchResult, Variant
 from runner.mismatch import MismatchModel
-from runner.model import PARAMETER_NAMES, RECORD_NAMES
+from runner.model import PARAMETER_NAMES
 from runner.reductions import reduce_raster
 
+from .backend_helpers import CROSS_BACKEND, SAME_BACKEND, assert_results_agree
 from .cases import CASES
 from .kernel_batches import batch_from_case, nominal_for, small_batch
 
@@ -23,18 +24,8 @@ REDUCTIONS = ("spike_count", "first_spike_step", "last_spike_step", "spiking_ste
 
 
 def assert_same_result(a: BatchResult, b: BatchResult, exact_traces: bool = True) -> None:
-    for name in REDUCTIONS:
-        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
-    assert a.raster.keys() == b.raster.keys() == a.traces.keys() == b.traces.keys()
-    for k in a.raster:
-        np.testing.assert_array_equal(a.raster[k], b.raster[k])
-        for name in RECORD_NAMES:
-            if exact_traces:
-                np.testing.assert_array_equal(a.traces[k][name], b.traces[k][name])
-            else:
-                # the per-step expf/logf of libm and NumPy differ by an ulp, a few ulps of
-                # the traces (the time-invariant factors are rounded alike on both sides)
-                np.testing.assert_allclose(a.traces[k][name], b.traces[k][name], rtol=2e-5)
+    """Bit for bit (one backend), or within the cross-backend contract (backend_helpers)."""
+    assert_results_agree(a, b, SAME_BACKEND if exact_traces else CROSS_BACKEND)
 
 
 def assert_bitwise_parameters(batch) -> None:

@@ -173,7 +173,7 @@ BAD_RUN_ARGUMENTS = [
     (dict(record="all"), "record must be True, False or a list of positions"),
     (dict(dtype=np.float16), "dtype must be np.float32 .* or np.float64 .*, got .*float16"),
     (dict(dtype="int32"), "dtype must be np.float32"),
-    (dict(x=-X), r"x holds spike counts, which must be >= 0, got -1"),
+    (dict(x=-X), r"x holds spike counts \(.*weights_in\), which must be >= 0, got -1"),
     (dict(x=X * 1j), "x must be real spike counts"),
 ]  # fmt: skip
 
@@ -184,6 +184,14 @@ def test_simulate_validates_its_arguments_like_the_constructor(changes: dict, me
     arguments = {"x": X, "n_instances": 2, "backend": "reference"} | changes
     with pytest.raises((ValueError, TypeError), match=message):
         net.simulate(**arguments)
+
+
+def test_negative_input_is_an_analog_current_without_weights_in() -> None:
+    """Without weights_in, x is the weighted input itself: negative values are allowed."""
+    net = dynapsim_net_from_spec(n_cluster=1, core_map=[0, 0, 0], weights_in=None,
+                                 weights_rec=None, Idc=[1e-9])  # fmt: skip
+    result = net.simulate(-X, n_instances=1, backend="reference")
+    assert result.spike_counts.shape == (1, 3)
 
 
 @pytest.mark.parametrize(
