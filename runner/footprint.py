@@ -30,8 +30,9 @@ _REDUCTION_BYTES = 2 * (8 + 3 * 4 + 8)
 # (B, N) float64 work arrays (nominal rates per instance, errors, centred rates).
 _METRIC_BYTES = 4 * 8 + 5 * 8 + 5 * 8
 # A neurons-table row (instance, point, sample int64; neuron, core, spike_count int32;
-# 4 float32 metrics), counted twice: the DataFrame and its Arrow copy while written.
-_NEURON_ROW_BYTES = 2 * (3 * 8 + 3 * 4 + 4 * 4)
+# 4 float32 metrics; the nonfinite flag), counted twice: the DataFrame and its Arrow copy
+# while written.
+_NEURON_ROW_BYTES = 2 * (3 * 8 + 3 * 4 + 4 * 4 + 1)
 
 
 @dataclass(frozen=True)
