@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -131,17 +134,71 @@ def test_results_do_not_depend_on_chunks_or_openmp_threads():
 
 
 def test_build_is_cached_and_reports_missing_compiler(monkeypatch, tmp_path):
-    monkeypatch.setenv("DYNAPSIM_RUNNER_CACHE", str(tmp_path))
+    monkeypatch.setenv("DYNAPSIM_RUNNER_CACHE", str(tmp_path / "cache"))
     cpu.build.cache_clear()
     cpu.build(24)
-    assert len(list(tmp_path.glob("dynapsim_n24_t1_*.so"))) == 1
-    assert not list(tmp_path.glob("tmp*"))  # built atomically, no leftovers
+    cache = tmp_path / "cache"
+    assert len(list(cache.glob("dynapsim_n24_t1_*.so"))) == 1
+    assert not list(cache.glob("tmp*"))  # built atomically, no leftovers
+    assert cache.stat().st_mode & 0o777 == 0o700  # private
     cpu.build.cache_clear()
     monkeypatch.setenv("CXX", "no-such-compiler")
     monkeypatch.setattr(cpu.shutil, "which", lambda name: None)
     assert "no C++ compiler" in cpu.unavailable()
     with pytest.raises(RuntimeError, match="no C\\+\\+ compiler"):
         cpu.build(24)
+    cpu.build.cache_clear()
+
+
+def _cached_library(cache: Path) -> Path:
+    (library,) = cache.glob("dynapsim_n24_t1_*.so")
+    return library
+
+
+def test_a_corrupt_cached_library_is_rebuilt(monkeypatch, tmp_path):
+    monkeypatch.setenv("DYNAPSIM_RUNNER_CACHE", str(tmp_path))
+    cpu.build.cache_clear()
+    cpu.build(24)
+    library = _cached_library(tmp_path)
+    size = library.stat().st_size
+    truncated = library.read_bytes()[:1000]  # e.g. a disk that filled up mid-copy
+    library.unlink()  # a new file: this process still maps the old one
+    library.write_bytes(truncated)
+    library.chmod(0o700)
+    cpu.build.cache_clear()
+    # a fresh process (this one would reuse its loaded handle for the same path)
+    check = "from runner.backends import cpu; cpu.build(24).dyn_set_num_threads(1)"
+    subprocess.run([sys.executable, "-c", check], check=True, cwd=Path(__file__).parents[1])
+    assert _cached_library(tmp_path).stat().st_size == size
+
+
+def test_planted_libraries_and_shared_cache_folders_are_refused(monkeypatch, tmp_path):
+    monkeypatch.setenv("DYNAPSIM_RUNNER_CACHE", str(tmp_path / "cache"))
+    cpu.build.cache_clear()
+    cpu.build(24)
+    library = _cached_library(tmp_path / "cache")
+    library.chmod(0o766)  # anyone could have replaced it
+    cpu.build.cache_clear()
+    with pytest.raises(RuntimeError, match="refusing the cached library .*writable by its owner"):
+        cpu.build(24)
+    library.chmod(0o700)
+    (tmp_path / "cache").chmod(0o777)
+    cpu.build.cache_clear()
+    with pytest.raises(RuntimeError, match="refusing the cache folder"):
+        cpu.build(24)
+    cpu.build.cache_clear()
+
+
+def test_the_build_key_covers_the_cpu(monkeypatch, tmp_path):
+    # a home folder shared by cluster nodes of different CPUs: each CPU gets its own build
+    monkeypatch.setenv("DYNAPSIM_RUNNER_CACHE", str(tmp_path))
+    for cpu_model in ("model name : CPU A\nflags : avx2", "model name : CPU B\nflags : avx512f"):
+        monkeypatch.setattr(cpu, "_cpu_identity", lambda model=cpu_model: model)
+        cpu._toolchain_identity.cache_clear()
+        cpu.build.cache_clear()
+        cpu.build(24)
+    assert len(list(tmp_path.glob("dynapsim_n24_t1_*.so"))) == 2
+    cpu._toolchain_identity.cache_clear()
     cpu.build.cache_clear()
 
 

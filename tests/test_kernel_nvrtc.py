@@ -35,3 +35,21 @@ def test_kernel_check_exits_non_zero_on_a_compile_error(monkeypatch, capsys):
     monkeypatch.setattr(kernel_check, "kernel_source", lambda defines: broken)
     assert kernel_check.main(["16"]) == 1
     assert "FAILED" in capsys.readouterr().out
+
+
+def test_the_gpu_source_is_self_contained_and_keyed_on_every_header(monkeypatch, tmp_path):
+    # CuPy's on-disk cache keys on the source text: every header must be inside it
+    from runner.backends import _kernel
+
+    shape = _kernel.defines(64, 32)
+    source = _kernel.kernel_source(shape)
+    assert '#include "' not in source and "dyn_philox" in source and "dyn_bits" in source
+    for name in _kernel.KERNEL_FILES:
+        (tmp_path / name).write_text((_kernel.KERNEL_DIR / name).read_text())
+    monkeypatch.setattr(_kernel, "KERNEL_DIR", tmp_path)
+    assert _kernel.kernel_source(shape) == source
+    for header in ("philox.cuh", "portability.h"):
+        (tmp_path / header).write_text((tmp_path / header).read_text() + "\n// edited\n")
+        edited = _kernel.kernel_source(shape)
+        assert edited != source
+        source = edited

@@ -8,6 +8,7 @@ array module `xp`, scalars as NumPy scalars of the kernel's exact C types.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +23,7 @@ __all__ = [
     "KERNEL_DIR",
     "KERNEL_FILES",
     "source_digest",
+    "kernel_source",
     "defines",
     "Chunk",
     "chunks",
@@ -47,6 +49,31 @@ def source_digest() -> str:
         digest.update(name.encode())
         digest.update((KERNEL_DIR / name).read_bytes())
     return digest.hexdigest()
+
+
+_INCLUDE = re.compile(r'^#include "([^"]+)"[^\n]*$', re.MULTILINE)
+
+
+def _inlined(name: str, seen: set[str]) -> str:
+    """Kernel file `name` with its local `#include "..."` replaced by the files themselves."""
+
+    def include(match: re.Match) -> str:
+        header = match.group(1)
+        if header in seen:
+            return f"// {header}: already included above"
+        seen.add(header)
+        return f"// ---- {header}\n{_inlined(header, seen)}// ---- end of {header}"
+
+    text = (KERNEL_DIR / name).read_text().replace("#pragma once\n", "")
+    return _INCLUDE.sub(include, text)
+
+
+def kernel_source(defines: dict[str, int]) -> str:
+    """dynapsim.cu as one self-contained text (headers inlined) with its compile-time shape
+    prepended as #defines: what NVRTC compiles, so CuPy's cache key (the source text) changes
+    with every kernel file, and what kernel_check compiles."""
+    header = "".join(f"#define {name} {value}\n" for name, value in defines.items())
+    return header + _inlined("dynapsim.cu", {"dynapsim.cu"})
 
 
 def defines(n_neurons: int, threads_per_block: int, align: int = 1) -> dict[str, int]:

@@ -13,7 +13,9 @@ import ctypes
 import functools
 import hashlib
 import os
+import platform
 import shutil
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
@@ -66,8 +68,24 @@ def cache_dir() -> Path:
 
 
 @functools.cache
-def _compiler_version(compiler: str) -> str:
-    return subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
+def _toolchain_identity(compiler: str) -> str:
+    """What a build depends on beyond its sources and flags: the compiler's version, the
+    target it resolves -march=native to, and this CPU (a cache folder shared by cluster nodes
+    of different CPUs must not hand one a library built for another's instruction set)."""
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
+    target = subprocess.run([compiler, "-march=native", "-Q", "--help=target"],
+                            capture_output=True, text=True).stdout  # fmt: skip
+    return "\0".join([version, target, platform.machine(), _cpu_identity()])
+
+
+def _cpu_identity() -> str:
+    """The model name and instruction-set flags of this machine's first CPU."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor()
+    wanted = ("model name", "flags", "Features", "CPU part")
+    return "\n".join(dict.fromkeys(line for line in lines if line.startswith(wanted)))
 
 
 def _command(compiler: str, n_neurons: int, threads_per_block: int) -> list[str]:
@@ -78,13 +96,78 @@ def _command(compiler: str, n_neurons: int, threads_per_block: int) -> list[str]
             str(_kernel.KERNEL_DIR / "host.cpp")]  # fmt: skip
 
 
+def _private_cache_dir() -> Path:
+    """The cache folder, created 0700; refused if another user owns it or others can write."""
+    folder = cache_dir()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _check_private(folder, "cache folder")
+    return folder
+
+
+def _check_private(path: Path, what: str) -> None:
+    """Refuse a path another user owns or that group/others may write: it could be planted."""
+    info = path.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise RuntimeError(
+            f"cpu backend: refusing the {what} {path}: it must be owned by uid {os.getuid()} "
+            f"and writable by its owner only (owner uid {info.st_uid}, mode "
+            f"{stat.S_IMODE(info.st_mode):o}); remove it or set DYNAPSIM_RUNNER_CACHE"
+        )
+
+
+def _digest_path(target: Path) -> Path:
+    return target.with_suffix(".sha256")
+
+
+def _content_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _intact(target: Path) -> bool:
+    """The library is whole: its bytes hash to the digest written when it was built (a
+    truncated or damaged shared object can crash the process that maps it)."""
+    digest = _digest_path(target)
+    if not (target.is_file() and digest.is_file()):
+        return False
+    return digest.read_text().strip() == _content_digest(target)
+
+
+def _compile(command: list[str], target: Path) -> None:
+    """Compile into a private temporary file, record its digest, then rename it into place
+    atomically, so that concurrent processes never see half a library."""
+    fd, temporary = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    try:
+        done = subprocess.run([*command, "-o", temporary, *_LIBS], capture_output=True, text=True)
+        if done.returncode != 0:
+            command_line = " ".join(command)
+            raise RuntimeError(f"compiling {command[-1]} failed:\n{command_line}\n{done.stderr}")
+        os.chmod(temporary, 0o700)
+        digest_temporary = Path(temporary).with_suffix(".sha256")
+        digest_temporary.write_text(_content_digest(Path(temporary)))
+        os.replace(digest_temporary, _digest_path(target))
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def _load(target: Path) -> ctypes.CDLL:
+    _check_private(target, "cached library")
+    library = ctypes.CDLL(str(target))
+    for name in ("dyn_launch_run", "dyn_launch_draw"):
+        getattr(library, name).argtypes = (ctypes.c_int, ctypes.POINTER(ctypes.c_void_p))
+        getattr(library, name).restype = None
+    library.dyn_set_num_threads.argtypes = (ctypes.c_int,)
+    return library
+
+
 @functools.cache
 def build(n_neurons: int, threads_per_block: int = 1) -> ctypes.CDLL:
     """The shared library for N neurons, compiled on first use and cached on disk.
 
-    The cache key covers the kernel sources, compiler, its version and every flag; a build
-    is written to a temporary file and renamed, so concurrent processes never see half a
-    library.
+    The cache key covers the kernel sources, the compiler, its version, the CPU it targets
+    and every flag. A cached library that is not intact (truncated, corrupt) is rebuilt.
     """
     reason = unavailable()
     if reason is not None:
@@ -92,31 +175,12 @@ def build(n_neurons: int, threads_per_block: int = 1) -> ctypes.CDLL:
     compiler = _compiler()
     command = _command(compiler, n_neurons, threads_per_block)
     key = hashlib.sha256(
-        "\0".join([_kernel.source_digest(), _compiler_version(compiler), *command]).encode()
+        "\0".join([_kernel.source_digest(), _toolchain_identity(compiler), *command]).encode()
     ).hexdigest()[:24]
-    target = cache_dir() / f"dynapsim_n{n_neurons}_t{threads_per_block}_{key}.so"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(suffix=".so", dir=target.parent)
-        os.close(fd)
-        try:
-            done = subprocess.run(
-                [*command, "-o", temporary, *_LIBS], capture_output=True, text=True
-            )
-            if done.returncode != 0:
-                raise RuntimeError(
-                    f"compiling {command[-1]} failed:\n{' '.join(command)}\n{done.stderr}"
-                )
-            os.replace(temporary, target)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-    library = ctypes.CDLL(str(target))
-    for name in ("dyn_launch_run", "dyn_launch_draw"):
-        getattr(library, name).argtypes = (ctypes.c_int, ctypes.POINTER(ctypes.c_void_p))
-        getattr(library, name).restype = None
-    library.dyn_set_num_threads.argtypes = (ctypes.c_int,)
-    return library
+    target = _private_cache_dir() / f"dynapsim_n{n_neurons}_t{threads_per_block}_{key}.so"
+    if not _intact(target):
+        _compile(command, target)
+    return _load(target)
 
 
 _CTYPES = {np.dtype(t): c for t, c in ((np.int32, ctypes.c_int32), (np.uint32, ctypes.c_uint32),
