@@ -9,14 +9,14 @@ Every backend (reference, cpu, cuda) takes the same `Batch` and returns the same
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from .mismatch import MismatchModel, sample_parameters
 from .model import PARAMETER_NAMES
 
-__all__ = ["InputEvents", "Variant", "Batch", "BatchResult"]
+__all__ = ["InputEvents", "Variant", "Batch", "BatchResult", "REDUCTION_FIELDS"]
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,8 @@ class BatchResult:
     """Per-instance, per-neuron reductions over the run, plus optional full records.
 
     Intervals are counted between consecutive steps with at least one spike (in steps);
-    `isi_sum` is last - first, `isi_sumsq` the sum of squared intervals.
+    `isi_sum` is last - first, `isi_sumsq` the sum of squared intervals. The reduction fields
+    (all but the records) are listed once, here, in the kernel's output-argument order.
     """
 
     spike_count: np.ndarray  # (B, N) int64, total spikes (multi-spike steps count fully)
@@ -191,10 +192,12 @@ class BatchResult:
         """Join chunk results; `offsets[i]` is where chunk i starts in the joined batch."""
         arrays = {
             name: np.concatenate([getattr(part, name) for part in parts])
-            for name in ("spike_count", "first_spike_step", "last_spike_step", "spiking_steps",
-                         "isi_sumsq", "binned_counts", "nonfinite_step", "nonphysical")
-        }  # fmt: skip
+            for name in REDUCTION_FIELDS
+        }
         placed = list(zip(parts, offsets, strict=True))
         raster = {o + k: v for part, o in placed for k, v in part.raster.items()}
         traces = {o + k: v for part, o in placed for k, v in part.traces.items()}
         return cls(**arrays, raster=raster, traces=traces)
+
+
+REDUCTION_FIELDS = tuple(f.name for f in fields(BatchResult) if f.name not in ("raster", "traces"))

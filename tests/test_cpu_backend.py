@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from runner.backends import cpu, reference
-from runner.batch import BatchResult, Variant
+from runner.batch import REDUCTION_FIELDS, BatchResult, Variant
 from runner.mismatch import MismatchModel
 from runner.model import PARAMETER_NAMES, RECORD_NAMES
 from runner.reductions import reduce_raster
@@ -21,8 +21,7 @@ from .kernel_batches import batch_from_case, nominal_for, small_batch
 
 pytestmark = pytest.mark.skipif(cpu.unavailable() is not None, reason=str(cpu.unavailable()))
 
-REDUCTIONS = ("spike_count", "first_spike_step", "last_spike_step", "spiking_steps",
-              "isi_sumsq", "binned_counts", "nonfinite_step", "nonphysical")  # fmt: skip
+REDUCTIONS = REDUCTION_FIELDS
 
 
 def assert_same_result(a: BatchResult, b: BatchResult, exact_traces: bool = True) -> None:
@@ -138,7 +137,7 @@ def test_build_is_cached_and_reports_missing_compiler(monkeypatch, tmp_path):
     cpu.build.cache_clear()
     cpu.build(24)
     cache = tmp_path / "cache"
-    assert len(list(cache.glob("dynapsim_n24_t1_*.so"))) == 1
+    assert len(list(cache.glob("dynapsim_n24_t1w32_*.so"))) == 1
     assert not list(cache.glob("tmp*"))  # built atomically, no leftovers
     assert cache.stat().st_mode & 0o777 == 0o700  # private
     cpu.build.cache_clear()
@@ -151,7 +150,7 @@ def test_build_is_cached_and_reports_missing_compiler(monkeypatch, tmp_path):
 
 
 def _cached_library(cache: Path) -> Path:
-    (library,) = cache.glob("dynapsim_n24_t1_*.so")
+    (library,) = cache.glob("dynapsim_n24_t1w32_*.so")
     return library
 
 
@@ -197,7 +196,7 @@ def test_the_build_key_covers_the_cpu(monkeypatch, tmp_path):
         cpu._toolchain_identity.cache_clear()
         cpu.build.cache_clear()
         cpu.build(24)
-    assert len(list(tmp_path.glob("dynapsim_n24_t1_*.so"))) == 2
+    assert len(list(tmp_path.glob("dynapsim_n24_t1w32_*.so"))) == 2
     cpu._toolchain_identity.cache_clear()
     cpu.build.cache_clear()
 

@@ -35,7 +35,6 @@ _FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-ffp-contract
 _FAST_STD = ("-std=c++17",)
 _THREADED_STD = ("-std=c++20", "-pthread", "-DDYN_THREADED_BLOCKS")  # std::barrier
 _LIBS = ("-lmvec", "-lm")
-_VECTOR_LANES = 16  # float32 lanes of AVX-512, the widest x86 vector
 _RECORD_BUDGET_BYTES = 1 << 28  # host memory per chunk for outputs and full records
 _DEFAULT_CHUNK = 4096
 
@@ -88,9 +87,9 @@ def _cpu_identity() -> str:
     return "\n".join(dict.fromkeys(line for line in lines if line.startswith(wanted)))
 
 
-def _command(compiler: str, n_neurons: int, threads_per_block: int) -> list[str]:
+def _command(compiler: str, n_neurons: int, threads_per_block: int, warp_size: int) -> list[str]:
     std = _FAST_STD if threads_per_block == 1 else _THREADED_STD
-    shape = _kernel.defines(n_neurons, threads_per_block, _VECTOR_LANES)
+    shape = _kernel.defines(n_neurons, threads_per_block, warp_size)
     defs = [f"-D{name}={value}" for name, value in shape.items()]
     return [compiler, *_FLAGS, *std, *defs, f"-I{_kernel.KERNEL_DIR}", "-x", "c++",
             str(_kernel.KERNEL_DIR / "host.cpp")]  # fmt: skip
@@ -163,8 +162,11 @@ def _load(target: Path) -> ctypes.CDLL:
 
 
 @functools.cache
-def build(n_neurons: int, threads_per_block: int = 1) -> ctypes.CDLL:
+def build(n_neurons: int, threads_per_block: int = 1, warp_size: int = 32) -> ctypes.CDLL:
     """The shared library for N neurons, compiled on first use and cached on disk.
+
+    threads_per_block > 1: the threaded test build, whole warps of `warp_size` threads (32
+    as on a GPU; fewer lets a small network have several warps), at most `warp_size` warps.
 
     The cache key covers the kernel sources, the compiler, its version, the CPU it targets
     and every flag. A cached library that is not intact (truncated, corrupt) is rebuilt.
@@ -172,12 +174,19 @@ def build(n_neurons: int, threads_per_block: int = 1) -> ctypes.CDLL:
     reason = unavailable()
     if reason is not None:
         raise RuntimeError(f"cpu backend: {reason}")
+    warps, rest = divmod(threads_per_block, warp_size)
+    if threads_per_block > 1 and (rest or not 1 <= warps <= warp_size <= 32):
+        raise ValueError(
+            f"threads_per_block must be 1 or whole warps of warp_size <= 32 threads, at most "
+            f"warp_size warps; got threads_per_block={threads_per_block}, warp_size={warp_size}"
+        )
     compiler = _compiler()
-    command = _command(compiler, n_neurons, threads_per_block)
+    command = _command(compiler, n_neurons, threads_per_block, warp_size)
     key = hashlib.sha256(
         "\0".join([_kernel.source_digest(), _toolchain_identity(compiler), *command]).encode()
     ).hexdigest()[:24]
-    target = _private_cache_dir() / f"dynapsim_n{n_neurons}_t{threads_per_block}_{key}.so"
+    name = f"dynapsim_n{n_neurons}_t{threads_per_block}w{warp_size}_{key}.so"
+    target = _private_cache_dir() / name
     if not _intact(target):
         _compile(command, target)
     return _load(target)
@@ -217,44 +226,35 @@ def _line_aligned(array: np.ndarray) -> np.ndarray:
     return copy
 
 
-def _chunk_size(batch: Batch) -> int:
-    per_instance = batch.n_neurons * (28 + 4 * batch.n_bins)
-    recorded = len(batch.record_instances) * batch.n_steps * batch.n_neurons * 17
-    budget = max(_RECORD_BUDGET_BYTES - recorded, _RECORD_BUDGET_BYTES // 4)
-    return max(1, min(_DEFAULT_CHUNK, budget // per_instance))
-
-
 def run(
     batch: Batch,
     *,
     chunk_size: int | None = None,
     threads_per_block: int = 1,
+    warp_size: int = 32,
     num_threads: int | None = None,
 ) -> BatchResult:
-    """Integrate a batch on the host. num_threads: OpenMP threads (default: OpenMP's own)."""
-    library = build(batch.n_neurons, threads_per_block)
+    """Integrate a batch on the host. num_threads: OpenMP threads (default: OpenMP's own);
+    threads_per_block, warp_size: the threaded test build (see `build`)."""
+    library = build(batch.n_neurons, threads_per_block, warp_size)
     if num_threads is not None:
         library.dyn_set_num_threads(num_threads)
     inputs = _kernel.static_inputs(batch)
     for name in ("w_rec", "w_in"):
         inputs[name] = _line_aligned(inputs[name])
-    parts, offsets = [], []
-    for chunk in _kernel.chunks(batch, chunk_size or _chunk_size(batch)):
-        outputs = _kernel.allocate_outputs(np, batch, chunk)
-        _launch(library.dyn_launch_run, chunk.size,
-                _kernel.run_arguments(np, batch, inputs, chunk, outputs))  # fmt: skip
-        parts.append(_kernel.to_result(batch, chunk, outputs))
-        offsets.append(chunk.start)
-    if len(parts) == 1:
-        return parts[0]  # already whole: joining would only copy every array
-    return BatchResult.concatenate(parts, offsets)
+    size = chunk_size or _kernel.chunk_size_for(batch, _RECORD_BUDGET_BYTES, _DEFAULT_CHUNK)
+
+    def launch(chunk: _kernel.Chunk, arguments: list) -> None:
+        _launch(library.dyn_launch_run, chunk.size, arguments)
+
+    return _kernel.run_chunks(np, batch, inputs, size, launch, to_host=np.asarray)
 
 
 def draw_parameters(
-    batch: Batch, *, threads_per_block: int = 1
+    batch: Batch, *, threads_per_block: int = 1, warp_size: int = 32
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The kernel's own mismatch draws: name -> (B, N) float32, and non-physical counts (B,)."""
-    library = build(batch.n_neurons, threads_per_block)
+    library = build(batch.n_neurons, threads_per_block, warp_size)
     inputs = _kernel.static_inputs(batch)
     drawn = np.zeros((batch.n_instances, len(PARAMETER_NAMES), batch.n_neurons), np.float32)
     nonphysical = np.zeros(batch.n_instances, np.int64)
