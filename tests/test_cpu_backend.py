@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from runner.backends import cpu, reference
-from runner.batch import REDUCTION_FIELDS, BatchResult, Variant
+from runner.batch import REDUCTION_FIELDS, BatchResult, InputEvents, Variant
 from runner.mismatch import MismatchModel
 from runner.model import PARAMETER_NAMES, RECORD_NAMES
 from runner.reductions import reduce_raster
@@ -25,6 +25,11 @@ REDUCTIONS = REDUCTION_FIELDS
 
 
 def assert_same_result(a: BatchResult, b: BatchResult, exact_traces: bool = True) -> None:
+    """The cross-backend contract (README: the kernel and its backends). Kernel builds (cpu,
+    the threaded build, cuda) agree bit for bit on everything: the same float32 operations,
+    the kernel's own exp/log, subnormals flushed on both. Against the reference, whose exp/log
+    are NumPy's float64 rounded to float32 (different only within ~1e-16 of a rounding
+    boundary), spikes and reductions are equal and traces close (exact_traces=False)."""
     for name in REDUCTIONS:
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     assert a.raster.keys() == b.raster.keys() == a.traces.keys() == b.traces.keys()
@@ -34,8 +39,6 @@ def assert_same_result(a: BatchResult, b: BatchResult, exact_traces: bool = True
             if exact_traces:
                 np.testing.assert_array_equal(a.traces[k][name], b.traces[k][name])
             else:
-                # the per-step expf/logf of libm and NumPy differ by an ulp, a few ulps of
-                # the traces (the time-invariant factors are rounded alike on both sides)
                 np.testing.assert_allclose(a.traces[k][name], b.traces[k][name], rtol=2e-5)
 
 
@@ -199,6 +202,25 @@ def test_the_build_key_covers_the_cpu(monkeypatch, tmp_path):
     assert len(list(tmp_path.glob("dynapsim_n24_t1w32_*.so"))) == 2
     cpu._toolchain_identity.cache_clear()
     cpu.build.cache_clear()
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_subnormal_currents_flush_to_zero_as_on_the_gpu():
+    # CuPy compiles with -ftz=true; the host build flushes subnormal floats alike, so the
+    # builds agree even there (the reference, plain NumPy, keeps them)
+    core_map = np.zeros(4, np.int32)
+    nominal = nominal_for(core_map, {"Io": [1e-39]})  # a subnormal float32 current
+    batch = dataclasses.replace(
+        small_batch(n_neurons=4, n_steps=3, n_instances=1, record_instances=(0,)),
+        variants=(Variant(nominal, 1e-8, MismatchModel(0.0)),), core_map=core_map,
+        weights_in=None, weights_rec=None,
+        inputs=InputEvents.from_dense(np.zeros((3, 4), np.float32), 1),
+    )  # fmt: skip
+    first_isyn = cpu.run(batch).traces[0]["isyn"][0]
+    np.testing.assert_array_equal(first_isyn, 0.0)
+    assert (reference.run(batch).traces[0]["isyn"][0] > 0).all()
+    threaded = cpu.run(batch, threads_per_block=4, warp_size=4).traces[0]["isyn"][0]
+    np.testing.assert_array_equal(threaded, 0.0)
 
 
 def test_float64_batches_are_refused():
