@@ -26,6 +26,20 @@
 #endif
 #define DYN_NWARPS ((DYN_NTHREADS + DYN_WARP - 1) / DYN_WARP)
 
+// Weights as stored: int8 or int16 when every weight is an integer in range (quantized
+// weights are; runner/backends/_kernel.py: weight_bits), else float. The conversion to float
+// is exact, so the sums are bitwise the same; rows are 4 or 2 times fewer bytes to fetch.
+#ifndef DYN_WEIGHT_BITS
+#define DYN_WEIGHT_BITS 32
+#endif
+#if DYN_WEIGHT_BITS == 8
+typedef signed char dyn_weight;
+#elif DYN_WEIGHT_BITS == 16
+typedef short dyn_weight;
+#else
+typedef float dyn_weight;
+#endif
+
 #define DYN_PADDED (DYN_NPT * DYN_NTHREADS != DYN_N)
 #define DYN_PRAGMA(x) _Pragma(#x)
 #if defined(__CUDACC__) || defined(__CUDACC_RTC__)
@@ -135,17 +149,18 @@ DYN_FN int dyn_draw(float prm[DYN_N_PARAMETERS][DYN_NPT], const float* __restric
 #endif
 #define DYN_DRIVE_BLOCKED (DYN_N / (16 * DYN_DRIVE_VECTORS) * (16 * DYN_DRIVE_VECTORS))
 typedef float dyn_v16 __attribute__((vector_size(64)));
+typedef dyn_weight dyn_w16 __attribute__((vector_size(16 * sizeof(dyn_weight))));
 // acc[v] += (row[16v .. 16v+15]) * x, the row loaded unaligned
 #define DYN_ADD_ROW(acc, row, x)                                        \
     _Pragma("GCC unroll 16") for (int v = 0; v < DYN_DRIVE_VECTORS; ++v) { \
-        dyn_v16 w;                                                      \
+        dyn_w16 w;                                                      \
         memcpy(&w, (row) + 16 * v, sizeof w);                           \
-        acc[v] += w * (x);                                              \
+        acc[v] += __builtin_convertvector(w, dyn_v16) * (x);            \
     }
 
-DYN_FN void dyn_drive_blocks(float* __restrict__ drive, const float* __restrict__ w_rec,
+DYN_FN void dyn_drive_blocks(float* __restrict__ drive, const dyn_weight* __restrict__ w_rec,
                              const int* __restrict__ idx, const float* __restrict__ cnt,
-                             int n_spiking, const float* __restrict__ w_in,
+                             int n_spiking, const dyn_weight* __restrict__ w_in,
                              const int* __restrict__ ev_channel, const float* __restrict__ ev_value,
                              dyn_i64 e_begin, dyn_i64 e_end) {
     for (int k0 = 0; k0 < DYN_DRIVE_BLOCKED; k0 += 16 * DYN_DRIVE_VECTORS) {
@@ -154,13 +169,13 @@ DYN_FN void dyn_drive_blocks(float* __restrict__ drive, const float* __restrict_
         for (int v = 0; v < DYN_DRIVE_VECTORS; ++v) acc[v] = dyn_v16{};
         if (w_rec) {
             for (int e = 0; e < n_spiking; ++e) {
-                const float* row = w_rec + (dyn_i64)idx[e] * DYN_N + k0;
+                const dyn_weight* row = w_rec + (dyn_i64)idx[e] * DYN_N + k0;
                 DYN_ADD_ROW(acc, row, cnt[e]);
             }
         }
         if (w_in) {
             for (dyn_i64 e = e_begin; e < e_end; ++e) {
-                const float* row = w_in + (dyn_i64)ev_channel[e] * DYN_N + k0;
+                const dyn_weight* row = w_in + (dyn_i64)ev_channel[e] * DYN_N + k0;
                 DYN_ADD_ROW(acc, row, ev_value[e]);
             }
         }
@@ -245,14 +260,15 @@ dynapsim_draw(const float* __restrict__ nominal, const int* __restrict__ core_ma
 // Integrate `n_instances` instances for `n_steps` steps; one block per instance.
 // Inputs: nominal (P, 24, N) of P variants, instance b is variant instance_variant[b] with
 // mismatch settings and Iscale in row v of variant_int/variant_real; w_in (C, N) and
-// w_rec (N, N) [pre, post] when has_*; input events of stream s at step t:
+// w_rec (N, N) [pre, post] of dyn_weight when has_*; input events of stream s at step t:
 // ev_*[step_ptr[s*(T+1)+t] : step_ptr[s*(T+1)+t+1]];
 // record_slot[b] >= 0 selects the instances whose raster (R, T, N) and traces (R, 4, T, N)
 // are written; the raster holds uint8 spike counts (saturating at 255), not single bits,
 // because a step can carry several spikes. Reductions as runner/reductions.py; bin_width >= 1.
 extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
     const float* __restrict__ nominal, const int* __restrict__ core_map,
-    const float* __restrict__ w_in, int has_w_in, const float* __restrict__ w_rec, int has_w_rec,
+    const dyn_weight* __restrict__ w_in, int has_w_in, const dyn_weight* __restrict__ w_rec,
+    int has_w_rec,
     const dyn_i64* __restrict__ step_ptr, const int* __restrict__ ev_channel,
     const float* __restrict__ ev_value, const int* __restrict__ instance_stream,
     const dyn_u64* __restrict__ instances, const int* __restrict__ instance_variant,
@@ -359,11 +375,11 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
         for (int k = k_loop; k < DYN_NPT; ++k) drive[k] = 0.0f;
         if (has_w_rec && k_loop < DYN_NPT) {
             for (int e = 0; e < n_spiking; ++e) {
-                const float* row = w_rec + (dyn_i64)s_idx[e] * DYN_N + tid;
+                const dyn_weight* row = w_rec + (dyn_i64)s_idx[e] * DYN_N + tid;
                 const float c = s_cnt[e];
                 DYN_SIMD
                 for (int k = k_loop; k < DYN_NPT; ++k) {
-                    if (dyn_valid(tid, k)) drive[k] += row[k * DYN_NTHREADS] * c;
+                    if (dyn_valid(tid, k)) drive[k] += (float)row[k * DYN_NTHREADS] * c;
                 }
             }
         }
@@ -372,10 +388,10 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
             const float x = ev_value[e];
             if (has_w_in) {
                 if (k_loop == DYN_NPT) continue;
-                const float* row = w_in + (dyn_i64)channel * DYN_N + tid;
+                const dyn_weight* row = w_in + (dyn_i64)channel * DYN_N + tid;
                 DYN_SIMD
                 for (int k = k_loop; k < DYN_NPT; ++k) {
-                    if (dyn_valid(tid, k)) drive[k] += row[k * DYN_NTHREADS] * x;
+                    if (dyn_valid(tid, k)) drive[k] += (float)row[k * DYN_NTHREADS] * x;
                 }
             } else if (channel % DYN_NTHREADS == tid) {
                 const int local = channel / DYN_NTHREADS;

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runner.backends import cpu, reference
+from runner.backends import _kernel, cpu, reference
 from runner.batch import REDUCTION_FIELDS, BatchResult, InputEvents, Variant
 from runner.mismatch import MismatchModel
 from runner.model import PARAMETER_NAMES, RECORD_NAMES
@@ -140,7 +140,7 @@ def test_build_is_cached_and_reports_missing_compiler(monkeypatch, tmp_path):
     cpu.build.cache_clear()
     cpu.build(24)
     cache = tmp_path / "cache"
-    assert len(list(cache.glob("dynapsim_n24_t1w32_*.so"))) == 1
+    assert len(list(cache.glob("dynapsim_n24_t1w32_*_*.so"))) == 1
     assert not list(cache.glob("tmp*"))  # built atomically, no leftovers
     assert cache.stat().st_mode & 0o777 == 0o700  # private
     cpu.build.cache_clear()
@@ -153,7 +153,7 @@ def test_build_is_cached_and_reports_missing_compiler(monkeypatch, tmp_path):
 
 
 def _cached_library(cache: Path) -> Path:
-    (library,) = cache.glob("dynapsim_n24_t1w32_*.so")
+    (library,) = cache.glob("dynapsim_n24_t1w32_*_*.so")
     return library
 
 
@@ -199,7 +199,7 @@ def test_the_build_key_covers_the_cpu(monkeypatch, tmp_path):
         cpu._toolchain_identity.cache_clear()
         cpu.build.cache_clear()
         cpu.build(24)
-    assert len(list(tmp_path.glob("dynapsim_n24_t1w32_*.so"))) == 2
+    assert len(list(tmp_path.glob("dynapsim_n24_t1w32_*_*.so"))) == 2
     cpu._toolchain_identity.cache_clear()
     cpu.build.cache_clear()
 
@@ -264,3 +264,27 @@ def test_a_packed_sweep_equals_its_points_run_alone():
         single = cpu.run(alone)
         for name in REDUCTIONS:
             np.testing.assert_array_equal(getattr(single, name), getattr(got, name)[rows], name)
+
+
+@pytest.mark.parametrize(
+    ("scale", "bits"), [(1.0, 8), (100.0, 16), (20000.0, 32), (0.5, 32)]
+)  # fmt: skip
+def test_integer_weights_are_stored_as_narrow_as_they_fit(scale, bits):
+    batch = small_batch(n_neurons=8, n_steps=2)  # weights in -2 .. 2 (recurrent), 0 .. 3
+    scaled = dataclasses.replace(batch, weights_rec=batch.weights_rec * np.float32(scale))
+    assert _kernel.weight_bits(scaled) == bits
+    assert _kernel.static_inputs(scaled)["w_rec"].dtype.itemsize * 8 == bits
+    assert _kernel.weight_bits(dataclasses.replace(batch, weights_in=None, weights_rec=None)) == 32
+
+
+@pytest.mark.parametrize("has_w_in", [True, False])
+def test_narrow_weights_give_the_same_bits_as_float_weights(monkeypatch, has_w_in):
+    # N=300: the one-thread build's register-blocked rows and its row loops both convert
+    overrides = {} if has_w_in else {"weights_in": None}
+    batch = small_batch(n_neurons=300, n_steps=80, n_instances=2, **overrides)
+    assert _kernel.weight_bits(batch) == 8
+    narrow = cpu.run(batch)
+    assert narrow.spike_count.sum() > 100
+    for bits in (16, 32):
+        monkeypatch.setattr(_kernel, "weight_bits", lambda batch, bits=bits: bits)
+        assert_same_result(narrow, cpu.run(batch))

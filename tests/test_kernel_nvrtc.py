@@ -53,6 +53,17 @@ def test_spill_bytes_are_read_from_the_ptxas_report():
     assert kernel_check.CompileReport("sm_90", 64, 64, True, log).spill_bytes == 24
 
 
+def test_kernel_check_models_occupancy_from_the_ptxas_registers():
+    log = ("ptxas info    : Compiling entry function 'dynapsim_draw' for 'sm_90'\n"
+           "ptxas info    : Used 40 registers, used 1 barriers, 1024 bytes smem\n"
+           "ptxas info    : Compiling entry function 'dynapsim_run' for 'sm_90'\n"
+           "ptxas info    : Used 78 registers, used 1 barriers, 2080 bytes smem\n")  # fmt: skip
+    # 78 registers: 2560 a warp (units of 256), 8 warps a block: 3 blocks in 65536 registers
+    assert kernel_check.CompileReport("sm_90", 1024, 256, True, log).resident_blocks() == 3
+    # 32 threads: the 32-block limit binds before the registers (2560 x 32 > 65536? no: 25)
+    assert kernel_check.CompileReport("sm_90", 32, 32, True, log).resident_blocks() == 25
+
+
 @pytest.mark.parametrize("n_neurons", [1, 48, 200, 256, 1000, 1024, 2048, 4096, 8192])
 def test_candidate_shapes_are_whole_warps_covering_n(n_neurons):
     shapes = cuda.candidate_shapes(n_neurons)

@@ -27,6 +27,7 @@ __all__ = [
     "kernel_source",
     "defines",
     "run_shared_bytes",
+    "weight_bits",
     "Chunk",
     "chunks",
     "static_inputs",
@@ -81,15 +82,39 @@ def kernel_source(defines: dict[str, int]) -> str:
     return header + _inlined("dynapsim.cu", {"dynapsim.cu"})
 
 
-def defines(n_neurons: int, threads_per_block: int, warp_size: int = 32) -> dict[str, int]:
+def defines(
+    n_neurons: int, threads_per_block: int, warp_size: int = 32, weight_bits: int = 32
+) -> dict[str, int]:
     """Compile-time shape: N neurons, DYN_NTHREADS threads each owning DYN_NPT of them (the
-    last slots of some threads are padding when they do not divide N), warps of DYN_WARP."""
+    last slots of some threads are padding when they do not divide N), warps of DYN_WARP;
+    weights stored in DYN_WEIGHT_BITS (`weight_bits`)."""
     return {
         "DYN_N": n_neurons,
         "DYN_NPT": -(-n_neurons // threads_per_block),
         "DYN_NTHREADS": threads_per_block,
         "DYN_WARP": warp_size,
+        "DYN_WEIGHT_BITS": weight_bits,
     }
+
+
+_WEIGHT_TYPES = {8: np.int8, 16: np.int16, 32: np.float32}
+
+
+def weight_bits(batch: Batch) -> int:
+    """8 or 16 when every weight (input and recurrent) is an integer that int8 or int16
+    holds, as quantized weights are: stored so, exactly, the kernel fetches 4 or 2 times
+    fewer bytes per row. Otherwise 32 (float32)."""
+    present = [np.asarray(w, np.float32) for w in (batch.weights_in, batch.weights_rec)
+               if w is not None]  # fmt: skip
+    if not present or not all(np.array_equal(w, np.round(w)) for w in present):
+        return 32
+    largest = max(float(np.abs(w).max(initial=0.0)) for w in present)
+    smallest = min(float(w.min(initial=0.0)) for w in present)
+    for bits in (8, 16):
+        info = np.iinfo(_WEIGHT_TYPES[bits])
+        if info.min <= smallest and largest <= info.max:
+            return bits
+    return 32
 
 
 def run_shared_bytes(n_neurons: int) -> int:
@@ -131,17 +156,20 @@ def static_inputs(batch: Batch) -> dict[str, np.ndarray]:
     """The arrays every chunk shares (uploaded once on a GPU)."""
     if np.dtype(batch.dtype) != np.float32:
         raise ValueError(f"the kernel integrates in float32, got dtype {np.dtype(batch.dtype)}")
-    dummy = np.zeros(1, np.float32)  # stands in for an absent weight matrix
+    weight_type = _WEIGHT_TYPES[weight_bits(batch)]
+    dummy = np.zeros(1, weight_type)  # stands in for an absent weight matrix
 
-    def f32(array: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(array, dtype=np.float32)
+    def weights(array: np.ndarray | None) -> np.ndarray:
+        if array is None:
+            return dummy
+        return np.ascontiguousarray(np.asarray(array, np.float32).astype(weight_type))
 
     events = batch.inputs
     return {
         "nominal": np.ascontiguousarray(batch.nominal_tensor()),
         "core_map": np.ascontiguousarray(batch.core_map, dtype=np.int32),
-        "w_in": dummy if batch.weights_in is None else f32(batch.weights_in),
-        "w_rec": dummy if batch.weights_rec is None else f32(batch.weights_rec),
+        "w_in": weights(batch.weights_in),
+        "w_rec": weights(batch.weights_rec),
         "step_ptr": np.ascontiguousarray(events.step_ptr, dtype=np.int64),
         "channel": np.ascontiguousarray(events.channel, dtype=np.int32),
         "value": np.ascontiguousarray(events.value, dtype=np.float32),

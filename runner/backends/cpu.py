@@ -87,9 +87,8 @@ def _cpu_identity() -> str:
     return "\n".join(dict.fromkeys(line for line in lines if line.startswith(wanted)))
 
 
-def _command(compiler: str, n_neurons: int, threads_per_block: int, warp_size: int) -> list[str]:
-    std = _FAST_STD if threads_per_block == 1 else _THREADED_STD
-    shape = _kernel.defines(n_neurons, threads_per_block, warp_size)
+def _command(compiler: str, shape: dict[str, int]) -> list[str]:
+    std = _FAST_STD if shape["DYN_NTHREADS"] == 1 else _THREADED_STD
     defs = [f"-D{name}={value}" for name, value in shape.items()]
     return [compiler, *_FLAGS, *std, *defs, f"-I{_kernel.KERNEL_DIR}", "-x", "c++",
             str(_kernel.KERNEL_DIR / "host.cpp")]  # fmt: skip
@@ -162,7 +161,9 @@ def _load(target: Path) -> ctypes.CDLL:
 
 
 @functools.cache
-def build(n_neurons: int, threads_per_block: int = 1, warp_size: int = 32) -> ctypes.CDLL:
+def build(
+    n_neurons: int, threads_per_block: int = 1, warp_size: int = 32, weight_bits: int = 32
+) -> ctypes.CDLL:
     """The shared library for N neurons, compiled on first use and cached on disk.
 
     threads_per_block > 1: the threaded test build, whole warps of `warp_size` threads (32
@@ -181,11 +182,12 @@ def build(n_neurons: int, threads_per_block: int = 1, warp_size: int = 32) -> ct
             f"warp_size warps; got threads_per_block={threads_per_block}, warp_size={warp_size}"
         )
     compiler = _compiler()
-    command = _command(compiler, n_neurons, threads_per_block, warp_size)
+    shape = _kernel.defines(n_neurons, threads_per_block, warp_size, weight_bits)
+    command = _command(compiler, shape)
     key = hashlib.sha256(
         "\0".join([_kernel.source_digest(), _toolchain_identity(compiler), *command]).encode()
     ).hexdigest()[:24]
-    name = f"dynapsim_n{n_neurons}_t{threads_per_block}w{warp_size}_{key}.so"
+    name = f"dynapsim_n{n_neurons}_t{threads_per_block}w{warp_size}_{weight_bits}_{key}.so"
     target = _private_cache_dir() / name
     if not _intact(target):
         _compile(command, target)
@@ -236,7 +238,7 @@ def run(
 ) -> BatchResult:
     """Integrate a batch on the host. num_threads: OpenMP threads (default: OpenMP's own);
     threads_per_block, warp_size: the threaded test build (see `build`)."""
-    library = build(batch.n_neurons, threads_per_block, warp_size)
+    library = build(batch.n_neurons, threads_per_block, warp_size, _kernel.weight_bits(batch))
     if num_threads is not None:
         library.dyn_set_num_threads(num_threads)
     inputs = _kernel.static_inputs(batch)
@@ -254,7 +256,7 @@ def draw_parameters(
     batch: Batch, *, threads_per_block: int = 1, warp_size: int = 32
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The kernel's own mismatch draws: name -> (B, N) float32, and non-physical counts (B,)."""
-    library = build(batch.n_neurons, threads_per_block, warp_size)
+    library = build(batch.n_neurons, threads_per_block, warp_size, _kernel.weight_bits(batch))
     inputs = _kernel.static_inputs(batch)
     drawn = np.zeros((batch.n_instances, len(PARAMETER_NAMES), batch.n_neurons), np.float32)
     nonphysical = np.zeros(batch.n_instances, np.int64)

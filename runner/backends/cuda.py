@@ -87,15 +87,16 @@ def choose_shape(n_neurons: int, occupancy: Any) -> tuple[int, int]:
 
 
 @functools.cache
-def _module(n_neurons: int, threads: int, digest: str) -> Any:
+def _module(n_neurons: int, threads: int, weight_bits: int, digest: str) -> Any:
     import cupy
 
-    source = _kernel.kernel_source(_kernel.defines(n_neurons, threads))
+    source = _kernel.kernel_source(_kernel.defines(n_neurons, threads, 32, weight_bits))
     return cupy.RawModule(code=source, options=compile_options(), name_expressions=None)
 
 
-def _function(n_neurons: int, threads: int, name: str) -> Any:
-    function = _module(n_neurons, threads, _kernel.source_digest()).get_function(name)
+def _function(n_neurons: int, threads: int, name: str, weight_bits: int = 32) -> Any:
+    digest = _kernel.source_digest()
+    function = _module(n_neurons, threads, weight_bits, digest).get_function(name)
     if name == "dynapsim_run":
         function.max_dynamic_shared_size_bytes = _kernel.run_shared_bytes(n_neurons)
     return function
@@ -140,7 +141,7 @@ def run(batch: Batch, *, chunk_size: int | None = None) -> BatchResult:
 
     check_size(batch.n_neurons)
     threads, _ = launch_shape(batch.n_neurons)
-    function = _function(batch.n_neurons, threads, "dynapsim_run")
+    function = _function(batch.n_neurons, threads, "dynapsim_run", _kernel.weight_bits(batch))
     shared = _kernel.run_shared_bytes(batch.n_neurons)
     inputs = {name: cupy.asarray(array) for name, array in _kernel.static_inputs(batch).items()}
 
@@ -157,7 +158,7 @@ def draw_parameters(batch: Batch) -> tuple[dict[str, np.ndarray], np.ndarray]:
 
     check_size(batch.n_neurons)
     threads, _ = launch_shape(batch.n_neurons)
-    function = _function(batch.n_neurons, threads, "dynapsim_draw")
+    function = _function(batch.n_neurons, threads, "dynapsim_draw", _kernel.weight_bits(batch))
     inputs = {name: cupy.asarray(array) for name, array in _kernel.static_inputs(batch).items()}
     drawn = cupy.zeros((batch.n_instances, len(PARAMETER_NAMES), batch.n_neurons), cupy.float32)
     nonphysical = cupy.zeros(batch.n_instances, cupy.int64)
