@@ -287,7 +287,9 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
     DYN_DYNAMIC_SHARED(int, s_spikes, 2 * DYN_N);
     int* const s_idx = s_spikes;
     float* const s_cnt = (float*)(s_spikes + DYN_N);
+#if DYN_NTHREADS > 1
     __shared__ int s_warp_count[DYN_NPT][DYN_NWARPS];  // spiking neurons per (slot, warp)
+#endif
     __shared__ int s_reduce[2][DYN_NTHREADS];
 
     // --- per instance, once: parameters and the time-invariant factors (reference order)
