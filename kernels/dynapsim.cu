@@ -1,20 +1,43 @@
 // DynapSim batch integrator: one thread block per mismatch instance, DYN_NPT neurons per
 // thread, DYN_NTHREADS threads per block (compile-time constants prepended by the host).
+// Thread `tid` owns neurons k * DYN_NTHREADS + tid (k < DYN_NPT): a warp's reads of a
+// weight row, and its writes of the outputs, touch consecutive addresses (coalesced).
 //
 // The float32 model math follows runner/backends/reference.py operation by operation;
-// compile without FMA contraction (NVRTC --fmad=false, g++ -ffp-contract=off).
+// compile without FMA contraction (NVRTC --fmad=false, g++ -ffp-contract=off). exp and log
+// are the kernel's own (exact_math.cuh), so every build computes the same bits.
 // Mismatched parameters are drawn here from the Philox stream of runner/mismatch.py.
 // Per step: drive from last step's spike list + this step's input events, a vectorisable
 // update of every owned neuron, then one exchange of (neuron, count) pairs of the spiking
-// neurons through shared memory, ordered by neuron index on every target.
+// neurons through shared memory, ordered by neuron index on every target (warp ballots and
+// shuffles, two block barriers per step).
 #include "portability.h"
 #include "philox.cuh"
+#include "exact_math.cuh"
 
 #if !defined(DYN_N) || !defined(DYN_NPT) || !defined(DYN_NTHREADS)
 #error "define DYN_N, DYN_NPT and DYN_NTHREADS before compiling dynapsim.cu"
 #endif
 #if DYN_NPT * DYN_NTHREADS < DYN_N
 #error "DYN_NPT * DYN_NTHREADS must cover DYN_N neurons"
+#endif
+#if DYN_NTHREADS > 1 && (DYN_NTHREADS % DYN_WARP != 0 || DYN_NTHREADS / DYN_WARP > DYN_WARP)
+#error "DYN_NTHREADS must be whole warps, at most DYN_WARP of them"
+#endif
+#define DYN_NWARPS ((DYN_NTHREADS + DYN_WARP - 1) / DYN_WARP)
+
+// Weights as stored: int8 or int16 when every weight is an integer in range (quantized
+// weights are; runner/backends/_kernel.py: weight_bits), else float. The conversion to float
+// is exact, so the sums are bitwise the same; rows are 4 or 2 times fewer bytes to fetch.
+#ifndef DYN_WEIGHT_BITS
+#define DYN_WEIGHT_BITS 32
+#endif
+#if DYN_WEIGHT_BITS == 8
+typedef signed char dyn_weight;
+#elif DYN_WEIGHT_BITS == 16
+typedef short dyn_weight;
+#else
+typedef float dyn_weight;
 #endif
 
 #define DYN_PADDED (DYN_NPT * DYN_NTHREADS != DYN_N)
@@ -36,7 +59,6 @@ enum {
 enum { R_ISYN, R_IAHP, R_IMEM, R_VMEM, DYN_N_RECORDS };
 
 #define DYN_MAX_COUNT 1000000000.0f  // a non-finite spike count is clamped, and flagged
-#define DYN_FLT_MAX 3.40282347e+38f
 
 // np.maximum(x, lo) for a non-NaN floor `lo`: a NaN x propagates. One compare and one
 // select, so the loops that use it stay branch-free and vectorise.
@@ -50,19 +72,19 @@ struct dyn_mismatch {
     float sigma_f;
 };
 
-// Neuron owned by slot k of this thread, clamped so that padding slots read valid memory.
-DYN_FN int dyn_neuron(int base, int k) {
-    const int n = base + k;
+// Neuron owned by slot k of thread tid, clamped so that padding slots read valid memory.
+DYN_FN int dyn_neuron(int tid, int k) {
+    const int n = k * DYN_NTHREADS + tid;
     return (DYN_PADDED && n >= DYN_N) ? DYN_N - 1 : n;
 }
-DYN_FN bool dyn_valid(int base, int k) { return !DYN_PADDED || base + k < DYN_N; }
+DYN_FN bool dyn_valid(int tid, int k) { return !DYN_PADDED || k * DYN_NTHREADS + tid < DYN_N; }
 
 // This thread's neurons' parameters (nominal, or drawn as runner.mismatch.sample_parameters
 // does); returns its count of non-physical samples. Loops over neurons, branch-free inside,
 // so that the host build vectorises the Philox and Box-Muller arithmetic.
 DYN_FN int dyn_draw(float prm[DYN_N_PARAMETERS][DYN_NPT], const float* __restrict__ nominal,
                     const int* __restrict__ core_map, dyn_u64 instance, const dyn_mismatch& m,
-                    int base) {
+                    int tid) {
     int nonphysical = 0;
     double z[DYN_NPT];
     DYN_UNROLL
@@ -71,41 +93,41 @@ DYN_FN int dyn_draw(float prm[DYN_N_PARAMETERS][DYN_NPT], const float* __restric
         float* value = prm[p];
         if (!((m.mask >> p) & 1u)) {
             DYN_SIMD
-            for (int k = 0; k < DYN_NPT; ++k) value[k] = row[dyn_neuron(base, k)];
+            for (int k = 0; k < DYN_NPT; ++k) value[k] = row[dyn_neuron(tid, k)];
             continue;
         }
         DYN_SIMD
         for (int k = 0; k < DYN_NPT; ++k) {
             z[k] = dyn_standard_normal(m.seed, instance, DYN_STREAM_NEURON, (dyn_u32)p,
-                                       (dyn_u32)dyn_neuron(base, k));
+                                       (dyn_u32)dyn_neuron(tid, k));
         }
         if (m.shared) {
             DYN_SIMD
             for (int k = 0; k < DYN_NPT; ++k) {
                 const double zc = dyn_standard_normal(m.seed, instance, DYN_STREAM_CORE, (dyn_u32)p,
-                                                      (dyn_u32)core_map[dyn_neuron(base, k)]);
+                                                      (dyn_u32)core_map[dyn_neuron(tid, k)]);
                 z[k] = m.shared_a * z[k] + m.shared_b * zc;
             }
         }
         if (m.lognormal) {
             DYN_SIMD
             for (int k = 0; k < DYN_NPT; ++k) {
-                value[k] = row[dyn_neuron(base, k)] *
+                value[k] = row[dyn_neuron(tid, k)] *
                            (float)dyn_exact_exp(m.sigma * z[k] - m.half_sigma_sq);
             }
         } else {
             DYN_SIMD
             for (int k = 0; k < DYN_NPT; ++k) {
-                const float x = row[dyn_neuron(base, k)];
+                const float x = row[dyn_neuron(tid, k)];
                 value[k] = x + (m.sigma_f * (float)z[k]) * x;
             }
         }
         DYN_SIMD_REDUCE(+ : nonphysical)
         for (int k = 0; k < DYN_NPT; ++k) {
-            const float x = row[dyn_neuron(base, k)];
+            const float x = row[dyn_neuron(tid, k)];
             const int bad = x > 0.0f ? (value[k] <= 0.0f ? 1 : 0) : 0;
             value[k] = (m.clip && bad) ? x * 0.01f : value[k];
-            nonphysical += dyn_valid(base, k) ? bad : 0;
+            nonphysical += dyn_valid(tid, k) ? bad : 0;
         }
     }
     return nonphysical;
@@ -127,17 +149,18 @@ DYN_FN int dyn_draw(float prm[DYN_N_PARAMETERS][DYN_NPT], const float* __restric
 #endif
 #define DYN_DRIVE_BLOCKED (DYN_N / (16 * DYN_DRIVE_VECTORS) * (16 * DYN_DRIVE_VECTORS))
 typedef float dyn_v16 __attribute__((vector_size(64)));
+typedef dyn_weight dyn_w16 __attribute__((vector_size(16 * sizeof(dyn_weight))));
 // acc[v] += (row[16v .. 16v+15]) * x, the row loaded unaligned
 #define DYN_ADD_ROW(acc, row, x)                                        \
     _Pragma("GCC unroll 16") for (int v = 0; v < DYN_DRIVE_VECTORS; ++v) { \
-        dyn_v16 w;                                                      \
+        dyn_w16 w;                                                      \
         memcpy(&w, (row) + 16 * v, sizeof w);                           \
-        acc[v] += w * (x);                                              \
+        acc[v] += __builtin_convertvector(w, dyn_v16) * (x);            \
     }
 
-DYN_FN void dyn_drive_blocks(float* __restrict__ drive, const float* __restrict__ w_rec,
+DYN_FN void dyn_drive_blocks(float* __restrict__ drive, const dyn_weight* __restrict__ w_rec,
                              const int* __restrict__ idx, const float* __restrict__ cnt,
-                             int n_spiking, const float* __restrict__ w_in,
+                             int n_spiking, const dyn_weight* __restrict__ w_in,
                              const int* __restrict__ ev_channel, const float* __restrict__ ev_value,
                              dyn_i64 e_begin, dyn_i64 e_end) {
     for (int k0 = 0; k0 < DYN_DRIVE_BLOCKED; k0 += 16 * DYN_DRIVE_VECTORS) {
@@ -146,13 +169,13 @@ DYN_FN void dyn_drive_blocks(float* __restrict__ drive, const float* __restrict_
         for (int v = 0; v < DYN_DRIVE_VECTORS; ++v) acc[v] = dyn_v16{};
         if (w_rec) {
             for (int e = 0; e < n_spiking; ++e) {
-                const float* row = w_rec + (dyn_i64)idx[e] * DYN_N + k0;
+                const dyn_weight* row = w_rec + (dyn_i64)idx[e] * DYN_N + k0;
                 DYN_ADD_ROW(acc, row, cnt[e]);
             }
         }
         if (w_in) {
             for (dyn_i64 e = e_begin; e < e_end; ++e) {
-                const float* row = w_in + (dyn_i64)ev_channel[e] * DYN_N + k0;
+                const dyn_weight* row = w_in + (dyn_i64)ev_channel[e] * DYN_N + k0;
                 DYN_ADD_ROW(acc, row, ev_value[e]);
             }
         }
@@ -189,8 +212,8 @@ DYN_FN const float* dyn_variant_nominal(const float* nominal, int v) {
 }
 
 // 1 - exp(-x) and exp(-x) of the time-invariant factors, with exp rounded once to float:
-// the charge factors' cancellation turns an ulp of expf into 1e-4 of isyn (as the reference).
-DYN_FN float dyn_exp_rounded(float x) { return (float)exp((double)x); }
+// the charge factors' cancellation turns an ulp of exp into 1e-4 of isyn (as the reference).
+DYN_FN float dyn_exp_rounded(float x) { return (float)dyn_exact_exp((double)x); }
 
 // Sum (or min) of one int per thread, valid in thread 0. Barrier before reuse of `scratch`.
 DYN_FN int dyn_block_reduce(int* scratch, int value, bool take_min) {
@@ -207,43 +230,45 @@ DYN_FN int dyn_block_reduce(int* scratch, int value, bool take_min) {
 }
 
 // The mismatched parameters of `n_instances` instances: out (B, 24, N), nonphysical (B,).
-extern "C" __global__ void dynapsim_draw(const float* __restrict__ nominal,
-                                         const int* __restrict__ core_map,
-                                         const dyn_u64* __restrict__ instances,
-                                         const int* __restrict__ instance_variant, int n_instances,
-                                         dyn_u64 seed, const int* __restrict__ variant_int,
-                                         const double* __restrict__ variant_real,
-                                         float* __restrict__ out, dyn_i64* __restrict__ nonphysical) {
+extern "C" __global__ void DYN_LAUNCH_BOUNDS
+dynapsim_draw(const float* __restrict__ nominal, const int* __restrict__ core_map,
+              const dyn_u64* __restrict__ instances, const int* __restrict__ instance_variant,
+              int n_instances, dyn_u64 seed, const int* __restrict__ variant_int,
+              const double* __restrict__ variant_real, float* __restrict__ out,
+              dyn_i64* __restrict__ nonphysical) {
     const int b = blockIdx.x;
     if (b >= n_instances) return;
     __shared__ int s_reduce[DYN_NTHREADS];
-    const int base = threadIdx.x * DYN_NPT;
+    const int tid = threadIdx.x;
     const int v = instance_variant[b];
     const dyn_mismatch m = dyn_variant_mismatch(seed, variant_int + v * DYN_VARIANT_INTS,
                                                 variant_real + v * DYN_VARIANT_REALS);
     float prm[DYN_N_PARAMETERS][DYN_NPT];
-    const int bad = dyn_draw(prm, dyn_variant_nominal(nominal, v), core_map, instances[b], m, base);
+    const int bad = dyn_draw(prm, dyn_variant_nominal(nominal, v), core_map, instances[b], m, tid);
     DYN_UNROLL
     for (int p = 0; p < DYN_N_PARAMETERS; ++p) {
+        float* row = out + ((dyn_i64)b * DYN_N_PARAMETERS + p) * DYN_N;
         DYN_UNROLL
         for (int k = 0; k < DYN_NPT; ++k) {
-            if (dyn_valid(base, k)) out[((dyn_i64)b * DYN_N_PARAMETERS + p) * DYN_N + base + k] = prm[p][k];
+            if (dyn_valid(tid, k)) row[dyn_neuron(tid, k)] = prm[p][k];
         }
     }
     const int total = dyn_block_reduce(s_reduce, bad, false);
-    if (threadIdx.x == 0) nonphysical[b] = total;
+    if (tid == 0) nonphysical[b] = total;
 }
 
 // Integrate `n_instances` instances for `n_steps` steps; one block per instance.
 // Inputs: nominal (P, 24, N) of P variants, instance b is variant instance_variant[b] with
-// mismatch settings and Iscale in row v of variant_int/variant_real; w_in (C, N) and w_rec (N, N) [pre, post] when has_*; input
-// events of stream s at step t: ev_*[step_ptr[s*(T+1)+t] : step_ptr[s*(T+1)+t+1]];
+// mismatch settings and Iscale in row v of variant_int/variant_real; w_in (C, N) and
+// w_rec (N, N) [pre, post] of dyn_weight when has_*; input events of stream s at step t:
+// ev_*[step_ptr[s*(T+1)+t] : step_ptr[s*(T+1)+t+1]];
 // record_slot[b] >= 0 selects the instances whose raster (R, T, N) and traces (R, 4, T, N)
 // are written; the raster holds uint8 spike counts (saturating at 255), not single bits,
 // because a step can carry several spikes. Reductions as runner/reductions.py; bin_width >= 1.
-extern "C" __global__ void dynapsim_run(
+extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
     const float* __restrict__ nominal, const int* __restrict__ core_map,
-    const float* __restrict__ w_in, int has_w_in, const float* __restrict__ w_rec, int has_w_rec,
+    const dyn_weight* __restrict__ w_in, int has_w_in, const dyn_weight* __restrict__ w_rec,
+    int has_w_rec,
     const dyn_i64* __restrict__ step_ptr, const int* __restrict__ ev_channel,
     const float* __restrict__ ev_value, const int* __restrict__ instance_stream,
     const dyn_u64* __restrict__ instances, const int* __restrict__ instance_variant,
@@ -257,10 +282,15 @@ extern "C" __global__ void dynapsim_run(
     const int b = blockIdx.x;
     if (b >= n_instances) return;
     const int tid = threadIdx.x;
-    const int base = tid * DYN_NPT;
-    __shared__ int s_idx[DYN_N];    // spiking neurons of the last step, ascending
-    __shared__ float s_cnt[DYN_N];  // their spike counts
-    __shared__ int s_scan[2][DYN_NTHREADS];
+    // the spike list of the last step, ascending: neurons s_idx[e] with counts s_cnt[e]; in
+    // dynamic shared memory, 8 N bytes (runner/backends/_kernel.py: run_shared_bytes)
+    DYN_DYNAMIC_SHARED(int, s_spikes, 2 * DYN_N);
+    int* const s_idx = s_spikes;
+    float* const s_cnt = (float*)(s_spikes + DYN_N);
+#if DYN_NTHREADS > 1
+    __shared__ int s_warp_count[DYN_NPT][DYN_NWARPS];  // spiking neurons per (slot, warp)
+#endif
+    __shared__ int s_reduce[2][DYN_NTHREADS];
 
     // --- per instance, once: parameters and the time-invariant factors (reference order)
     const int v = instance_variant[b];
@@ -269,8 +299,7 @@ extern "C" __global__ void dynapsim_run(
                                                 variant_real + v * DYN_VARIANT_REALS);
     const float iscale = (float)variant_real[v * DYN_VARIANT_REALS + VR_ISCALE];
     float prm[DYN_N_PARAMETERS][DYN_NPT];
-    const int bad_samples = dyn_draw(prm, nominal_v, core_map, instances[b], m, base);
-
+    const int bad_samples = dyn_draw(prm, nominal_v, core_map, instances[b], m, tid);
     float io[DYN_NPT], idc[DYN_NPT], itau_mem[DYN_NPT], igain_mem[DYN_NPT], mem_ratio[DYN_NPT];
     float tau_mem_num[DYN_NPT], ut[DYN_NPT], kappa_prime[DYN_NPT], ut_kappa[DYN_NPT];
     float ispkthr[DYN_NPT], t_ref[DYN_NPT], iw_ahp[DYN_NPT];
@@ -316,7 +345,7 @@ extern "C" __global__ void dynapsim_run(
     double isi_sq[DYN_NPT];
     DYN_SIMD
     for (int k = 0; k < DYN_NPT; ++k) {
-        const float io0 = nominal_v[P_IO * DYN_N + dyn_neuron(base, k)];
+        const float io0 = nominal_v[P_IO * DYN_N + dyn_neuron(tid, k)];
         isyn[k] = io0;
         iahp[k] = io0;
         imem[k] = io0;
@@ -348,11 +377,11 @@ extern "C" __global__ void dynapsim_run(
         for (int k = k_loop; k < DYN_NPT; ++k) drive[k] = 0.0f;
         if (has_w_rec && k_loop < DYN_NPT) {
             for (int e = 0; e < n_spiking; ++e) {
-                const float* row = w_rec + (dyn_i64)s_idx[e] * DYN_N + base;
+                const dyn_weight* row = w_rec + (dyn_i64)s_idx[e] * DYN_N + tid;
                 const float c = s_cnt[e];
                 DYN_SIMD
                 for (int k = k_loop; k < DYN_NPT; ++k) {
-                    if (dyn_valid(base, k)) drive[k] += row[k] * c;
+                    if (dyn_valid(tid, k)) drive[k] += (float)row[k * DYN_NTHREADS] * c;
                 }
             }
         }
@@ -361,15 +390,15 @@ extern "C" __global__ void dynapsim_run(
             const float x = ev_value[e];
             if (has_w_in) {
                 if (k_loop == DYN_NPT) continue;
-                const float* row = w_in + (dyn_i64)channel * DYN_N + base;
+                const dyn_weight* row = w_in + (dyn_i64)channel * DYN_N + tid;
                 DYN_SIMD
                 for (int k = k_loop; k < DYN_NPT; ++k) {
-                    if (dyn_valid(base, k)) drive[k] += row[k] * x;
+                    if (dyn_valid(tid, k)) drive[k] += (float)row[k * DYN_NTHREADS] * x;
                 }
-            } else {
-                const int local = channel - base;
+            } else if (channel % DYN_NTHREADS == tid) {
+                const int local = channel / DYN_NTHREADS;
 #if DYN_DYNAMIC_INDEX
-                if (local >= 0 && local < DYN_NPT) drive[local] += x;
+                drive[local] += x;
 #else
                 DYN_UNROLL
                 for (int k = 0; k < DYN_NPT; ++k) {
@@ -379,14 +408,12 @@ extern "C" __global__ void dynapsim_run(
             }
         }
 
-        // 2. the model step (README), up to the spike threshold test. expf and logf get
+        // 2. the model step (README: the model), up to the spike threshold test. exp and log get
         //    loops of their own: on the host each is a vector call that spills every live
-        //    register, and the divisions pipeline better without them. (The update loop's
-        //    byte flags make it 64 lanes wide, with a remainder: the logf loop must stay
-        //    float-only to run every neuron through the same 16-lane logf.)
+        //    register, and the divisions pipeline better without them.
         DYN_SIMD
         for (int k = 0; k < DYN_NPT; ++k) {
-            ifb[k] = io[k] * expf(kappa_prime[k] * (vmem[k] / ut[k]));  // previous vmem
+            ifb[k] = io[k] * dyn_expf(kappa_prime[k] * (vmem[k] / ut[k]));  // previous vmem
         }
         int any_fired = 0, bad = 0;
         DYN_SIMD_REDUCE(| : any_fired, bad)
@@ -409,20 +436,20 @@ extern "C" __global__ void dynapsim_run(
             ratio[k] = imem_new / ispkthr[k];
             const bool finite = fabsf(isyn[k]) <= DYN_FLT_MAX && fabsf(iahp[k]) <= DYN_FLT_MAX &&
                                 fabsf(imem_new) <= DYN_FLT_MAX;
-            bad |= (!finite && dyn_valid(base, k)) ? 1 : 0;
+            bad |= (!finite && dyn_valid(tid, k)) ? 1 : 0;
             // log(ratio) > 0 only where ratio > 1: flag those and reset them here, branch-free;
             // their spike counts follow in step 3
             const bool fired = ratio[k] > 1.0f;
             spikes[k] = fired ? 1.0f : 0.0f;
             imem[k] = fired ? io[k] : imem_new;
             timer[k] = fired ? t_ref[k] : dyn_max(timer[k] - dt, 0.0f);
-            over[k] = (fired && dyn_valid(base, k)) ? 1 : 0;
+            over[k] = (fired && dyn_valid(tid, k)) ? 1 : 0;
             any_fired |= over[k];
         }
         DYN_SIMD_REDUCE(| : bad)
         for (int k = 0; k < DYN_NPT; ++k) {
-            vmem[k] = ut_kappa[k] * logf(log_arg[k]);
-            bad |= (!(fabsf(vmem[k]) <= DYN_FLT_MAX) && dyn_valid(base, k)) ? 1 : 0;
+            vmem[k] = ut_kappa[k] * dyn_logf(log_arg[k]);
+            bad |= (!(fabsf(vmem[k]) <= DYN_FLT_MAX) && dyn_valid(tid, k)) ? 1 : 0;
         }
         if (bad && first_bad == n_steps) first_bad = t;
 
@@ -430,7 +457,7 @@ extern "C" __global__ void dynapsim_run(
         int n_local = 0;
         auto fire = [&](int k) {
             // ceil(log(ratio)) is 1 for 1 < ratio <= 2.5 (log 2.5 = 0.92): skip the logf
-            const float n_spikes = ratio[k] <= 2.5f ? 1.0f : ceilf(logf(ratio[k]));
+            const float n_spikes = ratio[k] <= 2.5f ? 1.0f : ceilf(dyn_logf(ratio[k]));
             spikes[k] = n_spikes;
             const int c = (int)(n_spikes < DYN_MAX_COUNT ? n_spikes : DYN_MAX_COUNT);
             count[k] += c;
@@ -472,57 +499,70 @@ extern "C" __global__ void dynapsim_run(
 #endif
         }
 
-        // 4. spike exchange: block-wide prefix sum of the counts, then each thread writes
-        //    its spiking neurons at its offset, so the list is in neuron order
+        // 4. spike exchange. Neuron order is slot-major (k, then warp, then lane): each
+        //    warp ballots its spiking lanes per slot, one barrier publishes the per-warp
+        //    counts, every warp scans them with shuffles to its offsets, each spiking neuron
+        //    writes itself at offset + its rank among the warp's lanes, a second barrier
+        //    publishes the list. (Reads of the old list all precede the first barrier.)
 #if DYN_NTHREADS == 1
         n_spiking = n_local;
 #else
-        s_scan[0][tid] = n_local;
-        __syncthreads();
-        int src = 0;
-        for (int d = 1; d < DYN_NTHREADS; d <<= 1) {
-            int v = s_scan[src][tid];
-            if (tid >= d) v += s_scan[src][tid - d];
-            s_scan[src ^ 1][tid] = v;
-            src ^= 1;
-            __syncthreads();
-        }
-        n_spiking = s_scan[src][DYN_NTHREADS - 1];
-        if (n_local) {
-            int offset = s_scan[src][tid] - n_local;
+        {
+            const int lane = tid % DYN_WARP, warp = tid / DYN_WARP;
+            const dyn_u32 lanes_below = (1u << lane) - 1u;  // lane < 32
+            dyn_u32 ballot[DYN_NPT];
             DYN_UNROLL
             for (int k = 0; k < DYN_NPT; ++k) {
-                if (spikes[k] > 0.0f && dyn_valid(base, k)) {
-                    s_idx[offset] = base + k;
-                    s_cnt[offset] = spikes[k];
-                    ++offset;
-                }
+                ballot[k] = __ballot_sync(DYN_FULL_MASK, over[k]);
+                if (lane == 0) s_warp_count[k][warp] = __popc(ballot[k]);
             }
+            __syncthreads();
+            int written = 0;  // spiking neurons in slots before k
+            DYN_UNROLL
+            for (int k = 0; k < DYN_NPT; ++k) {
+                const int count_k = lane < DYN_NWARPS ? s_warp_count[k][lane] : 0;
+                int inclusive = count_k;  // Hillis-Steele over the lanes = warps
+                DYN_UNROLL
+                for (int d = 1; d < DYN_WARP; d <<= 1) {
+                    const int below = __shfl_up_sync(DYN_FULL_MASK, inclusive, d);
+                    inclusive += lane >= d ? below : 0;
+                }
+                const int warps_before = __shfl_sync(DYN_FULL_MASK, inclusive - count_k, warp);
+                const int slot_total = __shfl_sync(DYN_FULL_MASK, inclusive, DYN_WARP - 1);
+                if (over[k]) {
+                    const int at = written + warps_before + __popc(ballot[k] & lanes_below);
+                    s_idx[at] = k * DYN_NTHREADS + tid;
+                    s_cnt[at] = spikes[k];
+                }
+                written += slot_total;
+            }
+            n_spiking = written;
+            __syncthreads();
         }
-        __syncthreads();
 #endif
 
         // 5. time bins and the optional full record
         if ((t + 1) % bin_width == 0 || t + 1 == n_steps) {
-            int* out = binned + ((dyn_i64)b * n_bins + t / bin_width) * DYN_N + base;
+            int* out = binned + ((dyn_i64)b * n_bins + t / bin_width) * DYN_N;
             DYN_UNROLL
             for (int k = 0; k < DYN_NPT; ++k) {
-                if (dyn_valid(base, k)) out[k] = bin_count[k];
+                if (dyn_valid(tid, k)) out[dyn_neuron(tid, k)] = bin_count[k];
                 bin_count[k] = 0;
             }
         }
         if (slot >= 0) {
-            const dyn_i64 row = ((dyn_i64)slot * n_steps + t) * DYN_N + base;
+            const dyn_i64 row = ((dyn_i64)slot * n_steps + t) * DYN_N;
             const dyn_i64 plane = (dyn_i64)n_steps * DYN_N;
-            float* trace = traces + (dyn_i64)slot * DYN_N_RECORDS * plane + (dyn_i64)t * DYN_N + base;
+            float* trace = traces + (dyn_i64)slot * DYN_N_RECORDS * plane + (dyn_i64)t * DYN_N;
             DYN_UNROLL
             for (int k = 0; k < DYN_NPT; ++k) {
-                if (!dyn_valid(base, k)) continue;
-                raster[row + k] = (unsigned char)(spikes[k] < 255.0f ? spikes[k] : 255.0f);
-                trace[R_ISYN * plane + k] = isyn[k];
-                trace[R_IAHP * plane + k] = iahp[k];
-                trace[R_IMEM * plane + k] = imem[k];
-                trace[R_VMEM * plane + k] = vmem[k];
+                if (!dyn_valid(tid, k)) continue;
+                const int n = dyn_neuron(tid, k);
+                raster[row + n] = (unsigned char)(spikes[k] < 255.0f ? spikes[k] : 255.0f);
+                trace[R_ISYN * plane + n] = isyn[k];
+                trace[R_IAHP * plane + n] = iahp[k];
+                trace[R_IMEM * plane + n] = imem[k];
+                trace[R_VMEM * plane + n] = vmem[k];
             }
         }
     }
@@ -530,16 +570,16 @@ extern "C" __global__ void dynapsim_run(
     // --- per-neuron reductions out; per-instance flags through a block reduction
     DYN_UNROLL
     for (int k = 0; k < DYN_NPT; ++k) {
-        if (!dyn_valid(base, k)) continue;
-        const dyn_i64 at = (dyn_i64)b * DYN_N + base + k;
+        if (!dyn_valid(tid, k)) continue;
+        const dyn_i64 at = (dyn_i64)b * DYN_N + dyn_neuron(tid, k);
         spike_count[at] = count[k];
         first_spike[at] = first[k];
         last_spike[at] = last[k];
         spiking_steps[at] = fired_steps[k];
         isi_sumsq[at] = isi_sq[k];
     }
-    const int block_first_bad = dyn_block_reduce(s_scan[0], first_bad, true);
-    const int block_bad_samples = dyn_block_reduce(s_scan[1], bad_samples, false);
+    const int block_first_bad = dyn_block_reduce(s_reduce[0], first_bad, true);
+    const int block_bad_samples = dyn_block_reduce(s_reduce[1], bad_samples, false);
     if (tid == 0) {
         nonfinite_step[b] = block_first_bad == n_steps ? -1 : block_first_bad;
         nonphysical[b] = block_bad_samples;

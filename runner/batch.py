@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,7 +23,8 @@ from .model import PARAMETER_NAMES
 if TYPE_CHECKING:
     from .network import DynapSimNetwork
 
-__all__ = ["InputEvents", "Variant", "Batch", "BatchResult", "packable", "packed_batch"]
+__all__ = ["InputEvents", "Variant", "Batch", "BatchResult", "REDUCTION_FIELDS", "packable",
+           "packed_batch"]  # fmt: skip
 
 _DENSE_BLOCK = 1 << 22  # dense input entries converted to events at a time (one thread)
 
@@ -207,7 +208,8 @@ class BatchResult:
     """Per-instance, per-neuron reductions over the run, plus optional full records.
 
     Intervals are counted between consecutive steps with at least one spike (in steps);
-    `isi_sum` is last - first, `isi_sumsq` the sum of squared intervals.
+    `isi_sum` is last - first, `isi_sumsq` the sum of squared intervals. The reduction fields
+    (all but the records) are listed once, here, in the kernel's output-argument order.
     """
 
     spike_count: np.ndarray  # (B, N) int64, total spikes (multi-spike steps count fully)
@@ -226,13 +228,15 @@ class BatchResult:
         """Join chunk results; `offsets[i]` is where chunk i starts in the joined batch."""
         arrays = {
             name: np.concatenate([getattr(part, name) for part in parts])
-            for name in ("spike_count", "first_spike_step", "last_spike_step", "spiking_steps",
-                         "isi_sumsq", "binned_counts", "nonfinite_step", "nonphysical")
-        }  # fmt: skip
+            for name in REDUCTION_FIELDS
+        }
         placed = list(zip(parts, offsets, strict=True))
         raster = {o + k: v for part, o in placed for k, v in part.raster.items()}
         traces = {o + k: v for part, o in placed for k, v in part.traces.items()}
         return cls(**arrays, raster=raster, traces=traces)
+
+
+REDUCTION_FIELDS = tuple(f.name for f in fields(BatchResult) if f.name not in ("raster", "traces"))
 
 
 def packable(a: DynapSimNetwork, b: DynapSimNetwork) -> bool:

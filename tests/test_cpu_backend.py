@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from runner.backends import cpu, reference
-from runner.batch import BatchResult, Variant
+from runner.backends import _kernel, cpu, reference
+from runner.batch import REDUCTION_FIELDS, BatchResult, InputEvents, Variant
 from runner.mismatch import MismatchModel
 from runner.model import PARAMETER_NAMES
 from runner.reductions import reduce_raster
@@ -19,12 +23,13 @@ from .kernel_batches import batch_from_case, nominal_for, small_batch
 
 pytestmark = pytest.mark.skipif(cpu.unavailable() is not None, reason=str(cpu.unavailable()))
 
-REDUCTIONS = ("spike_count", "first_spike_step", "last_spike_step", "spiking_steps",
-              "isi_sumsq", "binned_counts", "nonfinite_step", "nonphysical")  # fmt: skip
+REDUCTIONS = REDUCTION_FIELDS
 
 
 def assert_same_result(a: BatchResult, b: BatchResult, exact_traces: bool = True) -> None:
-    """Bit for bit (one backend), or within the cross-backend contract (backend_helpers)."""
+    """Bit for bit (one backend), or within the cross-backend contract (backend_helpers;
+    README: the kernel and its backends): kernel builds agree bit for bit; against the
+    reference, spikes and reductions are equal on the test cases and traces close."""
     assert_results_agree(a, b, SAME_BACKEND if exact_traces else CROSS_BACKEND)
 
 
@@ -122,11 +127,13 @@ def test_results_do_not_depend_on_chunks_or_openmp_threads():
 
 
 def test_build_is_cached_and_reports_missing_compiler(monkeypatch, tmp_path):
-    monkeypatch.setenv("DYNAPSIM_RUNNER_CACHE", str(tmp_path))
+    monkeypatch.setenv("DYNAPSIM_RUNNER_CACHE", str(tmp_path / "cache"))
     cpu.build.cache_clear()
     cpu.build(24)
-    assert len(list(tmp_path.glob("dynapsim_n24_t1_*.so"))) == 1
-    assert not list(tmp_path.glob("tmp*"))  # built atomically, no leftovers
+    cache = tmp_path / "cache"
+    assert len(list(cache.glob("dynapsim_n24_t1w32_*_*.so"))) == 1
+    assert not list(cache.glob("tmp*"))  # built atomically, no leftovers
+    assert cache.stat().st_mode & 0o777 == 0o700  # private
     cpu.build.cache_clear()
     monkeypatch.setenv("CXX", "no-such-compiler")
     monkeypatch.setattr(cpu.shutil, "which", lambda name: None)
@@ -134,6 +141,77 @@ def test_build_is_cached_and_reports_missing_compiler(monkeypatch, tmp_path):
     with pytest.raises(RuntimeError, match="no C\\+\\+ compiler"):
         cpu.build(24)
     cpu.build.cache_clear()
+
+
+def _cached_library(cache: Path) -> Path:
+    (library,) = cache.glob("dynapsim_n24_t1w32_*_*.so")
+    return library
+
+
+def test_a_corrupt_cached_library_is_rebuilt(monkeypatch, tmp_path):
+    monkeypatch.setenv("DYNAPSIM_RUNNER_CACHE", str(tmp_path))
+    cpu.build.cache_clear()
+    cpu.build(24)
+    library = _cached_library(tmp_path)
+    size = library.stat().st_size
+    truncated = library.read_bytes()[:1000]  # e.g. a disk that filled up mid-copy
+    library.unlink()  # a new file: this process still maps the old one
+    library.write_bytes(truncated)
+    library.chmod(0o700)
+    cpu.build.cache_clear()
+    # a fresh process (this one would reuse its loaded handle for the same path)
+    check = "from runner.backends import cpu; cpu.build(24).dyn_set_num_threads(1)"
+    subprocess.run([sys.executable, "-c", check], check=True, cwd=Path(__file__).parents[1])
+    assert _cached_library(tmp_path).stat().st_size == size
+
+
+def test_planted_libraries_and_shared_cache_folders_are_refused(monkeypatch, tmp_path):
+    monkeypatch.setenv("DYNAPSIM_RUNNER_CACHE", str(tmp_path / "cache"))
+    cpu.build.cache_clear()
+    cpu.build(24)
+    library = _cached_library(tmp_path / "cache")
+    library.chmod(0o766)  # anyone could have replaced it
+    cpu.build.cache_clear()
+    with pytest.raises(RuntimeError, match="refusing the cached library .*writable by its owner"):
+        cpu.build(24)
+    library.chmod(0o700)
+    (tmp_path / "cache").chmod(0o777)
+    cpu.build.cache_clear()
+    with pytest.raises(RuntimeError, match="refusing the cache folder"):
+        cpu.build(24)
+    cpu.build.cache_clear()
+
+
+def test_the_build_key_covers_the_cpu(monkeypatch, tmp_path):
+    # a home folder shared by cluster nodes of different CPUs: each CPU gets its own build
+    monkeypatch.setenv("DYNAPSIM_RUNNER_CACHE", str(tmp_path))
+    for cpu_model in ("model name : CPU A\nflags : avx2", "model name : CPU B\nflags : avx512f"):
+        monkeypatch.setattr(cpu, "_cpu_identity", lambda model=cpu_model: model)
+        cpu._toolchain_identity.cache_clear()
+        cpu.build.cache_clear()
+        cpu.build(24)
+    assert len(list(tmp_path.glob("dynapsim_n24_t1w32_*_*.so"))) == 2
+    cpu._toolchain_identity.cache_clear()
+    cpu.build.cache_clear()
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_subnormal_currents_flush_to_zero_as_on_the_gpu():
+    # CuPy compiles with -ftz=true; the host build flushes subnormal floats alike, so the
+    # builds agree even there (the reference, plain NumPy, keeps them)
+    core_map = np.zeros(4, np.int32)
+    nominal = nominal_for(core_map, {"Io": [1e-39]})  # a subnormal float32 current
+    batch = dataclasses.replace(
+        small_batch(n_neurons=4, n_steps=3, n_instances=1, record_instances=(0,)),
+        variants=(Variant(nominal, 1e-8, MismatchModel(0.0)),), core_map=core_map,
+        weights_in=None, weights_rec=None,
+        inputs=InputEvents.from_dense(np.zeros((3, 4), np.float32), 1),
+    )  # fmt: skip
+    first_isyn = cpu.run(batch).traces[0]["isyn"][0]
+    np.testing.assert_array_equal(first_isyn, 0.0)
+    assert (reference.run(batch).traces[0]["isyn"][0] > 0).all()
+    threaded = cpu.run(batch, threads_per_block=4, warp_size=4).traces[0]["isyn"][0]
+    np.testing.assert_array_equal(threaded, 0.0)
 
 
 def test_float64_batches_are_refused():
@@ -177,3 +255,81 @@ def test_a_packed_sweep_equals_its_points_run_alone():
         single = cpu.run(alone)
         for name in REDUCTIONS:
             np.testing.assert_array_equal(getattr(single, name), getattr(got, name)[rows], name)
+
+
+@pytest.mark.parametrize(
+    ("scale", "bits"), [(1.0, 8), (100.0, 16), (20000.0, 32), (0.5, 32)]
+)  # fmt: skip
+def test_integer_weights_are_stored_as_narrow_as_they_fit(scale, bits):
+    batch = small_batch(n_neurons=8, n_steps=2)  # weights in -2 .. 2 (recurrent), 0 .. 3
+    scaled = dataclasses.replace(batch, weights_rec=batch.weights_rec * np.float32(scale))
+    assert _kernel.weight_bits(scaled) == bits
+    assert _kernel.static_inputs(scaled)["w_rec"].dtype.itemsize * 8 == bits
+    assert _kernel.weight_bits(dataclasses.replace(batch, weights_in=None, weights_rec=None)) == 32
+
+
+@pytest.mark.parametrize("has_w_in", [True, False])
+def test_narrow_weights_give_the_same_bits_as_float_weights(monkeypatch, has_w_in):
+    # N=300: the one-thread build's register-blocked rows and its row loops both convert
+    overrides = {} if has_w_in else {"weights_in": None}
+    batch = small_batch(n_neurons=300, n_steps=80, n_instances=2, **overrides)
+    assert _kernel.weight_bits(batch) == 8
+    narrow = cpu.run(batch)
+    assert narrow.spike_count.sum() > 100
+    for bits in (16, 32):
+        monkeypatch.setattr(_kernel, "weight_bits", lambda batch, bits=bits: bits)
+        assert_same_result(narrow, cpu.run(batch))
+
+
+_MATH_HARNESS = r"""
+#include "exact_math.cuh"
+extern "C" void vector_math(const float* x, float* e, float* l, int n) {
+#pragma omp simd
+    for (int i = 0; i < n; ++i) { e[i] = dyn_expf(x[i]); l[i] = dyn_logf(x[i]); }
+}
+extern "C" __attribute__((optimize("no-tree-vectorize")))
+void scalar_math(const float* x, float* e, float* l, int n) {
+    for (int i = 0; i < n; ++i) { e[i] = dyn_expf(x[i]); l[i] = dyn_logf(x[i]); }
+}
+"""
+
+
+def _ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.abs(a.view(np.int32).astype(np.int64) - b.view(np.int32).astype(np.int64))
+
+
+def test_kernel_exp_log_are_within_an_ulp_and_the_same_in_vector_and_scalar_code(tmp_path):
+    # the cross-backend contract rests on these: the same bits however the loop is compiled,
+    # and within 1 ulp of float64 exp/log rounded to float32 (what the reference computes)
+    source = tmp_path / "math.cpp"
+    source.write_text(_MATH_HARNESS)
+    library = tmp_path / "math.so"
+    subprocess.run([cpu._compiler(), *cpu._FLAGS, "-std=c++17", f"-I{_kernel.KERNEL_DIR}",
+                    str(source), "-o", str(library)], check=True)  # fmt: skip
+    math = ctypes.CDLL(str(library))
+    rng = np.random.default_rng(0)
+    specials = [0.0, -1.0, np.inf, -np.inf, np.nan, 1e-39, 1.0]
+    samples = [rng.uniform(-87, 88, 50_000), rng.uniform(-1, 1, 50_000),
+               10.0 ** rng.uniform(-37, 38, 50_000), specials]  # fmt: skip
+    x = np.concatenate(samples).astype(np.float32)
+    results = {}
+    for name in ("vector_math", "scalar_math"):
+        e, lg = np.empty_like(x), np.empty_like(x)
+        pointers = [a.ctypes.data_as(ctypes.c_void_p) for a in (x, e, lg)]
+        getattr(math, name)(*pointers, ctypes.c_int(x.size))
+        results[name] = (e, lg)
+    for vector, scalar in zip(results["vector_math"], results["scalar_math"], strict=True):
+        np.testing.assert_array_equal(vector.view(np.uint32), scalar.view(np.uint32))
+    e, lg = results["vector_math"]
+    with np.errstate(all="ignore"):
+        want_e = np.exp(x.astype(np.float64)).astype(np.float32)
+        want_l = np.log(x.astype(np.float64)).astype(np.float32)
+    normal_e = np.isfinite(want_e) & (want_e >= np.finfo(np.float32).tiny)
+    assert _ulps(e[normal_e], want_e[normal_e]).max() <= 1
+    finite_l = np.isfinite(want_l) & (x >= np.finfo(np.float32).tiny)
+    assert _ulps(lg[finite_l], want_l[finite_l]).max() <= 1
+    # specials: NaN/inf as libm; subnormals are zero (as on the GPU with -ftz=true)
+    got = {value: (e[i - 7], lg[i - 7]) for i, value in enumerate(specials) if value == value}
+    assert got[0.0] == (1.0, -np.inf) and got[1.0] == (np.float32(np.e), 0.0)
+    assert np.isnan(got[-1.0][1]) and got[np.inf] == (np.inf, np.inf) and got[-np.inf][0] == 0
+    assert got[1e-39] == (1.0, -np.inf) and np.isnan(e[-3]) and np.isnan(lg[-3])

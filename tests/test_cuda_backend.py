@@ -1,4 +1,5 @@
-"""The cuda backend against the reference and the cpu build; skipped without a GPU."""
+"""The cuda backend against the cpu build (bit for bit) and the reference; skipped without
+a GPU. The contract is `assert_same_result`'s (tests/test_cpu_backend.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from runner.model import PARAMETER_NAMES
 
 from .cases import CASES
 from .kernel_batches import batch_from_case, small_batch
-from .test_cpu_backend import REDUCTIONS, assert_same_result
+from .test_cpu_backend import assert_same_result
 
 pytestmark = [
     pytest.mark.gpu,
@@ -32,16 +33,29 @@ def test_gpu_draws_are_bitwise_those_of_sample_parameters(mismatch):
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_gpu_matches_reference_on_conformance_cases(case):
+def test_gpu_equals_cpu_bitwise_and_matches_reference_on_conformance_cases(case):
     batch = batch_from_case(case, n_instances=3, bin_width=50, record_instances=(0, 2))
-    # CUDA's expf/logf are not glibc's: traces agree to rounding, spikes unless knife-edge
-    assert_same_result(reference.run(batch), cuda.run(batch), exact_traces=False)
+    got = cuda.run(batch)
+    assert_same_result(cpu.run(batch), got)  # traces included, bit for bit
+    assert_same_result(reference.run(batch), got, exact_traces=False)
 
 
-def test_gpu_matches_cpu_and_ignores_chunking():
-    batch = small_batch(n_neurons=200, n_steps=300, n_instances=9)
+@pytest.mark.parametrize("n_neurons", [200, 1024, 2048])
+def test_gpu_equals_cpu_bitwise_and_ignores_chunking(n_neurons):
+    batch = small_batch(n_neurons=n_neurons, n_steps=200, n_instances=9)
     whole = cuda.run(batch)
+    assert whole.spike_count.sum() > 0
     assert_same_result(whole, cuda.run(batch, chunk_size=4))
-    expected = cpu.run(batch)
-    for name in REDUCTIONS:
-        np.testing.assert_array_equal(getattr(whole, name), getattr(expected, name), err_msg=name)
+    assert_same_result(cpu.run(batch), whole)
+
+
+def test_gpu_runs_the_largest_network():
+    batch = small_batch(n_neurons=cuda.MAX_NEURONS, n_steps=20, n_instances=2,
+                        record_instances=())  # fmt: skip
+    assert_same_result(cpu.run(batch), cuda.run(batch))
+
+
+def test_gpu_refuses_a_network_beyond_its_limit_before_any_work():
+    batch = small_batch(n_neurons=cuda.MAX_NEURONS + 1, n_steps=2, n_instances=1)
+    with pytest.raises(ValueError, match=f"1 to {cuda.MAX_NEURONS} neurons"):
+        cuda.run(batch)

@@ -1,8 +1,9 @@
 """The GPU's multi-thread block path, run on the CPU with real threads and barriers.
 
-The threaded build gives each block DYN_NTHREADS std::threads (NPT < N, padding slots
-included), so the shared-memory spike exchange, the prefix sum, every barrier and the
-block reductions run as on a GPU; results must equal the one-thread build bit for bit.
+The threaded build gives each block DYN_NTHREADS std::threads in warps whose ballots and
+shuffles portability.h emulates (per-warp scratch and barriers), so the interleaved neuron
+ownership, the warp-scan spike exchange, every barrier and the block reductions run as on a
+GPU; results must equal the one-thread build bit for bit.
 """
 
 from __future__ import annotations
@@ -20,19 +21,33 @@ from .test_cpu_backend import assert_same_result
 pytestmark = pytest.mark.skipif(cpu.unavailable() is not None, reason=str(cpu.unavailable()))
 
 
-@pytest.mark.parametrize("threads_per_block", [2, 3, 4])
-def test_threaded_blocks_equal_one_thread_blocks(threads_per_block):
-    batch = small_batch(n_neurons=40, n_steps=150, n_instances=3,
+# (N, threads, warp size): several warps, >= 3 neurons per thread, N not a multiple of 32,
+# padding slots (N < NPT * threads), full GPU warps of 32 for the larger networks
+SHAPES = [(48, 16, 4), (48, 8, 4), (200, 64, 32), (200, 96, 32), (1024, 256, 32)]
+
+
+@pytest.mark.parametrize(("n_neurons", "threads", "warp"), SHAPES)
+def test_threaded_blocks_equal_one_thread_blocks(n_neurons, threads, warp):
+    n_steps = 150 if n_neurons < 1000 else 25
+    batch = small_batch(n_neurons=n_neurons, n_steps=n_steps, n_instances=2,
+                        mismatch=MismatchModel(percent=0.3, shared_fraction=0.3))  # fmt: skip
+    one = cpu.run(batch)
+    assert (one.spike_count > 0).sum() > n_neurons // 2  # many spikes per step to exchange
+    assert_same_result(one, cpu.run(batch, threads_per_block=threads, warp_size=warp))
+
+
+def test_threaded_blocks_count_nonphysical_samples_alike():
+    batch = small_batch(n_neurons=40, n_steps=30, n_instances=3,
                         mismatch=MismatchModel(percent=3.0, shared_fraction=0.3))  # fmt: skip
     one = cpu.run(batch)
-    assert one.spike_count.sum() > 100 and one.nonphysical.sum() > 0
-    assert_same_result(one, cpu.run(batch, threads_per_block=threads_per_block))
+    assert one.nonphysical.sum() > 0
+    assert_same_result(one, cpu.run(batch, threads_per_block=16, warp_size=4))
 
 
 def test_threaded_draws_equal_one_thread_draws():
     batch = small_batch(n_neurons=40, n_steps=1, mismatch=MismatchModel(percent=0.5))
     drawn, bad = cpu.draw_parameters(batch)
-    threaded, threaded_bad = cpu.draw_parameters(batch, threads_per_block=3)
+    threaded, threaded_bad = cpu.draw_parameters(batch, threads_per_block=12, warp_size=4)
     for name in PARAMETER_NAMES:
         np.testing.assert_array_equal(drawn[name], threaded[name])
     np.testing.assert_array_equal(bad, threaded_bad)
@@ -47,4 +62,11 @@ def test_register_blocked_drive_equals_row_loops(has_w_in):
     batch = small_batch(n_neurons=300, n_steps=120, n_instances=2, **overrides)
     one = cpu.run(batch)
     assert one.spike_count[:, :256].sum() > 100 and one.spike_count[:, 256:].sum() > 10
-    assert_same_result(one, cpu.run(batch, threads_per_block=2))
+    assert_same_result(one, cpu.run(batch, threads_per_block=64))
+
+
+def test_threaded_shapes_must_be_whole_warps():
+    with pytest.raises(ValueError, match="whole warps"):
+        cpu.build(48, 20)
+    with pytest.raises(ValueError, match="at most warp_size warps"):
+        cpu.build(48, 24, warp_size=4)

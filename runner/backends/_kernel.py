@@ -8,13 +8,15 @@ array module `xp`, scalars as NumPy scalars of the kernel's exact C types.
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from ..batch import Batch, BatchResult
+from ..batch import REDUCTION_FIELDS, Batch, BatchResult
 from ..model import PARAMETER_NAMES, RECORD_NAMES
 from ..paths import KERNEL_DIR
 
@@ -22,21 +24,27 @@ __all__ = [
     "KERNEL_DIR",
     "KERNEL_FILES",
     "source_digest",
+    "kernel_source",
     "defines",
+    "run_shared_bytes",
+    "weight_bits",
     "Chunk",
     "chunks",
     "static_inputs",
     "variant_arrays",
+    "output_layout",
+    "output_bytes",
+    "recorded_bytes",
+    "chunk_size_for",
     "allocate_outputs",
+    "run_chunks",
     "run_arguments",
     "draw_arguments",
     "to_result",
     "to_parameters",
 ]
 
-KERNEL_FILES = ("portability.h", "philox.cuh", "dynapsim.cu", "host.cpp")
-_OUTPUT_FIELDS = ("spike_count", "first_spike_step", "last_spike_step", "spiking_steps",
-                  "isi_sumsq", "binned_counts", "nonfinite_step", "nonphysical")  # fmt: skip
+KERNEL_FILES = ("portability.h", "philox.cuh", "exact_math.cuh", "dynapsim.cu", "host.cpp")
 
 
 def source_digest() -> str:
@@ -48,19 +56,70 @@ def source_digest() -> str:
     return digest.hexdigest()
 
 
-def defines(n_neurons: int, threads_per_block: int, align: int = 1) -> dict[str, int]:
-    """Compile-time shape: N neurons, DYN_NTHREADS threads each owning DYN_NPT of them.
+_INCLUDE = re.compile(r'^#include "([^"]+)"[^\n]*$', re.MULTILINE)
 
-    `align` rounds DYN_NPT up (the spare slots are padding): on the host a multiple of the
-    widest vector makes every neuron go through the same vector expf/logf, whatever the
-    number of threads per block, so the builds agree bit for bit.
-    """
-    per_thread = -(-n_neurons // threads_per_block)
+
+def _inlined(name: str, seen: set[str]) -> str:
+    """Kernel file `name` with its local `#include "..."` replaced by the files themselves."""
+
+    def include(match: re.Match) -> str:
+        header = match.group(1)
+        if header in seen:
+            return f"// {header}: already included above"
+        seen.add(header)
+        return f"// ---- {header}\n{_inlined(header, seen)}// ---- end of {header}"
+
+    text = (KERNEL_DIR / name).read_text().replace("#pragma once\n", "")
+    return _INCLUDE.sub(include, text)
+
+
+def kernel_source(defines: dict[str, int]) -> str:
+    """dynapsim.cu as one self-contained text (headers inlined) with its compile-time shape
+    prepended as #defines: what NVRTC compiles, so CuPy's cache key (the source text) changes
+    with every kernel file, and what kernel_check compiles."""
+    header = "".join(f"#define {name} {value}\n" for name, value in defines.items())
+    return header + _inlined("dynapsim.cu", {"dynapsim.cu"})
+
+
+def defines(
+    n_neurons: int, threads_per_block: int, warp_size: int = 32, weight_bits: int = 32
+) -> dict[str, int]:
+    """Compile-time shape: N neurons, DYN_NTHREADS threads each owning DYN_NPT of them (the
+    last slots of some threads are padding when they do not divide N), warps of DYN_WARP;
+    weights stored in DYN_WEIGHT_BITS (`weight_bits`)."""
     return {
         "DYN_N": n_neurons,
-        "DYN_NPT": -(-per_thread // align) * align,
+        "DYN_NPT": -(-n_neurons // threads_per_block),
         "DYN_NTHREADS": threads_per_block,
+        "DYN_WARP": warp_size,
+        "DYN_WEIGHT_BITS": weight_bits,
     }
+
+
+_WEIGHT_TYPES = {8: np.int8, 16: np.int16, 32: np.float32}
+
+
+def weight_bits(batch: Batch) -> int:
+    """8 or 16 when every weight (input and recurrent) is an integer that int8 or int16
+    holds, as quantized weights are: stored so, exactly, the kernel fetches 4 or 2 times
+    fewer bytes per row. Otherwise 32 (float32)."""
+    present = [np.asarray(w, np.float32) for w in (batch.weights_in, batch.weights_rec)
+               if w is not None]  # fmt: skip
+    if not present or not all(np.array_equal(w, np.round(w)) for w in present):
+        return 32
+    largest = max(float(np.abs(w).max(initial=0.0)) for w in present)
+    smallest = min(float(w.min(initial=0.0)) for w in present)
+    for bits in (8, 16):
+        info = np.iinfo(_WEIGHT_TYPES[bits])
+        if info.min <= smallest and largest <= info.max:
+            return bits
+    return 32
+
+
+def run_shared_bytes(n_neurons: int) -> int:
+    """Dynamic shared memory of `dynapsim_run`: the step's spike list, an int and a float per
+    neuron (the kernel's DYN_DYNAMIC_SHARED s_spikes)."""
+    return 8 * n_neurons
 
 
 @dataclass(frozen=True)
@@ -96,17 +155,20 @@ def static_inputs(batch: Batch) -> dict[str, np.ndarray]:
     """The arrays every chunk shares (uploaded once on a GPU)."""
     if np.dtype(batch.dtype) != np.float32:
         raise ValueError(f"the kernel integrates in float32, got dtype {np.dtype(batch.dtype)}")
-    dummy = np.zeros(1, np.float32)  # stands in for an absent weight matrix
+    weight_type = _WEIGHT_TYPES[weight_bits(batch)]
+    dummy = np.zeros(1, weight_type)  # stands in for an absent weight matrix
 
-    def f32(array: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(array, dtype=np.float32)
+    def weights(array: np.ndarray | None) -> np.ndarray:
+        if array is None:
+            return dummy
+        return np.ascontiguousarray(np.asarray(array, np.float32).astype(weight_type))
 
     events = batch.inputs
     return {
         "nominal": np.ascontiguousarray(batch.nominal_tensor()),
         "core_map": np.ascontiguousarray(batch.core_map, dtype=np.int32),
-        "w_in": dummy if batch.weights_in is None else f32(batch.weights_in),
-        "w_rec": dummy if batch.weights_rec is None else f32(batch.weights_rec),
+        "w_in": weights(batch.weights_in),
+        "w_rec": weights(batch.weights_rec),
         "step_ptr": np.ascontiguousarray(events.step_ptr, dtype=np.int64),
         "channel": np.ascontiguousarray(events.channel, dtype=np.int32),
         "value": np.ascontiguousarray(events.value, dtype=np.float32),
@@ -139,21 +201,74 @@ def variant_arrays(batch: Batch) -> dict[str, np.ndarray]:
     }
 
 
-def allocate_outputs(xp: ModuleType, batch: Batch, chunk: Chunk) -> dict[str, Any]:
-    """Output arrays of one chunk; their size depends on T only through recorded instances."""
-    b, n, t, r = chunk.size, batch.n_neurons, batch.n_steps, len(chunk.record_positions)
-    return {
-        "spike_count": xp.zeros((b, n), xp.int64),
-        "first_spike_step": xp.zeros((b, n), xp.int32),
-        "last_spike_step": xp.zeros((b, n), xp.int32),
-        "spiking_steps": xp.zeros((b, n), xp.int32),
-        "isi_sumsq": xp.zeros((b, n), xp.float64),
-        "binned_counts": xp.zeros((b, batch.n_bins, n), xp.int32),
-        "nonfinite_step": xp.zeros(b, xp.int32),
-        "nonphysical": xp.zeros(b, xp.int64),
-        "raster": xp.zeros(max(r * t * n, 1), xp.uint8),
-        "traces": xp.zeros(max(r * len(RECORD_NAMES) * t * n, 1), xp.float32),
+def output_layout(batch: Batch, n_instances: int, n_recorded: int) -> dict[str, tuple]:
+    """name -> (shape, dtype) of a chunk's outputs, in the kernel's argument order: the
+    reductions, then the full records of its `n_recorded` instances (flat: the kernel
+    indexes them itself). The one place that knows the outputs' sizes."""
+    b, n, t = n_instances, batch.n_neurons, batch.n_steps
+    reductions = {
+        "spike_count": ((b, n), np.int64),
+        "first_spike_step": ((b, n), np.int32),
+        "last_spike_step": ((b, n), np.int32),
+        "spiking_steps": ((b, n), np.int32),
+        "isi_sumsq": ((b, n), np.float64),
+        "binned_counts": ((b, batch.n_bins, n), np.int32),
+        "nonfinite_step": ((b,), np.int32),
+        "nonphysical": ((b,), np.int64),
     }
+    records = {
+        "raster": ((n_recorded * t * n,), np.uint8),
+        "traces": ((n_recorded * len(RECORD_NAMES) * t * n,), np.float32),
+    }
+    return {**reductions, **records}
+
+
+def output_bytes(batch: Batch, n_instances: int, n_recorded: int) -> int:
+    """Bytes of a chunk's outputs (`output_layout`)."""
+    layout = output_layout(batch, n_instances, n_recorded)
+    return sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype in layout.values())
+
+
+def recorded_bytes(batch: Batch) -> int:
+    """Bytes of the full records of every recorded instance of the batch."""
+    return output_bytes(batch, 0, len(batch.record_instances))
+
+
+def chunk_size_for(batch: Batch, budget_bytes: int, cap: int) -> int:
+    """Instances per chunk such that a chunk's outputs fit `budget_bytes`, after the full
+    records (at least a quarter of the budget is left to the reductions); 1 to `cap`."""
+    per_instance = output_bytes(batch, 1, 0)
+    free = max(budget_bytes - recorded_bytes(batch), budget_bytes // 4)
+    return max(1, min(cap, free // per_instance))
+
+
+def allocate_outputs(xp: ModuleType, batch: Batch, chunk: Chunk) -> dict[str, Any]:
+    """Zeroed output arrays of one chunk (records at least one element: never a null pointer)."""
+    layout = output_layout(batch, chunk.size, len(chunk.record_positions))
+    return {name: xp.zeros(shape if name in REDUCTION_FIELDS else max(shape[0], 1), dtype)
+            for name, (shape, dtype) in layout.items()}  # fmt: skip
+
+
+def run_chunks(
+    xp: ModuleType,
+    batch: Batch,
+    inputs: dict[str, Any],
+    chunk_size: int,
+    launch: Callable[[Chunk, list[Any]], None],
+    to_host: Callable[[Any], np.ndarray],
+) -> BatchResult:
+    """The chunk loop of both kernel backends: per chunk, allocate its outputs, `launch`
+    `dynapsim_run` with its arguments, copy the outputs `to_host`; then join the chunks."""
+    parts, offsets = [], []
+    for chunk in chunks(batch, chunk_size):
+        outputs = allocate_outputs(xp, batch, chunk)
+        launch(chunk, run_arguments(xp, batch, inputs, chunk, outputs))
+        host = {name: to_host(array) for name, array in outputs.items()}
+        parts.append(to_result(batch, chunk, host))
+        offsets.append(chunk.start)
+    if len(parts) == 1:
+        return parts[0]  # already whole: joining would only copy every array
+    return BatchResult.concatenate(parts, offsets)
 
 
 def _record_slots(batch: Batch, chunk: Chunk) -> np.ndarray:
@@ -181,8 +296,7 @@ def run_arguments(
         np.int32(batch.bin_width or batch.n_steps), np.int32(batch.n_bins),
         np.float32(batch.dt), np.uint64(int(batch.seed) & 0xFFFFFFFFFFFFFFFF),
         inputs["variant_int"], inputs["variant_real"],
-        *(outputs[name] for name in _OUTPUT_FIELDS),
-        outputs["raster"], outputs["traces"],
+        *outputs.values(),
     ]  # fmt: skip
 
 
@@ -205,7 +319,7 @@ def to_result(batch: Batch, chunk: Chunk, outputs: dict[str, np.ndarray]) -> Bat
     traces = outputs["traces"][: r * len(RECORD_NAMES) * t * n].reshape(r, len(RECORD_NAMES), t, n)
     local = [p - chunk.start for p in chunk.record_positions]
     return BatchResult(
-        **{name: outputs[name] for name in _OUTPUT_FIELDS},
+        **{name: outputs[name] for name in REDUCTION_FIELDS},
         raster={k: raster[slot].astype(np.float32) for slot, k in enumerate(local)},
         traces={
             k: {name: traces[slot, i] for i, name in enumerate(RECORD_NAMES)}

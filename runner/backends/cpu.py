@@ -13,7 +13,9 @@ import ctypes
 import functools
 import hashlib
 import os
+import platform
 import shutil
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
@@ -33,7 +35,6 @@ _FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-ffp-contract
 _FAST_STD = ("-std=c++17",)
 _THREADED_STD = ("-std=c++20", "-pthread", "-DDYN_THREADED_BLOCKS")  # std::barrier
 _LIBS = ("-lmvec", "-lm")
-_VECTOR_LANES = 16  # float32 lanes of AVX-512, the widest x86 vector
 _RECORD_BUDGET_BYTES = 1 << 28  # host memory per chunk for outputs and full records
 _DEFAULT_CHUNK = 4096
 
@@ -66,57 +67,131 @@ def cache_dir() -> Path:
 
 
 @functools.cache
-def _compiler_version(compiler: str) -> str:
-    return subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
+def _toolchain_identity(compiler: str) -> str:
+    """What a build depends on beyond its sources and flags: the compiler's version, the
+    target it resolves -march=native to, and this CPU (a cache folder shared by cluster nodes
+    of different CPUs must not hand one a library built for another's instruction set)."""
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
+    target = subprocess.run([compiler, "-march=native", "-Q", "--help=target"],
+                            capture_output=True, text=True).stdout  # fmt: skip
+    return "\0".join([version, target, platform.machine(), _cpu_identity()])
 
 
-def _command(compiler: str, n_neurons: int, threads_per_block: int) -> list[str]:
-    std = _FAST_STD if threads_per_block == 1 else _THREADED_STD
-    shape = _kernel.defines(n_neurons, threads_per_block, _VECTOR_LANES)
+def _cpu_identity() -> str:
+    """The model name and instruction-set flags of this machine's first CPU."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor()
+    wanted = ("model name", "flags", "Features", "CPU part")
+    return "\n".join(dict.fromkeys(line for line in lines if line.startswith(wanted)))
+
+
+def _command(compiler: str, shape: dict[str, int]) -> list[str]:
+    std = _FAST_STD if shape["DYN_NTHREADS"] == 1 else _THREADED_STD
     defs = [f"-D{name}={value}" for name, value in shape.items()]
     return [compiler, *_FLAGS, *std, *defs, f"-I{_kernel.KERNEL_DIR}", "-x", "c++",
             str(_kernel.KERNEL_DIR / "host.cpp")]  # fmt: skip
 
 
-@functools.cache
-def build(n_neurons: int, threads_per_block: int = 1) -> ctypes.CDLL:
-    """The shared library for N neurons, compiled on first use and cached on disk.
+def _private_cache_dir() -> Path:
+    """The cache folder, created 0700; refused if another user owns it or others can write."""
+    folder = cache_dir()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _check_private(folder, "cache folder")
+    return folder
 
-    The cache key covers the kernel sources, compiler, its version and every flag; a build
-    is written to a temporary file and renamed, so concurrent processes never see half a
-    library.
-    """
-    reason = unavailable()
-    if reason is not None:
-        raise RuntimeError(f"cpu backend: {reason}")
-    compiler = _compiler()
-    command = _command(compiler, n_neurons, threads_per_block)
-    key = hashlib.sha256(
-        "\0".join([_kernel.source_digest(), _compiler_version(compiler), *command]).encode()
-    ).hexdigest()[:24]
-    target = cache_dir() / f"dynapsim_n{n_neurons}_t{threads_per_block}_{key}.so"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(suffix=".so", dir=target.parent)
-        os.close(fd)
-        try:
-            done = subprocess.run(
-                [*command, "-o", temporary, *_LIBS], capture_output=True, text=True
-            )
-            if done.returncode != 0:
-                raise RuntimeError(
-                    f"compiling {command[-1]} failed:\n{' '.join(command)}\n{done.stderr}"
-                )
-            os.replace(temporary, target)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+
+def _check_private(path: Path, what: str) -> None:
+    """Refuse a path another user owns or that group/others may write: it could be planted."""
+    info = path.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise RuntimeError(
+            f"cpu backend: refusing the {what} {path}: it must be owned by uid {os.getuid()} "
+            f"and writable by its owner only (owner uid {info.st_uid}, mode "
+            f"{stat.S_IMODE(info.st_mode):o}); remove it or set DYNAPSIM_RUNNER_CACHE"
+        )
+
+
+def _digest_path(target: Path) -> Path:
+    return target.with_suffix(".sha256")
+
+
+def _content_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _intact(target: Path) -> bool:
+    """The library is whole: its bytes hash to the digest written when it was built (a
+    truncated or damaged shared object can crash the process that maps it)."""
+    digest = _digest_path(target)
+    if not (target.is_file() and digest.is_file()):
+        return False
+    return digest.read_text().strip() == _content_digest(target)
+
+
+def _compile(command: list[str], target: Path) -> None:
+    """Compile into a private temporary file, record its digest, then rename it into place
+    atomically, so that concurrent processes never see half a library."""
+    fd, temporary = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    try:
+        done = subprocess.run([*command, "-o", temporary, *_LIBS], capture_output=True, text=True)
+        if done.returncode != 0:
+            command_line = " ".join(command)
+            raise RuntimeError(f"compiling {command[-1]} failed:\n{command_line}\n{done.stderr}")
+        os.chmod(temporary, 0o700)
+        digest_temporary = Path(temporary).with_suffix(".sha256")
+        digest_temporary.write_text(_content_digest(Path(temporary)))
+        os.replace(digest_temporary, _digest_path(target))
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def _load(target: Path) -> ctypes.CDLL:
+    _check_private(target, "cached library")
     library = ctypes.CDLL(str(target))
     for name in ("dyn_launch_run", "dyn_launch_draw"):
         getattr(library, name).argtypes = (ctypes.c_int, ctypes.POINTER(ctypes.c_void_p))
         getattr(library, name).restype = None
     library.dyn_set_num_threads.argtypes = (ctypes.c_int,)
     return library
+
+
+@functools.cache
+def build(
+    n_neurons: int, threads_per_block: int = 1, warp_size: int = 32, weight_bits: int = 32
+) -> ctypes.CDLL:
+    """The shared library for N neurons, compiled on first use and cached on disk.
+
+    threads_per_block > 1: the threaded test build, whole warps of `warp_size` threads (32
+    as on a GPU; fewer lets a small network have several warps), at most `warp_size` warps.
+
+    The cache key covers the kernel sources, the compiler, its version, the CPU it targets
+    and every flag. A cached library that is not intact (truncated, corrupt) is rebuilt.
+    """
+    reason = unavailable()
+    if reason is not None:
+        raise RuntimeError(f"cpu backend: {reason}")
+    warps, rest = divmod(threads_per_block, warp_size)
+    if threads_per_block > 1 and (rest or not 1 <= warps <= warp_size <= 32):
+        raise ValueError(
+            f"threads_per_block must be 1 or whole warps of warp_size <= 32 threads, at most "
+            f"warp_size warps; got threads_per_block={threads_per_block}, warp_size={warp_size}"
+        )
+    compiler = _compiler()
+    shape = _kernel.defines(n_neurons, threads_per_block, warp_size, weight_bits)
+    command = _command(compiler, shape)
+    key = hashlib.sha256(
+        "\0".join([_kernel.source_digest(), _toolchain_identity(compiler), *command]).encode()
+    ).hexdigest()[:24]
+    name = f"dynapsim_n{n_neurons}_t{threads_per_block}w{warp_size}_{weight_bits}_{key}.so"
+    target = _private_cache_dir() / name
+    if not _intact(target):
+        _compile(command, target)
+    return _load(target)
 
 
 _CTYPES = {np.dtype(t): c for t, c in ((np.int32, ctypes.c_int32), (np.uint32, ctypes.c_uint32),
@@ -153,44 +228,35 @@ def _line_aligned(array: np.ndarray) -> np.ndarray:
     return copy
 
 
-def _chunk_size(batch: Batch) -> int:
-    per_instance = batch.n_neurons * (28 + 4 * batch.n_bins)
-    recorded = len(batch.record_instances) * batch.n_steps * batch.n_neurons * 17
-    budget = max(_RECORD_BUDGET_BYTES - recorded, _RECORD_BUDGET_BYTES // 4)
-    return max(1, min(_DEFAULT_CHUNK, budget // per_instance))
-
-
 def run(
     batch: Batch,
     *,
     chunk_size: int | None = None,
     threads_per_block: int = 1,
+    warp_size: int = 32,
     num_threads: int | None = None,
 ) -> BatchResult:
-    """Integrate a batch on the host. num_threads: OpenMP threads (default: OpenMP's own)."""
-    library = build(batch.n_neurons, threads_per_block)
+    """Integrate a batch on the host. num_threads: OpenMP threads (default: OpenMP's own);
+    threads_per_block, warp_size: the threaded test build (see `build`)."""
+    library = build(batch.n_neurons, threads_per_block, warp_size, _kernel.weight_bits(batch))
     if num_threads is not None:
         library.dyn_set_num_threads(num_threads)
     inputs = _kernel.static_inputs(batch)
     for name in ("w_rec", "w_in"):
         inputs[name] = _line_aligned(inputs[name])
-    parts, offsets = [], []
-    for chunk in _kernel.chunks(batch, chunk_size or _chunk_size(batch)):
-        outputs = _kernel.allocate_outputs(np, batch, chunk)
-        _launch(library.dyn_launch_run, chunk.size,
-                _kernel.run_arguments(np, batch, inputs, chunk, outputs))  # fmt: skip
-        parts.append(_kernel.to_result(batch, chunk, outputs))
-        offsets.append(chunk.start)
-    if len(parts) == 1:
-        return parts[0]  # already whole: joining would only copy every array
-    return BatchResult.concatenate(parts, offsets)
+    size = chunk_size or _kernel.chunk_size_for(batch, _RECORD_BUDGET_BYTES, _DEFAULT_CHUNK)
+
+    def launch(chunk: _kernel.Chunk, arguments: list) -> None:
+        _launch(library.dyn_launch_run, chunk.size, arguments)
+
+    return _kernel.run_chunks(np, batch, inputs, size, launch, to_host=np.asarray)
 
 
 def draw_parameters(
-    batch: Batch, *, threads_per_block: int = 1
+    batch: Batch, *, threads_per_block: int = 1, warp_size: int = 32
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The kernel's own mismatch draws: name -> (B, N) float32, and non-physical counts (B,)."""
-    library = build(batch.n_neurons, threads_per_block)
+    library = build(batch.n_neurons, threads_per_block, warp_size, _kernel.weight_bits(batch))
     inputs = _kernel.static_inputs(batch)
     drawn = np.zeros((batch.n_instances, len(PARAMETER_NAMES), batch.n_neurons), np.float32)
     nonphysical = np.zeros(batch.n_instances, np.int64)

@@ -1,9 +1,11 @@
 """The cuda backend: kernels/dynapsim.cu through CuPy's RawModule (NVRTC) on a GPU.
 
-One block per instance, `launch_shape` threads per block each owning DYN_NPT neurons; the
-network and input events are uploaded once, each chunk of instances is one launch. Chunks
-are sized from the free device memory; without full records an instance's memory does not
-depend on the number of steps.
+One block per instance, each of its threads owning DYN_NPT neurons (interleaved, so that a
+warp's weight-row reads coalesce). The launch shape is chosen among `candidate_shapes` with
+CuPy's occupancy API: the shape whose compiled kernel keeps the most warps resident per
+multiprocessor without spilling registers. The network and input events are uploaded once,
+each chunk of instances is one launch; chunks are sized from the free device memory, and
+without full records an instance's memory does not depend on the number of steps.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from ..batch import Batch, BatchResult
 from ..model import PARAMETER_NAMES
 from . import _kernel
 
-__all__ = ["run", "draw_parameters", "unavailable", "compile_options", "kernel_source",
-           "launch_shape"]  # fmt: skip
+__all__ = ["run", "draw_parameters", "unavailable", "compile_options", "candidate_shapes",
+           "check_size", "choose_shape", "MAX_NEURONS"]  # fmt: skip
 
+MAX_NEURONS = 8192  # the spike list (8 N bytes) fits the 64 KiB of dynamic shared memory
+_MAX_THREADS = 1024  # per block, every CUDA architecture
+_NEURONS_PER_THREAD = (1, 2, 3, 4)  # shapes tried; more only where 1024 threads need it
 _MEMORY_FRACTION = 0.5  # of the free device memory, for one chunk's outputs
 _MAX_CHUNK = 1 << 20
-_NEURONS_PER_THREAD = 2  # registers per thread stay well below spilling at NPT = 2
 
 
 def unavailable() -> str | None:
@@ -40,74 +44,121 @@ def unavailable() -> str | None:
 
 
 def compile_options() -> tuple[str, ...]:
-    """NVRTC options (no -arch: RawModule adds the device's own). No FMA contraction."""
-    return ("--fmad=false", f"-I{_kernel.KERNEL_DIR}", "--std=c++17")
+    """NVRTC options (no -arch: RawModule adds the device's own). No FMA contraction, and
+    -ftz=true written out: CuPy appends it to every compile, so kernel_check's binary is the
+    one the backend runs (the host build flushes subnormals alike)."""
+    return ("--fmad=false", "-ftz=true", "--std=c++17")
 
 
-def launch_shape(n_neurons: int) -> tuple[int, int]:
-    """(threads per block, neurons per thread) for N neurons: whole warps, NPT ~ 2."""
-    warps = -(-n_neurons // (32 * _NEURONS_PER_THREAD))
-    threads = 32 * min(max(warps, 1), 8)
-    return threads, -(-n_neurons // threads)
+def check_size(n_neurons: int) -> None:
+    """Refuse, before any work, a network the kernel cannot hold."""
+    if not 1 <= n_neurons <= MAX_NEURONS:
+        raise ValueError(
+            f"cuda backend: networks of 1 to {MAX_NEURONS} neurons fit one thread block "
+            f"(its spike list lives in 64 KiB of shared memory), got {n_neurons}; the cpu "
+            "backend has no such limit"
+        )
 
 
-def kernel_source(defines: dict[str, int]) -> str:
-    """dynapsim.cu with its compile-time shape prepended as #defines."""
-    header = "".join(f"#define {name} {value}\n" for name, value in defines.items())
-    return header + (_kernel.KERNEL_DIR / "dynapsim.cu").read_text()
+def candidate_shapes(n_neurons: int) -> list[tuple[int, int]]:
+    """(threads per block, neurons per thread) the backend chooses from: whole warps, at
+    most 1024 threads, 1 to 4 neurons per thread (more only where 1024 threads need it)."""
+    check_size(n_neurons)
+    fewest = -(-n_neurons // _MAX_THREADS)
+    shapes = {}
+    for per_thread in sorted({max(p, fewest) for p in _NEURONS_PER_THREAD}):
+        threads = min(_MAX_THREADS, 32 * -(-n_neurons // (32 * per_thread)))
+        shapes[threads] = -(-n_neurons // threads)
+    return sorted(shapes.items())
+
+
+def choose_shape(n_neurons: int, occupancy: Any) -> tuple[int, int]:
+    """The candidate shape to launch. `occupancy(threads)` -> (resident blocks per
+    multiprocessor, bytes of local memory per thread) of the kernel compiled for that shape.
+    Spill-free shapes first, then the most resident warps, then the most neurons per thread
+    (fewer threads per instance: more instances in flight)."""
+
+    def score(shape: tuple[int, int]) -> tuple:
+        threads, per_thread = shape
+        blocks, local_bytes = occupancy(threads)
+        return (local_bytes == 0, blocks * threads // 32, per_thread, -local_bytes)
+
+    return max(candidate_shapes(n_neurons), key=score)
 
 
 @functools.cache
-def _module(n_neurons: int, digest: str) -> Any:
+def _module(n_neurons: int, threads: int, weight_bits: int, digest: str) -> Any:
     import cupy
 
-    threads, _ = launch_shape(n_neurons)
-    source = kernel_source(_kernel.defines(n_neurons, threads))
+    source = _kernel.kernel_source(_kernel.defines(n_neurons, threads, 32, weight_bits))
     return cupy.RawModule(code=source, options=compile_options(), name_expressions=None)
 
 
-def _kernel_function(batch: Batch, name: str) -> tuple[Any, int]:
-    module = _module(batch.n_neurons, _kernel.source_digest())
-    return module.get_function(name), launch_shape(batch.n_neurons)[0]
+def _function(n_neurons: int, threads: int, name: str, weight_bits: int = 32) -> Any:
+    digest = _kernel.source_digest()
+    function = _module(n_neurons, threads, weight_bits, digest).get_function(name)
+    if name == "dynapsim_run":
+        function.max_dynamic_shared_size_bytes = _kernel.run_shared_bytes(n_neurons)
+    return function
+
+
+def _occupancy(n_neurons: int) -> Any:
+    from cupy_backends.cuda.api import driver
+
+    def occupancy(threads: int) -> tuple[int, int]:
+        function = _function(n_neurons, threads, "dynapsim_run")
+        blocks = driver.occupancyMaxActiveBlocksPerMultiprocessor(
+            function.kernel.ptr, threads, _kernel.run_shared_bytes(n_neurons)
+        )
+        return blocks, function.local_size_bytes
+
+    return occupancy
+
+
+@functools.cache
+def launch_shape(n_neurons: int) -> tuple[int, int]:
+    """The shape this device runs N neurons with (compiles the candidates once each)."""
+    return choose_shape(n_neurons, _occupancy(n_neurons))
 
 
 def _chunk_size(batch: Batch) -> int:
     import cupy
 
     free, _ = cupy.cuda.runtime.memGetInfo()
-    per_instance = batch.n_neurons * (28 + 4 * batch.n_bins)
-    recorded = len(batch.record_instances) * batch.n_steps * batch.n_neurons * 17
-    budget = int(free * _MEMORY_FRACTION) - recorded
-    if budget < per_instance:
+    budget = int(free * _MEMORY_FRACTION)
+    if _kernel.recorded_bytes(batch) + _kernel.output_bytes(batch, 1, 0) > budget:
         raise MemoryError(
             f"cuda backend: {len(batch.record_instances)} fully recorded instances need "
-            f"{recorded / 2**30:.1f} GiB; the device has {free / 2**30:.1f} GiB free"
+            f"{_kernel.recorded_bytes(batch) / 2**30:.1f} GiB; the device has "
+            f"{free / 2**30:.1f} GiB free"
         )
-    return max(1, min(_MAX_CHUNK, budget // per_instance))
+    return _kernel.chunk_size_for(batch, budget, _MAX_CHUNK)
 
 
 def run(batch: Batch, *, chunk_size: int | None = None) -> BatchResult:
     """Integrate a batch on the GPU: inputs uploaded once, one launch per chunk."""
     import cupy
 
-    function, threads = _kernel_function(batch, "dynapsim_run")
+    check_size(batch.n_neurons)
+    threads, _ = launch_shape(batch.n_neurons)
+    function = _function(batch.n_neurons, threads, "dynapsim_run", _kernel.weight_bits(batch))
+    shared = _kernel.run_shared_bytes(batch.n_neurons)
     inputs = {name: cupy.asarray(array) for name, array in _kernel.static_inputs(batch).items()}
-    parts, offsets = [], []
-    for chunk in _kernel.chunks(batch, chunk_size or _chunk_size(batch)):
-        outputs = _kernel.allocate_outputs(cupy, batch, chunk)
-        function((chunk.size,), (threads,),
-                 tuple(_kernel.run_arguments(cupy, batch, inputs, chunk, outputs)))  # fmt: skip
-        host = {name: array.get() for name, array in outputs.items()}
-        parts.append(_kernel.to_result(batch, chunk, host))
-        offsets.append(chunk.start)
-    return BatchResult.concatenate(parts, offsets)
+
+    def launch(chunk: _kernel.Chunk, arguments: list) -> None:
+        function((chunk.size,), (threads,), tuple(arguments), shared_mem=shared)
+
+    return _kernel.run_chunks(cupy, batch, inputs, chunk_size or _chunk_size(batch), launch,
+                              to_host=cupy.asnumpy)  # fmt: skip
 
 
 def draw_parameters(batch: Batch) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The kernel's own mismatch draws on the GPU: name -> (B, N), non-physical counts (B,)."""
     import cupy
 
-    function, threads = _kernel_function(batch, "dynapsim_draw")
+    check_size(batch.n_neurons)
+    threads, _ = launch_shape(batch.n_neurons)
+    function = _function(batch.n_neurons, threads, "dynapsim_draw", _kernel.weight_bits(batch))
     inputs = {name: cupy.asarray(array) for name, array in _kernel.static_inputs(batch).items()}
     drawn = cupy.zeros((batch.n_instances, len(PARAMETER_NAMES), batch.n_neurons), cupy.float32)
     nonphysical = cupy.zeros(batch.n_instances, cupy.int64)

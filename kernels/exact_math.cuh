@@ -1,0 +1,61 @@
+// float32 exp and log made of IEEE float operations only (+, -, *, floor, compare and
+// exponent-field arithmetic; compile without FMA contraction): the same bits from the host
+// build's scalar and vector loops and from the GPU, whatever the math library. Cephes'
+// polynomials (S. Moshier): within about 1 ulp of the correctly rounded result, as glibc's
+// and CUDA's own expf/logf are. Branch-free, so the host build vectorises them. Subnormal
+// floats count as 0, as on a GPU compiled with -ftz=true (CuPy's default): exp returns 0
+// below FLT_MIN and log(subnormal) is -inf.
+#pragma once
+#include "portability.h"
+
+#define DYN_FLT_MIN 1.17549435e-38f
+#define DYN_FLT_MAX 3.40282347e+38f
+
+// 2**n as a float, for -126 <= n <= 127
+DYN_FN float dyn_pow2f(int n) { return dyn_float((dyn_u32)(n + 127) << 23); }
+
+DYN_FN float dyn_expf(float x) {
+    const float y = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);  // NaN stays NaN
+    float k = floorf(y * 1.44269504088896341f + 0.5f);
+    k = k == k ? k : 0.0f;  // NaN: any finite k, the result is NaN anyway
+    // Cody-Waite: ln 2 = 0.693359375 - 2.12194440e-4, the first exact in 9 bits
+    const float r = (y - k * 0.693359375f) - k * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const float e = (p * (r * r) + r) + 1.0f;
+    const int n = (int)k;  // -150 .. 129: two scalings keep each factor a normal float
+    const int half = n / 2;
+    const float result = (e * dyn_pow2f(half)) * dyn_pow2f(n - half);
+    return result < DYN_FLT_MIN ? 0.0f : result;
+}
+
+DYN_FN float dyn_logf(float x) {
+    const bool finite_normal = x >= DYN_FLT_MIN && x <= DYN_FLT_MAX;
+    const dyn_u32 bits = dyn_float_bits(finite_normal ? x : 1.0f);
+    const float mantissa = dyn_float((bits & 0x007FFFFFu) | 0x3F000000u);  // [0.5, 1)
+    const bool low = mantissa < 0.707106781186547524f;
+    const float exponent = (float)((int)(bits >> 23) - 126 - (low ? 1 : 0));
+    const float m = (low ? mantissa + mantissa : mantissa) - 1.0f;  // exact
+    const float z = m * m;
+    float p = 7.0376836292e-2f;
+    p = p * m + -1.1514610310e-1f;
+    p = p * m + 1.1676998740e-1f;
+    p = p * m + -1.2420140846e-1f;
+    p = p * m + 1.4249322787e-1f;
+    p = p * m + -1.6668057665e-1f;
+    p = p * m + 2.0000714765e-1f;
+    p = p * m + -2.4999993993e-1f;
+    p = p * m + 3.3333331174e-1f;
+    float y = (p * m) * z;
+    y = y + exponent * -2.12194440e-4f;
+    y = y + -0.5f * z;
+    const float result = (m + y) + exponent * 0.693359375f;
+    const float infinity = dyn_float(0x7F800000u);
+    return finite_normal ? result
+                         : (x > DYN_FLT_MAX ? infinity
+                                            : (x >= 0.0f ? -infinity : (x - x) / (x - x)));
+}
