@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .backends._kernel import layout_bytes, output_layout
 from .plan import ExperimentError, Plan
 from .sweep import Chunk, Chunks
 
@@ -22,10 +23,6 @@ __all__ = [
     "check_chunks_fit",
 ]
 
-# Bytes per (instance, neuron) of the backend's reductions (spike_count int64, first/last
-# spike and spiking steps int32, isi_sumsq float64), counted twice: the backend's parts
-# and their concatenation live together for a moment.
-_REDUCTION_BYTES = 2 * (8 + 3 * 4 + 8)
 # The per-neuron metrics (4 float64) and their temporaries, and the robustness metrics'
 # (B, N) float64 work arrays (nominal rates per instance, errors, centred rates).
 _METRIC_BYTES = 4 * 8 + 5 * 8 + 5 * 8
@@ -53,7 +50,10 @@ class ChunkFootprint:
         # dense float32 trials, stacked from their list (twice); frozen: one trial
         streams = self.n_instances if self.input_per_instance else 1
         parts = {
-            "kernel outputs": cells * (_REDUCTION_BYTES + 2 * 4 * self.n_bins),
+            # counted twice: the backend's parts and their concatenation coexist a moment
+            "kernel outputs": 2 * layout_bytes(
+                output_layout(self.n_instances, self.n_neurons, self.n_bins, self.n_steps, 0)
+            ),
             "metrics": cells * _METRIC_BYTES,
             "inputs": 2 * streams * self.n_steps * self.n_inputs * 4,
         }

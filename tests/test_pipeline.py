@@ -22,7 +22,7 @@ import pytest
 import runner.experiment as experiment
 from runner import sweep
 from runner.backends import get_backend
-from runner.batch import InputEvents, packed_batch
+from runner.batch import REDUCTION_FIELDS, InputEvents, packed_batch
 from runner.footprint import ChunkFootprint, check_chunks_fit, chunk_footprint
 from runner.simulate import simulate_chunk
 from runner.sweep import Chunk
@@ -171,10 +171,8 @@ def test_the_footprint_counts_the_real_arrays(tmp_path: Path) -> None:
     inputs = InputEvents.from_dense(point.stimulus.for_samples(ids), ids.size)
     batch = packed_batch([point.network], np.zeros(ids.size, np.int32), inputs, ids, 0, 10)
     result = get_backend("reference")(batch)
-    per_neuron = ("spike_count", "first_spike_step", "last_spike_step", "spiking_steps",
-                  "isi_sumsq", "binned_counts")  # fmt: skip
     assert footprint.parts()["kernel outputs"] == 2 * sum(
-        getattr(result, name).nbytes for name in per_neuron
+        getattr(result, name).nbytes for name in REDUCTION_FIELDS
     )
     nominal = {0: np.zeros(16)}
     _, neurons = simulate_chunk(plan, chunk, nominal, ChunkStore(tmp_path), "reference")

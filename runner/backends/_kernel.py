@@ -33,6 +33,7 @@ __all__ = [
     "static_inputs",
     "variant_arrays",
     "output_layout",
+    "layout_bytes",
     "output_bytes",
     "recorded_bytes",
     "chunk_size_for",
@@ -201,18 +202,20 @@ def variant_arrays(batch: Batch) -> dict[str, np.ndarray]:
     }
 
 
-def output_layout(batch: Batch, n_instances: int, n_recorded: int) -> dict[str, tuple]:
+def output_layout(
+    n_instances: int, n_neurons: int, n_bins: int, n_steps: int, n_recorded: int
+) -> dict[str, tuple]:
     """name -> (shape, dtype) of a chunk's outputs, in the kernel's argument order: the
     reductions, then the full records of its `n_recorded` instances (flat: the kernel
     indexes them itself). The one place that knows the outputs' sizes."""
-    b, n, t = n_instances, batch.n_neurons, batch.n_steps
+    b, n, t = n_instances, n_neurons, n_steps
     reductions = {
         "spike_count": ((b, n), np.int64),
         "first_spike_step": ((b, n), np.int32),
         "last_spike_step": ((b, n), np.int32),
         "spiking_steps": ((b, n), np.int32),
         "isi_sumsq": ((b, n), np.float64),
-        "binned_counts": ((b, batch.n_bins, n), np.int32),
+        "binned_counts": ((b, n_bins, n), np.int32),
         "nonfinite_step": ((b,), np.int32),
         "nonphysical": ((b,), np.int64),
     }
@@ -223,10 +226,16 @@ def output_layout(batch: Batch, n_instances: int, n_recorded: int) -> dict[str, 
     return {**reductions, **records}
 
 
+def layout_bytes(layout: dict[str, tuple]) -> int:
+    """Bytes of the arrays of an `output_layout`."""
+    return sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype in layout.values())
+
+
 def output_bytes(batch: Batch, n_instances: int, n_recorded: int) -> int:
     """Bytes of a chunk's outputs (`output_layout`)."""
-    layout = output_layout(batch, n_instances, n_recorded)
-    return sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype in layout.values())
+    return layout_bytes(
+        output_layout(n_instances, batch.n_neurons, batch.n_bins, batch.n_steps, n_recorded)
+    )
 
 
 def recorded_bytes(batch: Batch) -> int:
@@ -244,7 +253,8 @@ def chunk_size_for(batch: Batch, budget_bytes: int, cap: int) -> int:
 
 def allocate_outputs(xp: ModuleType, batch: Batch, chunk: Chunk) -> dict[str, Any]:
     """Zeroed output arrays of one chunk (records at least one element: never a null pointer)."""
-    layout = output_layout(batch, chunk.size, len(chunk.record_positions))
+    layout = output_layout(chunk.size, batch.n_neurons, batch.n_bins, batch.n_steps,
+                           len(chunk.record_positions))  # fmt: skip
     return {name: xp.zeros(shape if name in REDUCTION_FIELDS else max(shape[0], 1), dtype)
             for name, (shape, dtype) in layout.items()}  # fmt: skip
 
