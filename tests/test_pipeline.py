@@ -20,7 +20,6 @@ import pandas as pd
 import pytest
 
 import runner.experiment as experiment
-from runner import sweep
 from runner.backends import get_backend
 from runner.batch import REDUCTION_FIELDS, InputEvents, packed_batch
 from runner.footprint import ChunkFootprint, check_chunks_fit, chunk_footprint
@@ -31,17 +30,10 @@ from tests.test_multirun import ROOT, SMALL, assert_same_tables, collect, ok, ou
 from tests.test_runner_resume import config
 
 
-def test_a_huge_sweep_plans_and_runs_only_its_shard(tmp_path: Path, monkeypatch) -> None:
+def test_a_huge_sweep_plans_and_runs_only_its_shard(tmp_path: Path, made_chunks) -> None:
     """2 points x 10^12 samples, the last of 10^11 shards: ids near 2*10^12, simulated
     exactly as `simulate` simulates those instances, and no chunk object for the others."""
-    made = []
-
-    class CountedChunk(Chunk):
-        def __init__(self, first: int, last: int) -> None:
-            super().__init__(first, last)
-            made.append(self)
-
-    monkeypatch.setattr(sweep, "Chunk", CountedChunk)
+    made = made_chunks
     count = 10**11
     plan = experiment.prepare(
         config("sweep.n_samples=1000000000000", f"shard.count={count}",

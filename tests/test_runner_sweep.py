@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runner import sweep
 from runner.netconfig import resolve_network
 from runner.robustness import robustness_metrics
-from runner.sweep import Chunk, expand_sweep, plan_chunks, shard_chunks
+from runner.sweep import expand_sweep, plan_chunks, shard_chunks
 
 
 def network() -> dict:
@@ -139,16 +138,9 @@ def test_the_arithmetic_plan_and_its_shards_equal_the_listed_chunks(
         assert [c.size for c in shard.largest_per_group()] == list(worst.values())
 
 
-def test_a_huge_plan_makes_only_the_chunks_it_is_asked_for(monkeypatch) -> None:
+def test_a_huge_plan_makes_only_the_chunks_it_is_asked_for(made_chunks) -> None:
     """~10^12 samples in 10^9 shards: planning a shard builds no chunk object per instance."""
-    made = []
-
-    class CountedChunk(Chunk):
-        def __init__(self, first: int, last: int) -> None:
-            super().__init__(first, last)
-            made.append(self)
-
-    monkeypatch.setattr(sweep, "Chunk", CountedChunk)
+    made = made_chunks
     n_samples = 10**12 + 1
     chunks = plan_chunks([0, 0, 1], n_samples, 1024)  # groups of 2 and 1 points
     in_group_0 = -(-2 * n_samples // 1024)
