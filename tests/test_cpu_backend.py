@@ -264,7 +264,7 @@ def test_integer_weights_are_stored_as_narrow_as_they_fit(scale, bits):
     batch = small_batch(n_neurons=8, n_steps=2)  # weights in -2 .. 2 (recurrent), 0 .. 3
     scaled = dataclasses.replace(batch, weights_rec=batch.weights_rec * np.float32(scale))
     assert _kernel.weight_bits(scaled) == bits
-    assert _kernel.static_inputs(scaled)["w_rec"].dtype.itemsize * 8 == bits
+    assert _kernel.static_inputs(scaled, bits)["w_rec"].dtype.itemsize * 8 == bits
     assert _kernel.weight_bits(dataclasses.replace(batch, weights_in=None, weights_rec=None)) == 32
 
 
@@ -274,11 +274,12 @@ def test_narrow_weights_give_the_same_bits_as_float_weights(monkeypatch, has_w_i
     overrides = {} if has_w_in else {"weights_in": None}
     batch = small_batch(n_neurons=300, n_steps=80, n_instances=2, **overrides)
     assert _kernel.weight_bits(batch) == 8
-    narrow = cpu.run(batch)
+    narrow = cpu.run(batch, weight_bits=8)
     assert narrow.spike_count.sum() > 100
     for bits in (16, 32):
-        monkeypatch.setattr(_kernel, "weight_bits", lambda batch, bits=bits: bits)
-        assert_same_result(narrow, cpu.run(batch))
+        assert_same_result(narrow, cpu.run(batch, weight_bits=bits))
+    threaded = cpu.run(batch, threads_per_block=64)  # the GPU's path: narrow rows
+    assert_same_result(narrow, threaded)
 
 
 _MATH_HARNESS = r"""

@@ -152,11 +152,12 @@ def chunks(batch: Batch, chunk_size: int) -> list[Chunk]:
     return out
 
 
-def static_inputs(batch: Batch) -> dict[str, np.ndarray]:
-    """The arrays every chunk shares (uploaded once on a GPU)."""
+def static_inputs(batch: Batch, bits: int) -> dict[str, np.ndarray]:
+    """The arrays every chunk shares (uploaded once on a GPU); weights stored in `bits`
+    (the build's DYN_WEIGHT_BITS: `weight_bits(batch)`, or 32)."""
     if np.dtype(batch.dtype) != np.float32:
         raise ValueError(f"the kernel integrates in float32, got dtype {np.dtype(batch.dtype)}")
-    weight_type = _WEIGHT_TYPES[weight_bits(batch)]
+    weight_type = _WEIGHT_TYPES[bits]
     dummy = np.zeros(1, weight_type)  # stands in for an absent weight matrix
 
     def weights(array: np.ndarray | None) -> np.ndarray:

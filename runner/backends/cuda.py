@@ -135,15 +135,23 @@ def _chunk_size(batch: Batch) -> int:
     return _kernel.chunk_size_for(batch, budget, _MAX_CHUNK)
 
 
+def _upload(batch: Batch, bits: int) -> dict[str, Any]:
+    """The batch's shared arrays on the device (weights stored in `bits`)."""
+    import cupy
+
+    return {name: cupy.asarray(array) for name, array in _kernel.static_inputs(batch, bits).items()}
+
+
 def run(batch: Batch, *, chunk_size: int | None = None) -> BatchResult:
     """Integrate a batch on the GPU: inputs uploaded once, one launch per chunk."""
     import cupy
 
     check_size(batch.n_neurons)
     threads, _ = launch_shape(batch.n_neurons)
-    function = _function(batch.n_neurons, threads, "dynapsim_run", _kernel.weight_bits(batch))
+    bits = _kernel.weight_bits(batch)
+    function = _function(batch.n_neurons, threads, "dynapsim_run", bits)
     shared = _kernel.run_shared_bytes(batch.n_neurons)
-    inputs = {name: cupy.asarray(array) for name, array in _kernel.static_inputs(batch).items()}
+    inputs = _upload(batch, bits)
 
     def launch(chunk: _kernel.Chunk, arguments: list) -> None:
         function((chunk.size,), (threads,), tuple(arguments), shared_mem=shared)
@@ -158,8 +166,9 @@ def draw_parameters(batch: Batch) -> tuple[dict[str, np.ndarray], np.ndarray]:
 
     check_size(batch.n_neurons)
     threads, _ = launch_shape(batch.n_neurons)
-    function = _function(batch.n_neurons, threads, "dynapsim_draw", _kernel.weight_bits(batch))
-    inputs = {name: cupy.asarray(array) for name, array in _kernel.static_inputs(batch).items()}
+    bits = _kernel.weight_bits(batch)
+    function = _function(batch.n_neurons, threads, "dynapsim_draw", bits)
+    inputs = _upload(batch, bits)
     drawn = cupy.zeros((batch.n_instances, len(PARAMETER_NAMES), batch.n_neurons), cupy.float32)
     nonphysical = cupy.zeros(batch.n_instances, cupy.int64)
     function((batch.n_instances,), (threads,),
