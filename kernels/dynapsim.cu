@@ -364,6 +364,7 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
     const int slot = record_slot[b];
     int n_spiking = 0;  // length of the shared spike list (same in every thread)
     int first_bad = n_steps;
+    int nan_spikes = 0;  // a NaN spike count last step: the states are NaN from this one
 
     for (int t = 0; t < n_steps; ++t) {
         // 1. synaptic drive: last step's spikes through W_rec rows, then this step's input
@@ -415,8 +416,8 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
         for (int k = 0; k < DYN_NPT; ++k) {
             ifb[k] = io[k] * dyn_expf(kappa_prime[k] * (vmem[k] / ut[k]));  // previous vmem
         }
-        int any_fired = 0, bad = 0;
-        DYN_SIMD_REDUCE(| : any_fired, bad)
+        int any_fired = 0, bad = nan_spikes, nan_now = 0;
+        DYN_SIMD_REDUCE(| : any_fired, bad, nan_now)
         for (int k = 0; k < DYN_NPT; ++k) {
             const float iws = drive[k] * iscale;
             const float isyn_inf = dyn_max(syn_ratio[k] * iws, io[k]);
@@ -437,6 +438,9 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
             const bool finite = fabsf(isyn[k]) <= DYN_FLT_MAX && fabsf(iahp[k]) <= DYN_FLT_MAX &&
                                 fabsf(imem_new) <= DYN_FLT_MAX;
             bad |= (!finite && dyn_valid(tid, k)) ? 1 : 0;
+            // ratio < 0 (a non-physical Ispkthr or Io): the model's count ceil(log(ratio)) is
+            // NaN, which makes the states NaN from the next step: flagged then, as there
+            nan_now |= (ratio[k] < 0.0f && dyn_valid(tid, k)) ? 1 : 0;
             // log(ratio) > 0 only where ratio > 1: flag those and reset them here, branch-free;
             // their spike counts follow in step 3
             const bool fired = ratio[k] > 1.0f;
@@ -452,6 +456,7 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
             bad |= (!(fabsf(vmem[k]) <= DYN_FLT_MAX) && dyn_valid(tid, k)) ? 1 : 0;
         }
         if (bad && first_bad == n_steps) first_bad = t;
+        nan_spikes = nan_now;
 
         // 3. spike counts and the per-neuron reductions of the flagged neurons
         int n_local = 0;

@@ -161,13 +161,9 @@ def test_nonfinite_instances_are_flagged_and_contained(backend):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_nonfinite_step_is_the_references(backend, request):
-    if backend.name != "reference":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "open contract question: a neuron with Ispkthr < 0 has a NaN spike count; the "
-            "reference (as Rockpool) delivers it, so every state is NaN at step 1, while the "
-            "kernel does not and flags the instance only when that neuron's imem overflows "
-            "(steps 12 and 17 here)")))  # fmt: skip
+def test_nonfinite_step_is_the_references(backend):
+    """A neuron whose Ispkthr drew negative has a NaN spike count (as in Rockpool): the
+    instance is non-finite from that step on every backend."""
     got = backend.run(nonphysical_batch("keep"))
     np.testing.assert_array_equal(got.nonfinite_step, reference_result("keep").nonfinite_step)
 
