@@ -156,17 +156,17 @@ def sanitizer_case() -> int:
 @contextlib.contextmanager
 def kernel_events() -> Iterator[list]:
     """CUDA events around every launch of the chunk loop the kernel backends share
-    (`_kernel.run_chunks(xp, batch, inputs, chunk_size, launch, ...)`), as (start, stop)."""
+    (`_kernel.run_launches(xp, batch, inputs, chunk_size, launch, ...)`), as (start, stop)."""
     import cupy
 
-    original = getattr(_kernel, "run_chunks", None)
+    original = getattr(_kernel, "run_launches", None)
     if original is None:
         raise KernelTimingUnavailable(
-            "kernel time needs runner.backends._kernel.run_chunks, the shared chunk loop"
+            "kernel time needs runner.backends._kernel.run_launches, the shared chunk loop"
         )
     pairs: list = []
 
-    def run_chunks(xp: Any, batch: Any, inputs: Any, chunk_size: int, launch: Any,
+    def run_launches(xp: Any, batch: Any, inputs: Any, chunk_size: int, launch: Any,
                    *args: Any, **kwargs: Any) -> Any:  # fmt: skip
         def timed_launch(chunk: Any, arguments: list) -> None:
             start, stop = cupy.cuda.Event(), cupy.cuda.Event()
@@ -177,11 +177,11 @@ def kernel_events() -> Iterator[list]:
 
         return original(xp, batch, inputs, chunk_size, timed_launch, *args, **kwargs)
 
-    _kernel.run_chunks = run_chunks
+    _kernel.run_launches = run_launches
     try:
         yield pairs
     finally:
-        _kernel.run_chunks = original
+        _kernel.run_launches = original
 
 
 class KernelTimingUnavailable(RuntimeError):

@@ -145,14 +145,14 @@ class BackendUnderTest:
 def record_chunk_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The sizes of the chunks the kernel backends go on to run, appended as they are cut."""
     sizes: list[int] = []
-    original = _kernel.chunks
+    original = _kernel.launches
 
     def spy(batch: Batch, chunk_size: int) -> list[Any]:
         out = original(batch, chunk_size)
         sizes.extend(chunk.size for chunk in out)
         return out
 
-    monkeypatch.setattr(_kernel, "chunks", spy)
+    monkeypatch.setattr(_kernel, "launches", spy)
     return sizes
 
 

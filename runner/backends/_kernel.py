@@ -28,8 +28,8 @@ __all__ = [
     "defines",
     "run_shared_bytes",
     "weight_bits",
-    "Chunk",
-    "chunks",
+    "Launch",
+    "launches",
     "static_inputs",
     "variant_arrays",
     "output_layout",
@@ -38,7 +38,7 @@ __all__ = [
     "recorded_bytes",
     "chunk_size_for",
     "allocate_outputs",
-    "run_chunks",
+    "run_launches",
     "run_arguments",
     "draw_arguments",
     "to_result",
@@ -124,8 +124,10 @@ def run_shared_bytes(n_neurons: int) -> int:
 
 
 @dataclass(frozen=True)
-class Chunk:
-    """Instances [start, stop) of a batch and which of them are recorded in full."""
+class Launch:
+    """One kernel launch: batch positions [start, stop) and which of them are recorded in
+    full. (A run's `sweep.Chunk` is a range of global instance ids, one backend call; the
+    backend cuts its batch into launches that fit memory.)"""
 
     start: int
     stop: int
@@ -136,8 +138,8 @@ class Chunk:
         return self.stop - self.start
 
 
-def chunks(batch: Batch, chunk_size: int) -> list[Chunk]:
-    """Consecutive chunks of at most `chunk_size` instances."""
+def launches(batch: Batch, chunk_size: int) -> list[Launch]:
+    """Consecutive launches of at most `chunk_size` instances."""
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     recorded = sorted(set(batch.record_instances))
@@ -148,7 +150,7 @@ def chunks(batch: Batch, chunk_size: int) -> list[Chunk]:
     out = []
     for start in range(0, batch.n_instances, chunk_size):
         stop = min(start + chunk_size, batch.n_instances)
-        out.append(Chunk(start, stop, tuple(p for p in recorded if start <= p < stop)))
+        out.append(Launch(start, stop, tuple(p for p in recorded if start <= p < stop)))
     return out
 
 
@@ -252,7 +254,7 @@ def chunk_size_for(batch: Batch, budget_bytes: int, cap: int) -> int:
     return max(1, min(cap, free // per_instance))
 
 
-def allocate_outputs(xp: ModuleType, batch: Batch, chunk: Chunk) -> dict[str, Any]:
+def allocate_outputs(xp: ModuleType, batch: Batch, chunk: Launch) -> dict[str, Any]:
     """Zeroed output arrays of one chunk (records at least one element: never a null pointer)."""
     layout = output_layout(chunk.size, batch.n_neurons, batch.n_bins, batch.n_steps,
                            len(chunk.record_positions))  # fmt: skip
@@ -260,18 +262,18 @@ def allocate_outputs(xp: ModuleType, batch: Batch, chunk: Chunk) -> dict[str, An
             for name, (shape, dtype) in layout.items()}  # fmt: skip
 
 
-def run_chunks(
+def run_launches(
     xp: ModuleType,
     batch: Batch,
     inputs: dict[str, Any],
     chunk_size: int,
-    launch: Callable[[Chunk, list[Any]], None],
+    launch: Callable[[Launch, list[Any]], None],
     to_host: Callable[[Any], np.ndarray],
 ) -> BatchResult:
     """The chunk loop of both kernel backends: per chunk, allocate its outputs, `launch`
     `dynapsim_run` with its arguments, copy the outputs `to_host`; then join the chunks."""
     parts, offsets = [], []
-    for chunk in chunks(batch, chunk_size):
+    for chunk in launches(batch, chunk_size):
         outputs = allocate_outputs(xp, batch, chunk)
         launch(chunk, run_arguments(xp, batch, inputs, chunk, outputs))
         host = {name: to_host(array) for name, array in outputs.items()}
@@ -282,7 +284,7 @@ def run_chunks(
     return BatchResult.concatenate(parts, offsets)
 
 
-def _record_slots(batch: Batch, chunk: Chunk) -> np.ndarray:
+def _record_slots(batch: Batch, chunk: Launch) -> np.ndarray:
     slots = np.full(chunk.size, -1, np.int32)
     for slot, position in enumerate(chunk.record_positions):
         slots[position - chunk.start] = slot
@@ -290,7 +292,7 @@ def _record_slots(batch: Batch, chunk: Chunk) -> np.ndarray:
 
 
 def run_arguments(
-    xp: ModuleType, batch: Batch, inputs: dict[str, Any], chunk: Chunk, outputs: dict[str, Any]
+    xp: ModuleType, batch: Batch, inputs: dict[str, Any], chunk: Launch, outputs: dict[str, Any]
 ) -> list[Any]:
     """`dynapsim_run`'s arguments, in signature order, for one chunk."""
     part = slice(chunk.start, chunk.stop)
@@ -322,7 +324,7 @@ def draw_arguments(
     ]  # fmt: skip
 
 
-def to_result(batch: Batch, chunk: Chunk, outputs: dict[str, np.ndarray]) -> BatchResult:
+def to_result(batch: Batch, chunk: Launch, outputs: dict[str, np.ndarray]) -> BatchResult:
     """Host copies of a chunk's outputs -> a BatchResult with chunk-local positions."""
     t, n = batch.n_steps, batch.n_neurons
     r = len(chunk.record_positions)

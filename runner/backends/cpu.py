@@ -256,10 +256,10 @@ def run(
         inputs[name] = _line_aligned(inputs[name])
     size = chunk_size or _kernel.chunk_size_for(batch, _RECORD_BUDGET_BYTES, _DEFAULT_CHUNK)
 
-    def launch(chunk: _kernel.Chunk, arguments: list) -> None:
+    def launch(chunk: _kernel.Launch, arguments: list) -> None:
         _launch(library.dyn_launch_run, chunk.size, arguments)
 
-    return _kernel.run_chunks(np, batch, inputs, size, launch, to_host=np.asarray)
+    return _kernel.run_launches(np, batch, inputs, size, launch, to_host=np.asarray)
 
 
 def draw_parameters(

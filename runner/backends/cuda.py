@@ -153,10 +153,10 @@ def run(batch: Batch, *, chunk_size: int | None = None) -> BatchResult:
     shared = _kernel.run_shared_bytes(batch.n_neurons)
     inputs = _upload(batch, bits)
 
-    def launch(chunk: _kernel.Chunk, arguments: list) -> None:
+    def launch(chunk: _kernel.Launch, arguments: list) -> None:
         function((chunk.size,), (threads,), tuple(arguments), shared_mem=shared)
 
-    return _kernel.run_chunks(cupy, batch, inputs, chunk_size or _chunk_size(batch), launch,
+    return _kernel.run_launches(cupy, batch, inputs, chunk_size or _chunk_size(batch), launch,
                               to_host=cupy.asnumpy)  # fmt: skip
 
 
