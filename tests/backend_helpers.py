@@ -17,7 +17,7 @@ import pytest
 
 from runner.backends import _kernel, cpu, cuda, reference
 from runner.batch import Batch, BatchResult
-from runner.model import RECORD_NAMES
+from runner.model import PARAMETER_NAMES, RECORD_NAMES
 
 __all__ = [
     "REDUCTIONS",
@@ -181,3 +181,13 @@ BACKENDS_UNDER_TEST = [
     _param(BackendUnderTest("cuda", cuda.run, CROSS_BACKEND, cuda.draw_parameters),
            cuda.unavailable(), pytest.mark.gpu),
 ]  # fmt: skip
+
+
+def assert_draws_match_sampler(batch: Batch, draw: Callable[[Batch], tuple]) -> None:
+    """A kernel's own mismatch draws (`draw(batch)`) are bit for bit the NumPy sampler's."""
+    expected, expected_bad = batch.sample_parameters()
+    drawn, bad = draw(batch)
+    for name in PARAMETER_NAMES:
+        np.testing.assert_array_equal(drawn[name].view(np.uint32),
+                                      expected[name].view(np.uint32), err_msg=name)  # fmt: skip
+    np.testing.assert_array_equal(bad, expected_bad)

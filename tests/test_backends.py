@@ -17,7 +17,6 @@ import pytest
 from runner.backends import reference
 from runner.batch import Batch, BatchResult, Variant
 from runner.mismatch import MismatchModel
-from runner.model import PARAMETER_NAMES
 from runner.reductions import reduce_raster
 
 from .backend_helpers import (
@@ -25,6 +24,7 @@ from .backend_helpers import (
     REDUCTIONS,
     SAME_BACKEND,
     BackendUnderTest,
+    assert_draws_match_sampler,
     assert_results_agree,
     instances_alone,
     record_chunk_sizes,
@@ -103,12 +103,7 @@ def test_kernel_draws_are_bitwise_those_of_sample_parameters(backend, n_neurons)
     if backend.draw is None:
         pytest.skip(f"{backend.name} samples with sample_parameters itself")
     batch = sweep_batch() if n_neurons == 200 else sized_batch(n_neurons)
-    expected, expected_bad = batch.sample_parameters()
-    drawn, bad = backend.draw(batch)
-    for name in PARAMETER_NAMES:
-        np.testing.assert_array_equal(drawn[name].view(np.uint32),
-                                      expected[name].view(np.uint32), err_msg=name)  # fmt: skip
-    np.testing.assert_array_equal(bad, expected_bad)
+    assert_draws_match_sampler(batch, backend.draw)
 
 
 def test_a_packed_sweep_equals_its_points_run_alone(backend):

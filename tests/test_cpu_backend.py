@@ -14,10 +14,14 @@ import pytest
 from runner.backends import _kernel, cpu, reference
 from runner.batch import REDUCTION_FIELDS, BatchResult, InputEvents, Variant
 from runner.mismatch import MismatchModel
-from runner.model import PARAMETER_NAMES
 from runner.reductions import reduce_raster
 
-from .backend_helpers import CROSS_BACKEND, SAME_BACKEND, assert_results_agree
+from .backend_helpers import (
+    CROSS_BACKEND,
+    SAME_BACKEND,
+    assert_draws_match_sampler,
+    assert_results_agree,
+)
 from .cases import CASES
 from .kernel_batches import batch_from_case, nominal_for, small_batch
 
@@ -34,12 +38,7 @@ def assert_same_result(a: BatchResult, b: BatchResult, exact_traces: bool = True
 
 
 def assert_bitwise_parameters(batch) -> None:
-    expected, expected_bad = batch.sample_parameters()
-    drawn, bad = cpu.draw_parameters(batch)
-    for name in PARAMETER_NAMES:
-        np.testing.assert_array_equal(drawn[name].view(np.uint32),
-                                      expected[name].view(np.uint32), err_msg=name)  # fmt: skip
-    np.testing.assert_array_equal(bad, expected_bad)
+    assert_draws_match_sampler(batch, cpu.draw_parameters)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
