@@ -1,8 +1,9 @@
 """`python -m runner.collect <multirun dir>`: merge the jobs of a (sharded) multirun.
 
 Every job folder of a Hydra multirun holds its finished chunks (`chunks/*.parquet`). This
-merges them, per experiment, into one `instances.parquet`, `nominal.parquet`,
-`neurons.parquet` (when the jobs wrote them), `summary.csv` and `figures/`: at the multirun
+merges them, per experiment, into one `instances.parquet`, `chips.parquet`,
+`nominal.parquet`, `neurons.parquet` (when the jobs wrote them), `summary.csv` and
+`figures/`: at the multirun
 folder's root when all jobs ran one experiment (e.g. the shards of one sweep), else in
 `collect/<label>/` per experiment, labelled by the keys in which the experiments differ.
 Jobs are grouped and labelled by the experiment identity stored with their chunks
@@ -175,8 +176,7 @@ def _merge(
 def _nominal(stores: list[ChunkStore], plan: Plan, points: list[int]) -> pd.DataFrame:
     frames = []
     for point in points:
-        n_neurons = plan.points[point].network.spec.n_neurons
-        store = next((s for s in stores if s.has_nominal(point, n_neurons)), None)
+        store = next((s for s in stores if s.has_nominal(point, plan.nominal_rows(point))), None)
         if store is not None:
             frames.append(store.read_nominal(point))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -210,8 +210,9 @@ def collect(experiment: Experiment, out: Path, figures: bool = True) -> tuple[Pl
     nominal = _nominal(list(stores.values()), plan, sorted(set(instances["point"])))
     neurons = _merge(stores, finished, "neurons") if plan.config["output"]["neurons"] else None
     out.mkdir(parents=True, exist_ok=True)
-    summary = write_tables(out, instances, nominal, neurons, plan.sweep_columns)
-    outcome = Outcome(instances, nominal, summary, backend="-", simulated=0, seconds=0.0,
+    chips, summary = write_tables(out, instances, nominal, neurons, plan.sweep_columns,
+                                  plan.baseline, plan.paired)  # fmt: skip
+    outcome = Outcome(instances, chips, nominal, summary, backend="-", simulated=0, seconds=0.0,
                       neuron_steps=0)  # fmt: skip
     if figures:
         write_figures(plan, outcome, out, raster_stores=list(stores.values()))

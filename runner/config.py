@@ -23,6 +23,7 @@ __all__ = [
     "Distribution",
     "Nonphysical",
     "AxisMode",
+    "Pairing",
     "Currents",
     "Layout",
     "MismatchConfig",
@@ -66,6 +67,11 @@ class Nonphysical(Enum):
 class AxisMode(Enum):
     replace = "replace"  # the swept value replaces the field
     scale = "scale"  # the swept value multiplies the field (every core, or one with `.k`)
+
+
+class Pairing(Enum):
+    paired = "paired"  # chip c draws the same deviations at every sweep point
+    independent = "independent"  # every (point, chip) draws its own: unrelated chips
 
 
 @dataclass
@@ -147,7 +153,7 @@ class StimulusConfig:
     n_steps: int = 1000
     rate_hz: Any = 10.0  # a number or one per input channel
     file: str | None = None  # .npy/.npz: (T, C), or (trials, T, C) for per-trial input
-    frozen: bool = True  # True: every instance sees trial 0; False: sample s sees trial s
+    trials: int = 1  # every chip and the nominal instance run trials 0..trials-1
     seed: int = 0
 
 
@@ -162,11 +168,13 @@ class SweepAxis:
 
 @dataclass
 class SweepConfig:
-    """The grid (product of axes, first axis slowest) x n_samples mismatch instances."""
+    """The grid (product of axes, first axis slowest) x n_samples chips x stimulus.trials."""
 
     name: str = "none"
-    n_samples: int = 32
+    n_samples: int = 32  # chips per sweep point
     axes: list[SweepAxis] = field(default_factory=list)
+    pairing: Pairing = Pairing.paired
+    baseline: int = 0  # the sweep point paired changes are measured against
 
 
 @dataclass
@@ -188,7 +196,7 @@ class MetricsConfig:
 class OutputConfig:
     neurons: bool = True  # write neurons.parquet (one row per instance and neuron)
     figures: bool = True
-    raster_instance: int | None = None  # null: sample 0 of the last sweep point
+    raster_instance: int | None = None  # a row id; null: chip 0, first trial, last point
 
 
 @dataclass
@@ -202,8 +210,8 @@ class RunnerConfig:
     stimulus: StimulusConfig = field(default_factory=StimulusConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     backend: BackendConfig = field(default_factory=BackendConfig)
-    seed: int = 0  # mismatch seed: instance i of any run draws the same parameters
-    chunk_size: int = 1024  # instances per backend call (one launch, across sweep points)
+    seed: int = 0  # mismatch seed: chip c of any run draws the same parameters
+    chunk_size: int = 1024  # rows (chip x trial) per backend call, whole chips, across points
     shard: ShardConfig = field(default_factory=ShardConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     output: OutputConfig = field(default_factory=OutputConfig)

@@ -2,7 +2,8 @@
 
 `run` simulates this shard's chunks that are not in the run folder yet (one backend call
 per chunk, `simulate.py`), writing each as it finishes, and finally rebuilds
-instances.parquet, neurons.parquet, nominal.parquet and summary.csv from the chunk files.
+instances.parquet, chips.parquet, neurons.parquet, nominal.parquet and summary.csv from
+the chunk files.
 A shard that holds no chunk (more shards than chunks) simulates and writes nothing.
 """
 
@@ -38,11 +39,12 @@ _PROGRESS_LOG_INTERVAL_S = 30.0
 
 @dataclass
 class Outcome:
-    instances: pd.DataFrame
-    nominal: pd.DataFrame  # per-neuron table of each point's nominal instance
+    instances: pd.DataFrame  # one row per (point, chip, trial)
+    chips: pd.DataFrame  # one row per (point, chip): metrics averaged over its trials
+    nominal: pd.DataFrame  # (trial, neuron) table of each point's nominal instance
     summary: pd.DataFrame
     backend: str
-    simulated: int  # instances simulated by this invocation (not resumed)
+    simulated: int  # rows simulated by this invocation (not resumed)
     seconds: float  # wall time of those simulations
     neuron_steps: int
 
@@ -97,6 +99,13 @@ def run(
         store.release()
 
 
+def _nominal_rates(frame: pd.DataFrame, n_trials: int) -> np.ndarray:
+    """(trials, N) rates of one point's nominal table; a non-finite nominal trial has no
+    rates to compare with (NaN)."""
+    rates = np.where(frame["nonfinite"].to_numpy(), np.nan, frame["rate_hz"].to_numpy())
+    return rates.reshape(n_trials, -1)
+
+
 def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
     config = plan.config
     backend = resolve_backend(config["backend"]["name"])
@@ -104,7 +113,7 @@ def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
         log.info("%s holds none of the sweep's %d chunk(s): nothing to simulate or write",
                  plan.shard_label, len(plan.sweep_chunks))  # fmt: skip
         empty = pd.DataFrame()
-        return Outcome(empty, empty, empty, backend, 0, 0.0, 0)
+        return Outcome(empty, empty, empty, empty, backend, 0, 0.0, 0)
     pending = [c for c in plan.chunks if not store.finished(c, plan.neurons_per_instance(c))]
     if pending:
         check_chunks_fit(plan, available_memory())
@@ -116,13 +125,13 @@ def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
     touched = plan.touched_points()
     missing = [
         plan.points[index] for index in touched
-        if not store.has_nominal(index, plan.points[index].network.spec.n_neurons)
+        if not store.has_nominal(index, plan.nominal_rows(index))
     ]  # fmt: skip
     if missing:
         simulate_nominals(plan, missing, store, backend)
     nominal_table = pd.concat([store.read_nominal(index) for index in touched], ignore_index=True)
-    nominal_rates = {  # a non-finite nominal instance has no rates to compare with
-        index: np.where(frame["nonfinite"].to_numpy(), np.nan, frame["rate_hz"].to_numpy())
+    nominal_rates = {
+        index: _nominal_rates(frame, len(plan.points[index].stimulus.nominal_trials))
         for index, frame in nominal_table.groupby("point")
     }
 
@@ -143,5 +152,7 @@ def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
 
     instances = store.read(plan.chunks, "instances")
     neurons = store.read(plan.chunks, "neurons") if config["output"]["neurons"] else None
-    summary = write_tables(store.run_dir, instances, nominal_table, neurons, plan.sweep_columns)
-    return Outcome(instances, nominal_table, summary, backend, simulated, seconds, neuron_steps)
+    chips, summary = write_tables(store.run_dir, instances, nominal_table, neurons,
+                                  plan.sweep_columns, plan.baseline, plan.paired)  # fmt: skip
+    return Outcome(instances, chips, nominal_table, summary, backend, simulated, seconds,
+                   neuron_steps)  # fmt: skip

@@ -26,10 +26,10 @@ __all__ = [
 # The per-neuron metrics (4 float64) and their temporaries, and the robustness metrics'
 # (B, N) float64 work arrays (nominal rates per instance, errors, centred rates).
 _METRIC_BYTES = 4 * 8 + 5 * 8 + 5 * 8
-# A neurons-table row (instance, point, sample int64; neuron, core, spike_count int32;
+# A neurons-table row (instance, point, chip, trial int64; neuron, core, spike_count int32;
 # 4 float32 metrics; the nonfinite flag), counted twice: the DataFrame and its Arrow copy
 # while written.
-_NEURON_ROW_BYTES = 2 * (3 * 8 + 3 * 4 + 4 * 4 + 1)
+_NEURON_ROW_BYTES = 2 * (4 * 8 + 3 * 4 + 4 * 4 + 1)
 
 
 @dataclass(frozen=True)
@@ -41,21 +41,24 @@ class ChunkFootprint:
     n_steps: int
     n_bins: int
     n_inputs: int
-    input_per_instance: bool  # a trial per instance (stimulus.frozen=false)
+    n_streams: int  # input streams: one per (point, trial) the chunk uses, not per row
     neurons_table: bool  # output.neurons
+
+    @property
+    def _input_bytes(self) -> int:
+        """Dense float32 trials, stacked from their list (twice)."""
+        return 2 * self.n_streams * self.n_steps * self.n_inputs * 4
 
     def parts(self) -> dict[str, int]:
         """Bytes by what holds them."""
         cells = self.n_instances * self.n_neurons
-        # dense float32 trials, stacked from their list (twice); frozen: one trial
-        streams = self.n_instances if self.input_per_instance else 1
         parts = {
             # counted twice: the backend's parts and their concatenation coexist a moment
             "kernel outputs": 2 * layout_bytes(
                 output_layout(self.n_instances, self.n_neurons, self.n_bins, self.n_steps, 0)
             ),
             "metrics": cells * _METRIC_BYTES,
-            "inputs": 2 * streams * self.n_steps * self.n_inputs * 4,
+            "inputs": self._input_bytes,
         }
         if self.neurons_table:
             parts["neurons table"] = cells * _NEURON_ROW_BYTES
@@ -66,11 +69,11 @@ class ChunkFootprint:
         return sum(self.parts().values())
 
     def largest_fitting(self, available: int) -> int:
-        """The most instances per chunk that fit in `available` bytes (0 if none)."""
-        one = ChunkFootprint(1, self.n_neurons, self.n_steps, self.n_bins, self.n_inputs,
-                             self.input_per_instance, self.neurons_table)  # fmt: skip
-        fixed = 0 if self.input_per_instance else 2 * self.n_steps * self.n_inputs * 4
-        return max(0, (available - fixed) // max(one.total - fixed, 1))
+        """The most rows per chunk that fit in `available` bytes (0 if none), with the
+        same input streams (they do not grow with the rows)."""
+        fixed = self._input_bytes
+        per_row = replace(self, n_instances=1).total - fixed
+        return max(0, (available - fixed) // max(per_row, 1))
 
 
 def available_memory() -> int:
@@ -104,7 +107,7 @@ def chunk_footprint(plan: Plan, chunk: Chunk) -> ChunkFootprint:
         n_steps=stimulus.n_steps,
         n_bins=-(-stimulus.n_steps // plan.config["metrics"]["bin_steps"]),
         n_inputs=spec.n_inputs,
-        input_per_instance=not all(plan.points[p].stimulus.frozen for p in plan.points_of(chunk)),
+        n_streams=sum(len(plan.points[p].stimulus.chip_trials) for p in plan.points_of(chunk)),
         neurons_table=bool(plan.config["output"]["neurons"]),
     )
 

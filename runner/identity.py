@@ -27,12 +27,13 @@ __all__ = [
 ]
 
 # Bump when the meaning or layout of chunk files changes: older folders are then refused.
-FORMAT_VERSION = 2
+# 3: rows are (point, chip, trial), mismatch keyed by chip (sweep.pairing), nominal per trial.
+FORMAT_VERSION = 3
 
-# Config sections that decide the tables (backend and shard do not; output.figures only
-# draws from the tables and is left out).
+# Config sections that decide the chunk files (backend and shard do not; output.figures
+# only draws from the tables and sweep.baseline only changes summary.csv: both left out).
 IDENTITY_SECTIONS = ("network", "stimulus", "sweep", "seed", "chunk_size", "metrics", "output")
-_NOT_IDENTITY = {"output": ("figures",)}
+_NOT_IDENTITY = {"output": ("figures",), "sweep": ("baseline",)}
 
 
 def _file_digest(path: Path) -> str:

@@ -28,7 +28,13 @@ from omegaconf.errors import OmegaConfBaseException
 from .config import RunnerConfig
 from .names import did_you_mean
 
-__all__ = ["OverrideError", "check_overrides", "group_options", "one_line"]
+__all__ = ["OverrideError", "REMOVED_KEYS", "check_overrides", "group_options", "one_line"]
+
+# Keys that existed once, and what replaced them: named in the error instead of "no key".
+REMOVED_KEYS = {
+    "stimulus.frozen": "stimulus.frozen was removed: use stimulus.trials=K (every chip and the "
+    "nominal instance run trials 0..K-1; K=1 is the old frozen=true)",
+}
 
 
 class OverrideError(ValueError):
@@ -111,6 +117,8 @@ def _check(override: Override, groups: dict[str, list[str]], check_options: bool
                     f"{did_you_mean(option, groups[key])}; options: {', '.join(groups[key])}"
                 )
         return
+    if key in REMOVED_KEYS:
+        raise OverrideError(f"{line}: {REMOVED_KEYS[key]}")
     reason = _unknown_key(key)
     if reason is not None:
         raise OverrideError(f"{line}: {reason}")

@@ -1,4 +1,5 @@
-"""Figures of a run (PNG, under figures/): rate distributions, robustness curves, rasters.
+"""Figures of a run (PNG, under figures/): rate distributions, robustness curves, chips'
+own response curves, rasters.
 
 Each `plot_*` function returns its Figure (tests inspect it); `write_figures` saves them.
 Legends sit outside the axes, sweep axes carry units (or "×" for scale factors, % for the
@@ -8,6 +9,7 @@ mismatch level), and histograms bin rates on the grid they live on, k / (T·dt).
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +24,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from .tables import ChunkStore  # noqa: E402
+from .tables import ChunkStore, nominal_raster_label  # noqa: E402
 
 if TYPE_CHECKING:
     from .experiment import Outcome, Plan
@@ -35,10 +37,14 @@ __all__ = [
     "rate_bins",
     "plot_rates",
     "plot_robustness",
+    "plot_chip_curves",
     "plot_raster",
 ]
 
+log = logging.getLogger(__name__)
+
 MAX_PANELS = 12
+CHIPS_SHOWN = 6  # chips drawn one by one over the population band
 MAX_BINS = 40
 _LAYOUT_UNITS = {"C_": "F", "Io": "A", "Ut": "V", "Vth": "V"}
 _SCALAR_UNITS = {"Iscale": "A", "dt": "s", "rate_hz": "Hz", "n_steps": "steps"}
@@ -278,6 +284,62 @@ def plot_robustness(summary: pd.DataFrame, sweep_columns: list[str], within: flo
     return figure
 
 
+_CHIP_METRICS = (("mean_rate_hz", "chip mean rate [Hz]"),
+                 ("rate_rel_error", "relative rate error Σ|r−r₀|/Σr₀"))  # fmt: skip
+
+
+def plot_chip_curves(chips: pd.DataFrame, summary: pd.DataFrame, x_column: str) -> Figure:
+    """A few chips' own curves (their trial-averaged mean rate and rate error) along a
+    1-axis sweep, over the population's median and 5-95 % band across chips.
+
+    With paired chips, chip c is the same chip at every point, so its curve shows how one
+    chip responds; the chips drawn are the first CHIPS_SHOWN that are finite everywhere.
+    """
+    numeric = pd.api.types.is_numeric_dtype(summary[x_column])
+    x_of_point = dict(zip(summary["point"], _x_positions(summary, x_column, numeric),
+                          strict=True))  # fmt: skip
+    x = np.array([x_of_point[p] for p in summary["point"]])
+    finite = chips[~chips["nonfinite"]]
+    everywhere = finite.groupby("chip")["point"].nunique() == len(summary)
+    shown = everywhere[everywhere].index[:CHIPS_SHOWN]
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    colors = [f"C{i % 10}" for i in range(len(shown))]
+    for axis, (metric, title) in zip(axes, _CHIP_METRICS, strict=True):
+        axis.fill_between(x, summary[f"{metric}.q05"], summary[f"{metric}.q95"], color="0.6",
+                          alpha=0.3, linewidth=0)  # fmt: skip
+        axis.plot(x, summary[f"{metric}.q50"], color="k", linewidth=2)
+        for chip, color in zip(shown, colors, strict=True):
+            rows = finite[finite["chip"] == chip].sort_values("point")
+            axis.plot([x_of_point[p] for p in rows["point"]], rows[metric], "o-", color=color,
+                      linewidth=0.9, markersize=3)  # fmt: skip
+        axis.set_title(title, fontsize=9)
+        axis.set_xlabel(axis_label(x_column))
+        if not numeric:
+            axis.set_xticks(x, [str(v) for v in summary[x_column]], rotation=30, ha="right",
+                            fontsize=7)  # fmt: skip
+    axes[0].plot(x, summary["nominal_mean_rate_hz"], color="k", linestyle="--")
+    handles = [
+        Line2D([], [], color="k", linewidth=2, label="median over chips"),
+        Patch(color="0.6", alpha=0.3, label="5–95 % of chips"),
+        Line2D([], [], color="k", linestyle="--", label="nominal (no mismatch)"),
+        *(Line2D([], [], color=c, marker="o", markersize=3, label=f"chip {chip}")
+          for chip, c in zip(shown, colors, strict=True)),
+    ]  # fmt: skip
+    _outside_legend(figure, handles)
+    return figure
+
+
+def _chip_curves_skipped(plan: Plan, summary: pd.DataFrame) -> str | None:
+    """Why chips.png is not drawn for this run, or None."""
+    if len(plan.sweep_columns) != 1:
+        return f"{len(plan.sweep_columns)} sweep axes (drawn for a 1-axis sweep only)"
+    if len(summary) < 2:
+        return "fewer than 2 sweep points with chips"
+    if not plan.paired:
+        return "sweep.pairing=independent (chip c is a different chip at every point)"
+    return None
+
+
 def plot_raster(
     nominal: np.ndarray,
     mismatched: np.ndarray,
@@ -355,16 +417,25 @@ def write_figures(
     within = plan.config["metrics"]["within"]
     written = [_save(plot_robustness(outcome.summary, plan.sweep_columns, within),
                      folder / "robustness.png")]  # fmt: skip
+    skipped = _chip_curves_skipped(plan, outcome.summary)
+    if skipped is None:
+        figure = plot_chip_curves(outcome.chips, outcome.summary, plan.sweep_columns[0])
+        written.append(_save(figure, folder / "chips.png"))
+    else:
+        log.info("figures/chips.png left out: %s", skipped)
     if not rates.empty:  # empty when every instance is non-finite
         written.append(_save(plot_rates(rates, finite_nominal, labels, resolution, per_neuron),
                              folder / "rates.png"))  # fmt: skip
     stores = raster_stores if raster_stores is not None else [ChunkStore(run_dir)]
     instance = plan.raster_instance
     point = plan.point_of(instance)
+    _, chip, position = (int(v) for v in plan.locate(instance))
+    trial = int(point.stimulus.chip_trials[position])
     mismatched = _first_raster(stores, f"i{instance:09d}")
-    nominal = _first_raster(stores, f"nominal-p{point.sweep.index:05d}")
+    nominal = _first_raster(stores, nominal_raster_label(point.sweep.index, trial))
     if mismatched is not None and nominal is not None:
-        titles = (f"nominal, {labels[point.sweep.index]}", f"instance {instance} (mismatched)")
+        titles = (f"nominal, {labels[point.sweep.index]}, trial {trial}",
+                  f"chip {chip}, trial {trial} (row {instance}, mismatched)")  # fmt: skip
         spec = point.network.spec
         figure = plot_raster(nominal, mismatched, spec.dt, spec.core_map, titles)
         written.append(_save(figure, folder / "raster.png"))

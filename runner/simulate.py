@@ -1,7 +1,8 @@
-"""Backend calls of a run: the nominal instances, and one chunk of mismatch instances.
+"""Backend calls of a run: the nominal instances, and one chunk of chip x trial rows.
 
-A call packs the instances of consecutive sweep points that share neurons, weights and dt
-(each instance carries its point's biases); the results become table rows here.
+A call packs the rows of consecutive sweep points that share neurons, weights and dt (each
+row carries its point's biases, its chip's mismatch key and its trial's input stream: one
+event stream per (point, trial), never a copy per row); the results become table rows here.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from .mismatch import MismatchModel
 from .network import DynapSimNetwork
 from .plan import Plan, Point
 from .robustness import instance_metrics
+from .stimulus import Stimulus
 from .sweep import Chunk
-from .tables import ChunkStore
+from .tables import ChunkStore, nominal_raster_label
 
 __all__ = ["simulate_nominals", "simulate_chunk"]
 
@@ -31,41 +33,62 @@ def _simulate_points(
     networks: list[DynapSimNetwork],
     point_ids: np.ndarray,
     inputs: InputEvents,
-    instances: np.ndarray,
+    keys: np.ndarray,
     record: list[int],
     backend: str,
 ) -> BatchResult:
-    """One backend call for instances of several points (`point_ids` index `networks`)."""
+    """One backend call for rows of several points (`point_ids` index `networks`; `keys`
+    are the ids the rows' mismatch draws are keyed by)."""
     batch = packed_batch(
-        networks, point_ids, inputs, instances, plan.config["seed"],
+        networks, point_ids, inputs, keys, plan.config["seed"],
         plan.config["metrics"]["bin_steps"], record,
     )  # fmt: skip
     return get_backend(backend)(batch)
 
 
+def _trial_streams(
+    stimulus: Stimulus, trials: np.ndarray, stream_of_row: np.ndarray
+) -> InputEvents:
+    """One event stream per trial id in `trials`; row b reads stream `stream_of_row[b]`."""
+    events = InputEvents.from_dense(stimulus.for_trials(trials), len(trials))
+    return replace(events, instance_stream=stream_of_row.astype(np.int32))
+
+
 def simulate_nominals(plan: Plan, points: list[Point], store: ChunkStore, backend: str) -> None:
-    """The points' networks without mismatch (no draws at all) on trial 0's input, packed
-    into one backend call per group of packable points; stored per point."""
+    """The points' networks without mismatch (no draws at all), each on every trial of its
+    `nominal_trials`, packed into one backend call per group of packable points; stored
+    per point as one table of (trial, neuron) rows."""
+    raster_point, _, raster_position = (int(v) for v in plan.locate(plan.raster_instance))
     for _, group in itertools.groupby(points, key=lambda p: plan.group_of[p.sweep.index]):
         group = list(group)
         networks = [
             DynapSimNetwork(replace(p.network.spec, mismatch=MismatchModel())) for p in group
         ]
-        inputs = InputEvents.concatenate(
-            [InputEvents.from_dense(p.stimulus.trial(0), 1) for p in group]
-        )
-        positions = np.arange(len(group))
-        result = _simulate_points(plan, networks, positions, inputs, positions,
-                                  list(positions), backend)  # fmt: skip
+        trials = [p.stimulus.nominal_trials for p in group]
+        inputs = InputEvents.concatenate([
+            _trial_streams(p.stimulus, mine, np.arange(len(mine)))
+            for p, mine in zip(group, trials, strict=True)
+        ])  # fmt: skip
+        starts = np.cumsum([0] + [len(mine) for mine in trials])
+        point_ids = np.repeat(np.arange(len(group)), [len(mine) for mine in trials])
+        rasters = {}  # position in the call -> raster label
+        for index, point in enumerate(group):
+            if point.sweep.index == raster_point:
+                trial = int(point.stimulus.chip_trials[raster_position])
+                position = starts[index] + point.stimulus.nominal_positions([trial])[0]
+                rasters[int(position)] = nominal_raster_label(point.sweep.index, trial)
+        result = _simulate_points(plan, networks, point_ids, inputs, np.arange(point_ids.size),
+                                  list(rasters), backend)  # fmt: skip
+        for position, label in rasters.items():
+            store.write_raster(label, result.raster[position])
         spec = group[0].network.spec
         metrics = neuron_metrics(result, group[0].stimulus.n_steps, spec.dt)
-        for position, point in enumerate(group):
-            store.write_raster(f"nominal-p{point.sweep.index:05d}", result.raster[position])
+        for index, (point, mine) in enumerate(zip(group, trials, strict=True)):
+            rows = slice(starts[index], starts[index + 1])
             frame = neuron_table(
-                {"point": np.array([point.sweep.index])}, spec.core_map,
-                result.spike_count[position : position + 1],
-                {name: values[position : position + 1] for name, values in metrics.items()},
-                nonfinite=result.nonfinite_step[position : position + 1] >= 0,
+                {"point": np.full(len(mine), point.sweep.index), "trial": mine}, spec.core_map,
+                result.spike_count[rows], {name: values[rows] for name, values in metrics.items()},
+                nonfinite=result.nonfinite_step[rows] >= 0,
             )  # fmt: skip
             store.write_nominal(point.sweep.index, frame)
 
@@ -77,30 +100,34 @@ def simulate_chunk(
     store: ChunkStore,
     backend: str,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """One backend call for the chunk's instances -> instance rows (+ neuron rows).
+    """One backend call for the chunk's rows -> instance rows (+ neuron rows).
 
-    nominal_rates: point index -> that point's nominal per-neuron rates (N,).
+    nominal_rates: point index -> that point's nominal per-neuron rates, one row per trial
+    of its `nominal_trials` (Kn, N); row (point, chip, trial k) is compared with row k.
     """
     config = plan.config
     ids = np.arange(chunk.first, chunk.last + 1)
-    point_of, samples = np.divmod(ids, plan.n_samples)
+    point_of, chips, positions = plan.locate(ids)
     chunk_points = np.unique(point_of)
     points = [plan.points[p] for p in chunk_points]
-    local = np.searchsorted(chunk_points, point_of)
-    inputs = InputEvents.concatenate(
-        [
-            InputEvents.from_dense(point.stimulus.for_samples(samples[point_of == p]),
-                                   int((point_of == p).sum()))
-            for p, point in zip(chunk_points, points, strict=True)
-        ]
-    )  # fmt: skip
+    trials = np.empty_like(ids)
+    nominal = np.empty((ids.size, points[0].network.spec.n_neurons))
+    streams = []
+    for p, point in zip(chunk_points, points, strict=True):
+        mine = point_of == p
+        stimulus = point.stimulus
+        trials[mine] = stimulus.chip_trials[positions[mine]]
+        nominal[mine] = nominal_rates[p][stimulus.nominal_positions(trials[mine])]
+        streams.append(_trial_streams(stimulus, stimulus.chip_trials, positions[mine]))
     record = (
         [int(plan.raster_instance - chunk.first)]
         if chunk.first <= plan.raster_instance <= chunk.last
         else []
     )
-    result = _simulate_points(plan, [p.network for p in points], local, inputs, ids, record,
-                              backend)  # fmt: skip
+    local = np.searchsorted(chunk_points, point_of)
+    result = _simulate_points(plan, [p.network for p in points], local,
+                              InputEvents.concatenate(streams),
+                              plan.mismatch_keys(point_of, chips), record, backend)  # fmt: skip
     for position in record:
         store.write_raster(f"i{chunk.first + position:09d}", result.raster[position])
     spec = points[0].network.spec
@@ -108,29 +135,23 @@ def simulate_chunk(
     neuron = neuron_metrics(result, n_steps, spec.dt)
     metrics = config["metrics"]
     per_instance = instance_metrics(
-        result, neuron, np.stack([nominal_rates[p] for p in point_of]), spec.dt,
-        metrics["bin_steps"],
-        n_steps, metrics["within"], metrics["saturated_rate_hz"],
+        result, neuron, nominal, spec.dt, metrics["bin_steps"], n_steps, metrics["within"],
+        metrics["saturated_rate_hz"],
     )  # fmt: skip
-    frozen = np.array([plan.points[p].stimulus.frozen for p in point_of])
+    rows = {"instance": ids, "point": point_of, "chip": chips, "trial": trials}
     head = {
-        "instance": ids,
-        "point": point_of,
-        "sample": samples,
+        **rows,
         **{
             column: [_cell(plan.points[p].sweep.values[column]) for p in point_of]
             for column in plan.sweep_columns
         },
         "seed": config["seed"],
-        "trial": np.where(frozen, 0, samples),
     }
     instances = pd.DataFrame({**head, **per_instance})
     if not config["output"]["neurons"]:
         return instances, None
-    neurons = neuron_table(
-        {"instance": ids, "point": point_of, "sample": samples}, spec.core_map,
-        result.spike_count, neuron, nonfinite=result.nonfinite_step >= 0, compact=True,
-    )  # fmt: skip
+    neurons = neuron_table(rows, spec.core_map, result.spike_count, neuron,
+                           nonfinite=result.nonfinite_step >= 0, compact=True)  # fmt: skip
     return instances, neurons
 
 

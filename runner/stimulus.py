@@ -1,9 +1,11 @@
-"""Input spike trains: Poisson, regular, or from a file; frozen or one trial per sample.
+"""Input spike trains: Poisson, regular, or from a file, as numbered trials.
 
 Trial k's input is a pure function of (stimulus seed, k): NumPy's Philox bit generator
-keyed by both, so an instance sees the same input however the run is chunked or sharded.
-Frozen stimuli give every instance (and the nominal reference) trial 0; otherwise mismatch
-sample s sees trial s, at every sweep point, and the nominal reference sees trial 0.
+keyed by both (a file: its k-th trial), so a row sees the same input however the run is
+chunked or sharded. Which trials run is a list of trial ids: `chip_trials` every chip runs,
+`nominal_trials` (a superset) the nominal instance runs, so that chip c on trial k is
+always compared with the nominal instance on trial k. With `stimulus.trials: K` both are
+0..K-1; a labelled dataset may later give chips fewer trials than the nominal instance.
 """
 
 from __future__ import annotations
@@ -80,16 +82,20 @@ def _rates(value: Any) -> np.ndarray:
 class Stimulus:
     """The input of every trial of one sweep point."""
 
-    def __init__(self, config: dict[str, Any], n_channels: int, dt: float, n_samples: int) -> None:
+    def __init__(self, config: dict[str, Any], n_channels: int, dt: float) -> None:
         self.kind = config["kind"]
-        self.frozen = bool(config["frozen"])
         self.seed = int(config["seed"])
         self.n_channels = n_channels
         self.dt = dt
         if not 0 <= self.seed < 2**64:
             raise ValueError(f"stimulus.seed must be in [0, 2**64), got {self.seed}")
+        n_trials = config["trials"]
+        if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+            raise ValueError(f"stimulus.trials must be an integer >= 1, got {n_trials!r}")
+        self.chip_trials = np.arange(n_trials)  # what every chip runs
+        self.nominal_trials = np.arange(n_trials)  # what the nominal instance runs (a superset)
         if self.kind == "file":
-            self._from_file(config, n_samples)
+            self._from_file(config)
         else:
             self.n_steps = int(config["n_steps"])
             if self.n_steps < 1:
@@ -106,17 +112,18 @@ class Stimulus:
                 )
             self.rate_hz = np.broadcast_to(rate, (n_channels,))
 
-    def _from_file(self, config: dict[str, Any], n_samples: int) -> None:
+    def _from_file(self, config: dict[str, Any]) -> None:
         if not config.get("file"):
             raise ValueError("stimulus.kind=file needs stimulus.file (a .npy/.npz array)")
         path = config["file"]
         array = _spike_counts(path, _load_array(path), self.n_channels)
-        if not self.frozen and array.shape[0] < n_samples:
+        needed = int(self.nominal_trials.max()) + 1
+        if array.shape[0] < needed:
             raise ValueError(
-                f"stimulus.file {path} holds {array.shape[0]} trials, but frozen=false "
-                f"needs one per sample ({n_samples})"
+                f"stimulus.file {path} holds {array.shape[0]} trial(s), but stimulus.trials="
+                f"{needed} needs {needed} (trial k is the file's k-th)"
             )
-        self.trials = array
+        self._file_trials = array
         self.n_steps = array.shape[1]
 
     def _generator(self, trial: int) -> np.random.Generator:
@@ -125,22 +132,25 @@ class Stimulus:
     def trial(self, trial: int) -> np.ndarray:
         """(T, C) float32 spike counts of one trial."""
         if self.kind == "file":
-            return self.trials[trial]
+            return self._file_trials[trial]
         if self.kind == "poisson":
             counts = self._generator(trial).poisson(
                 self.rate_hz * self.dt, (self.n_steps, self.n_channels)
             )
             return counts.astype(np.float32)
-        # regular: evenly spread phases when frozen, random phases per trial otherwise
-        if self.frozen:
+        # regular: trial 0 spreads the phases evenly, trial k >= 1 draws them from (seed, k)
+        if trial == 0:
             phase = (np.arange(self.n_channels) + 0.5) / self.n_channels
         else:
             phase = self._generator(trial).random(self.n_channels)
         cycles = np.floor(np.arange(self.n_steps + 1)[:, None] * (self.rate_hz * self.dt) + phase)
         return np.diff(cycles, axis=0).astype(np.float32)
 
-    def for_samples(self, samples: np.ndarray) -> np.ndarray:
-        """Input of these mismatch samples: (T, C) when frozen, else (B, T, C)."""
-        if self.frozen:
-            return self.trial(0)
-        return np.stack([self.trial(int(sample)) for sample in samples])
+    def for_trials(self, trials: np.ndarray) -> np.ndarray:
+        """(len(trials), T, C) float32: one input stream per trial id."""
+        return np.stack([self.trial(int(trial)) for trial in trials])
+
+    def nominal_positions(self, trials: np.ndarray) -> np.ndarray:
+        """Where each of these trial ids sits in `nominal_trials` (its nominal reference)."""
+        position = {int(trial): index for index, trial in enumerate(self.nominal_trials)}
+        return np.array([position[int(trial)] for trial in trials], dtype=np.int64)

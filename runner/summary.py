@@ -22,25 +22,38 @@ def _spread(summary: pd.DataFrame, metric: str, digits: int) -> pd.Series:
     )
 
 
+def _change(summary: pd.DataFrame, metric: str, digits: int) -> pd.Series:
+    """'mean change [95 % interval]' per sweep point."""
+    mean, low, high = (f"{metric}.delta_{k}" for k in ("mean", "lo95", "hi95"))
+    return summary.apply(
+        lambda row: f"{row[mean]:+.{digits}f} [{row[low]:+.{digits}f}, {row[high]:+.{digits}f}]",
+        axis=1,
+    )
+
+
 def render_summary(plan: Plan, outcome: Outcome, run_dir: Path) -> str:
-    """Header (what ran, where, how fast) and one line per sweep point."""
+    """Header (what ran, where, how fast) and one line per sweep point (statistics over
+    chips, each chip's metrics averaged over its trials), with the paired change of the
+    rate error against the baseline point when the sweep has several points."""
     summary = outcome.summary
     spec = plan.points[0].network.spec
     network = plan.config["network"]
     rate = outcome.neuron_steps / max(outcome.seconds, 1e-9)
+    grid = (f"{len(plan.points)} sweep point(s) x {plan.n_chips} chips "
+            f"({plan.config['sweep']['pairing']}) x {plan.n_trials} trial(s)")  # fmt: skip
+    n_rows = sum(c.size for c in plan.chunks)
     lines = [
         f"network {network['name']}: {spec.n_neurons} neurons in {spec.n_cluster} core(s), "
         f"{spec.n_inputs} inputs, {plan.points[0].stimulus.n_steps} steps of {spec.dt:g} s",
-        f"{len(plan.points)} sweep point(s) x {plan.n_samples} samples; this shard "
-        f"{sum(c.size for c in plan.chunks)} instances, {outcome.simulated} simulated now on "
+        f"{grid}; this shard {n_rows} rows, {outcome.simulated} simulated now on "
         f"backend {outcome.backend} in {outcome.seconds:.1f} s ({rate:.3g} neuron-steps/s)"
         if outcome.simulated
-        else f"{sum(c.size for c in plan.chunks)} instances, all from chunks already in the folder",
+        else f"{grid}; {n_rows} rows, all from chunks already in the folder",
     ]
     table = pd.DataFrame({"point": summary["point"]})
     for column in plan.sweep_columns:
         table[column] = summary[column]
-    table["n"] = summary["n_instances"]
+    table["chips"] = summary["n_chips"]
     table["nonfinite"] = summary["n_nonfinite"]
     table["nominal Hz"] = [
         "non-finite" if bad else f"{rate:.2f}"
@@ -57,13 +70,22 @@ def render_summary(plan: Plan, outcome: Outcome, run_dir: Path) -> str:
     table[f"within ±{within:.0%}"] = summary["frac_within.mean"].map("{:.3f}".format)
     table["silent"] = summary["n_silent.mean"].map("{:.1f}".format)
     table["saturated"] = summary["n_saturated.mean"].map("{:.1f}".format)
+    several = len(summary) > 1
+    if several and plan.paired:
+        change = _change(summary, "rate_rel_error", 3)
+        table[f"Δ rel. error vs point {plan.baseline} [95%]"] = change
     lines += ["", table.to_string(index=False), ""]
+    if several and not plan.paired:
+        lines.append("pairing=independent: chip c is a different chip at every point, so no "
+                     "paired change is computed")  # fmt: skip
     for _, row in summary.iterrows():
         if row["nominal_nonfinite"]:
             lines.append(f"point {row['point']}: the nominal instance is non-finite (no nominal "
                          "rate, robustness metrics against it are NaN)")  # fmt: skip
         if row["n_nonfinite"] > 0:
-            lines.append(f"point {row['point']}: non-finite instances (excluded): "
-                         f"{row['nonfinite_instances']}")  # fmt: skip
-    lines.append(f"tables: {run_dir}/{{instances.parquet, summary.csv, ...}}")
+            lines.append(
+                f"point {row['point']}: non-finite chips (excluded): "
+                f"{row['nonfinite_chips']}, rows {row['nonfinite_instances']}"
+            )
+    lines.append(f"tables: {run_dir}/{{instances.parquet, chips.parquet, summary.csv, ...}}")
     return "\n".join(lines)

@@ -1,11 +1,12 @@
-"""Sweep grid -> points; instance ids; chunks of instances; shards of chunks.
+"""Sweep grid -> points; row ids; chunks of whole chips; shards of chunks.
 
-Instance ids are global and deterministic: instance = point * n_samples + sample, and
-mismatch draws are keyed by (seed, instance). A chunk is a contiguous id range (one
-backend call, spanning as many sweep points as fit) and names its file; a shard is a
-contiguous block of chunks. So the numbers of an instance never depend on chunk size,
-shard count or which backend ran it. Chunks are arithmetic (`Chunks`): a plan of 10^12
-instances costs what one of 32 does.
+A row is one (point, chip, trial): row = (point * n_chips + chip) * n_trials + j, where j is
+the trial's position in the point's `chip_trials`; its mismatch draws are keyed by (seed,
+chip) (paired) or (seed, point * n_chips + chip) (independent), never by the row. A chunk
+is a contiguous row range holding whole chips (every trial of each), one backend call
+spanning as many sweep points as fit, and names its file; a shard is a contiguous block of
+chunks. So the numbers of a row never depend on chunk size, shard count or which backend
+ran it. Chunks are arithmetic (`Chunks`): a plan of 10^12 rows costs what one of 32 does.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class SweepPoint:
 
 @dataclass(frozen=True)
 class Chunk:
-    """Instances first..last (inclusive), of one or more sweep points: one backend call."""
+    """Rows (instances) first..last (inclusive), of one or more sweep points: one backend
+    call."""
 
     first: int
     last: int
@@ -135,26 +137,28 @@ def expand_sweep(
 class Chunks(Sequence[Chunk]):
     """The chunks of a plan (or a contiguous block of them), computed on demand.
 
-    Held as the instance range of each group of points plus the chunk size, so planning
-    costs O(groups) whatever the number of instances; a chunk object exists only while
-    it is indexed or iterated. Slicing gives another `Chunks` (a shard).
+    Held as the chip range of each group of points, the chips per chunk and the rows per
+    chip, so planning costs O(groups) whatever the number of rows; a chunk object exists
+    only while it is indexed or iterated. Slicing gives another `Chunks` (a shard).
     """
 
-    def __init__(self, groups: list[tuple[int, int]], chunk_size: int,
-                 indices: range | None = None) -> None:  # fmt: skip
-        """groups: (first id, one past the last id) of each group of points, in id order."""
+    def __init__(self, groups: list[tuple[int, int]], chips_per_chunk: int,
+                 indices: range | None = None, rows_per_chip: int = 1) -> None:  # fmt: skip
+        """groups: (first chip, one past the last chip) of each group of points, in order."""
         self._groups = groups
-        self._chunk_size = chunk_size
+        self._chips_per_chunk = chips_per_chunk
+        self._rows_per_chip = rows_per_chip
         self._offsets = [0]  # index of each group's first chunk, then the total
         for start, stop in groups:
-            self._offsets.append(self._offsets[-1] + -(-(stop - start) // chunk_size))
+            self._offsets.append(self._offsets[-1] + -(-(stop - start) // chips_per_chunk))
         self._indices = range(self._offsets[-1]) if indices is None else indices
 
     def _chunk(self, index: int) -> Chunk:
         group = bisect.bisect_right(self._offsets, index) - 1
         start, stop = self._groups[group]
-        first = start + (index - self._offsets[group]) * self._chunk_size
-        return Chunk(first, min(first + self._chunk_size, stop) - 1)
+        first = start + (index - self._offsets[group]) * self._chips_per_chunk
+        stop = min(first + self._chips_per_chunk, stop)
+        return Chunk(first * self._rows_per_chip, stop * self._rows_per_chip - 1)
 
     def __len__(self) -> int:
         return len(self._indices)
@@ -169,7 +173,8 @@ class Chunks(Sequence[Chunk]):
         if isinstance(item, slice):
             if item.step not in (None, 1):
                 raise ValueError("a block of chunks is contiguous: slices take no step")
-            return Chunks(self._groups, self._chunk_size, self._indices[item])
+            return Chunks(self._groups, self._chips_per_chunk, self._indices[item],
+                          self._rows_per_chip)  # fmt: skip
         return self._chunk(self._indices[item])
 
     def __iter__(self) -> Iterator[Chunk]:
@@ -183,7 +188,8 @@ class Chunks(Sequence[Chunk]):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"Chunks({len(self)} chunks of up to {self._chunk_size} instances)"
+        rows = self._chips_per_chunk * self._rows_per_chip
+        return f"Chunks({len(self)} chunks of up to {rows} rows)"
 
     def largest_per_group(self) -> list[Chunk]:
         """The largest of these chunks in each group of points they touch (O(groups))."""
@@ -195,25 +201,29 @@ class Chunks(Sequence[Chunk]):
         return largest
 
 
-def plan_chunks(point_groups: list[int], n_samples: int, chunk_size: int) -> Chunks:
-    """Chunks of at most chunk_size instances over all points, in id order.
+def plan_chunks(
+    point_groups: list[int], n_chips: int, chunk_size: int, n_trials: int = 1
+) -> Chunks:
+    """Chunks of whole chips over all points, in row order: max(1, chunk_size // n_trials)
+    chips (each n_trials rows) per chunk, so a chunk exceeds chunk_size rows only when one
+    chip's trials do.
 
     `point_groups[p]` says which points can share a backend call (same neurons, weights,
     dt and input shape); a chunk never straddles a change of group.
     """
     n_points = len(point_groups)
-    if n_points < 1 or n_samples < 1 or chunk_size < 1:
+    if n_points < 1 or n_chips < 1 or chunk_size < 1 or n_trials < 1:
         raise ValueError(
-            "need n_points, sweep.n_samples and chunk_size >= 1, "
-            f"got {n_points}, {n_samples}, {chunk_size}"
+            "need n_points, sweep.n_samples, chunk_size and stimulus.trials >= 1, "
+            f"got {n_points}, {n_chips}, {chunk_size}, {n_trials}"
         )
     groups = []
     start = 0
     for _, members in itertools.groupby(point_groups):
-        stop = start + len(list(members)) * n_samples
+        stop = start + len(list(members)) * n_chips
         groups.append((start, stop))
         start = stop
-    return Chunks(groups, chunk_size)
+    return Chunks(groups, max(1, chunk_size // n_trials), rows_per_chip=n_trials)
 
 
 def shard_chunks(chunks: Sequence[Chunk], index: int, count: int) -> Sequence[Chunk]:

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .identity import differences, flatten, identity_digest
+from .statistics import chip_table, summarize
 from .sweep import Chunk
 
 __all__ = [
@@ -38,20 +39,18 @@ __all__ = [
     "RunFolderNotWritable",
     "probe_writable",
     "ChunkStore",
-    "SUMMARY_METRICS",
-    "QUANTILES",
-    "summarize",
+    "nominal_raster_label",
     "write_tables",
 ]
 
 log = logging.getLogger(__name__)
 
-SUMMARY_METRICS: tuple[str, ...] = (
-    "mean_rate_hz", "rate_std_hz", "pop_rate_std_hz", "pop_rate_peak_hz", "mean_isi_cv",
-    "mean_first_spike_s", "n_silent", "n_saturated", "rate_rel_error", "rate_corr", "frac_within",
-)  # fmt: skip
-QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _TEMPORARY = ".tmp-"
+
+
+def nominal_raster_label(point: int, trial: int) -> str:
+    """Raster file label of a point's nominal instance on one trial."""
+    return f"nominal-p{point:05d}-t{trial:09d}"
 
 
 class RunFolderError(ValueError):
@@ -276,8 +275,9 @@ class ChunkStore:
     def _nominal_path(self, point: int) -> Path:
         return self._path(f"nominal-p{point:05d}", "neurons")
 
-    def has_nominal(self, point: int, n_neurons: int) -> bool:
-        """The point's nominal table is there and whole (a bad one is rejected)."""
+    def has_nominal(self, point: int, n_rows: int) -> bool:
+        """The point's nominal table is there and whole, `n_rows` (trials x neurons) rows
+        (a bad one is rejected)."""
         path = self._nominal_path(point)
         if not (path.exists() or path.is_symlink()):
             return False
@@ -285,8 +285,8 @@ class ChunkStore:
         try:
             if path.is_symlink() or not path.is_file():
                 problem = "is not a regular file"
-            elif (rows := pq.read_metadata(path).num_rows) != n_neurons:
-                problem = f"holds {rows} rows, expected {n_neurons}"
+            elif (rows := pq.read_metadata(path).num_rows) != n_rows:
+                problem = f"holds {rows} rows, expected {n_rows}"
             elif set(pq.read_table(path, columns=["point"]).column(0).to_pylist()) != {point}:
                 problem = f"holds rows of another point than {point}"
         except (OSError, pa.ArrowException, KeyError) as error:
@@ -297,7 +297,7 @@ class ChunkStore:
         return False
 
     def write_nominal(self, point: int, frame: pd.DataFrame) -> None:
-        """The per-neuron table of a point's nominal instance, computed once per folder."""
+        """The (trial, neuron) table of a point's nominal instance, computed once per folder."""
         write_atomic(self._nominal_path(point), _parquet_writer(frame))
 
     def read_nominal(self, point: int) -> pd.DataFrame:
@@ -332,60 +332,25 @@ class ChunkStore:
         return raster
 
 
-def summarize(
-    instances: pd.DataFrame, sweep_columns: list[str], nominal: pd.DataFrame
-) -> pd.DataFrame:
-    """Per sweep point: n, non-finite count and ids, then mean/std/quantiles of each metric.
-
-    Non-finite instances are excluded from the statistics and listed instead (as a JSON
-    list, so that none reads back as `[]`, not as a missing value); a non-finite nominal
-    instance is flagged (`nominal_nonfinite`) and gives no nominal rate.
-    `nominal`: the per-neuron nominal table (columns point, rate_hz, nonfinite).
-    """
-    nominal_by_point = dict(list(nominal.groupby("point"))) if not nominal.empty else {}
-    rows = []
-    for point, group in instances.groupby("point", sort=True):
-        finite = group[~group["nonfinite"]]
-        row: dict[str, Any] = {"point": point}
-        row.update({column: group[column].iloc[0] for column in sweep_columns})
-        row["n_instances"] = len(group)
-        row["n_nonfinite"] = int(group["nonfinite"].sum())
-        row["nonfinite_instances"] = json.dumps(
-            [int(i) for i in group.loc[group["nonfinite"], "instance"]]
-        )
-        row["nonphysical"] = int(group["nonphysical"].sum())
-        point_nominal = nominal_by_point.get(point)
-        nominal_bad = point_nominal is not None and bool(point_nominal["nonfinite"].any())
-        row["nominal_nonfinite"] = nominal_bad
-        row["nominal_mean_rate_hz"] = (
-            np.nan if point_nominal is None or nominal_bad else point_nominal["rate_hz"].mean()
-        )
-        for metric in SUMMARY_METRICS:
-            values = finite[metric].astype(np.float64)
-            row[f"{metric}.mean"] = values.mean()
-            row[f"{metric}.std"] = values.std(ddof=1) if len(values) > 1 else np.nan
-            for q in QUANTILES:
-                row[f"{metric}.q{round(q * 100):02d}"] = (
-                    values.quantile(q) if len(values) else np.nan
-                )
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
 def write_tables(
     folder: Path,
     instances: pd.DataFrame,
     nominal: pd.DataFrame,
     neurons: pd.DataFrame | None,
     sweep_columns: list[str],
-) -> pd.DataFrame:
-    """The final tables of a run or a merge: instances, nominal (and neurons) parquet and
-    summary.csv, each written atomically; returns the summary."""
-    summary = summarize(instances, sweep_columns, nominal)
+    baseline: int,
+    paired: bool,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The final tables of a run or a merge: instances, chips, nominal (and neurons)
+    parquet and summary.csv (paired changes against point `baseline` when `paired`), each
+    written atomically; returns the chips table and the summary."""
+    chips = chip_table(instances, sweep_columns)
+    summary = summarize(chips, instances, sweep_columns, nominal, baseline, paired)
     write_atomic(folder / "instances.parquet", _parquet_writer(instances))
+    write_atomic(folder / "chips.parquet", _parquet_writer(chips))
     write_atomic(folder / "nominal.parquet", _parquet_writer(nominal))
     if neurons is not None:
         write_atomic(folder / "neurons.parquet", _parquet_writer(neurons))
     csv = summary.to_csv(index=False).encode()
     write_atomic(folder / "summary.csv", lambda stream: stream.write(csv))
-    return summary
+    return chips, summary
