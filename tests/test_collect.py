@@ -108,7 +108,7 @@ def test_collect_refuses_inputs_changed_since_the_jobs_ran(tmp_path: Path, capsy
     stimulus = tmp_path / "input.npy"
     np.save(stimulus, np.zeros((100, 8), dtype=np.float32))
     run(tmp_path / "jobs" / "0", "stimulus.kind=file", f"stimulus.file={stimulus}",
-        "stimulus.frozen=true")  # fmt: skip
+        "stimulus.trials=1")  # fmt: skip
     np.save(stimulus, np.ones((100, 8), dtype=np.float32))
     status, text = collect_output(tmp_path / "jobs", capsys, "--require-complete")
     assert status == 1

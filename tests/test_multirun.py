@@ -21,15 +21,17 @@ import pytest
 from tests.helpers import requires_submitit
 
 ROOT = Path(__file__).resolve().parent.parent
-# A tiny two-point sweep: 2 points x 6 samples = 12 instances in chunks of 2 (6 chunks, so
-# each of 3 shards holds 2 chunks). Figures off: collect's figures are not what is checked.
+# A tiny two-point sweep: 2 points x 6 chips x 2 trials = 24 rows in chunks of 4 (2 chips:
+# 6 chunks, so each of 3 shards holds 2 chunks). Figures off: collect's figures are not what
+# is checked.
 BASE = [
     "backend=reference", "network.neurons_per_core=16", "network.generator.params.n_inputs=8",
-    "stimulus.n_steps=100", "stimulus=poisson_trials", "chunk_size=2", "output.figures=false",
+    "stimulus.n_steps=100", "stimulus=poisson_trials", "stimulus.trials=2", "chunk_size=4",
+    "output.figures=false",
 ]  # fmt: skip
 SWEEP = ["sweep=mismatch_robustness", "sweep.n_samples=6", "sweep.axes.0.values=[0.1,0.3]"]
 SMALL = [*BASE, *SWEEP]
-TABLES = ("instances.parquet", "neurons.parquet", "nominal.parquet")
+TABLES = ("instances.parquet", "chips.parquet", "neurons.parquet", "nominal.parquet")
 LOCAL = ["hydra/launcher=local", "hydra.launcher.gpus_per_node=0"]  # submitit_local, no GPU
 
 
@@ -174,12 +176,12 @@ def test_a_failing_job_exits_non_zero_and_the_others_results_are_kept(
                     f"hydra.sweep.dir={sweep_dir}")  # fmt: skip
     assert result.returncode != 0
     assert "shard.index must be in [0, shard.count=2), got 7" in result.stderr
-    first_half = pd.read_parquet(unsharded / "instances.parquet").iloc[:6]
+    first_half = pd.read_parquet(unsharded / "instances.parquet").iloc[:12]
     pd.testing.assert_frame_equal(pd.read_parquet(sweep_dir / "0" / "instances.parquet"),
                                   first_half)  # fmt: skip
     assert not (sweep_dir / "1" / "chunks").exists()
     assert collect(sweep_dir).returncode == 0
-    assert set(pd.read_parquet(sweep_dir / "instances.parquet")["instance"]) == set(range(6))
+    assert set(pd.read_parquet(sweep_dir / "instances.parquet")["instance"]) == set(range(12))
 
 
 @requires_submitit
@@ -191,7 +193,7 @@ def test_a_failing_job_under_submitit_local(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "percent_mismatch must be >= 0" in output(result)
     assert not (sweep_dir / "0" / "chunks").exists()
-    assert len(pd.read_parquet(sweep_dir / "1" / "instances.parquet")) == 4
+    assert len(pd.read_parquet(sweep_dir / "1" / "instances.parquet")) == 4 * 2
 
 
 def test_multirun_over_networks_collects_per_experiment(tmp_path: Path) -> None:

@@ -31,8 +31,9 @@ from tests.test_runner_resume import config
 
 
 def test_a_huge_sweep_plans_and_runs_only_its_shard(tmp_path: Path, made_chunks) -> None:
-    """2 points x 10^12 samples, the last of 10^11 shards: ids near 2*10^12, simulated
-    exactly as `simulate` simulates those instances, and no chunk object for the others."""
+    """2 points x 10^12 chips x 2 trials, the last of 10^11 shards: row ids near 4*10^12,
+    simulated exactly as `simulate` simulates those chips (keys = chip ids) on each trial,
+    and no chunk object for the others."""
     made = made_chunks
     count = 10**11
     plan = experiment.prepare(
@@ -40,31 +41,32 @@ def test_a_huge_sweep_plans_and_runs_only_its_shard(tmp_path: Path, made_chunks)
                f"shard.index={count - 1}", "output.raster_instance=0")  # fmt: skip
     )
     assert made == []  # planning built no chunk
-    n_chunks = -(-2 * 10**12 // 4)
+    n_chunks = -(-2 * 10**12 // 4)  # 4 chips (8 rows) per chunk
     assert len(plan.sweep_chunks) == n_chunks
     assert len(plan.chunks) == n_chunks - (count - 1) * n_chunks // count
     outcome = experiment.run(plan, tmp_path, progress=False)
     shard_start = plan.chunks[0].first
     assert made and all(chunk.first >= shard_start for chunk in made)  # only its own chunks
-    ids = np.arange(plan.chunks[0].first, 2 * 10**12)
+    ids = np.arange(plan.chunks[0].first, 4 * 10**12)
     instances = pd.read_parquet(tmp_path / "instances.parquet")
     np.testing.assert_array_equal(instances["instance"], ids)
     assert outcome.simulated == ids.size and list(outcome.nominal["point"].unique()) == [1]
+    np.testing.assert_array_equal(instances["chip"], ids // 2 - 10**12)
+    np.testing.assert_array_equal(instances["trial"], ids % 2)
 
     point = plan.points[1]  # every id of this shard belongs to the last point
-    samples = ids - 10**12
-    x = np.stack([point.stimulus.trial(int(s)) for s in samples])
-    direct = point.network.simulate(x, n_instances=ids.size, seed=0, backend="reference",
-                                    first_instance=int(ids[0]), bin_width=10)  # fmt: skip
     neurons = pd.read_parquet(tmp_path / "neurons.parquet")
-    np.testing.assert_array_equal(
-        neurons["spike_count"].to_numpy().reshape(ids.size, -1), direct.spike_counts
-    )
-    np.testing.assert_array_equal(instances["trial"], samples)
+    counts = neurons["spike_count"].to_numpy().reshape(ids.size, -1)
+    for trial in (0, 1):
+        chips = ids[ids % 2 == trial] // 2 - 10**12
+        direct = point.network.simulate(point.stimulus.trial(trial), n_instances=chips.size,
+                                        seed=0, backend="reference",
+                                        first_instance=int(chips[0]), bin_width=10)  # fmt: skip
+        np.testing.assert_array_equal(counts[ids % 2 == trial], direct.spike_counts)
 
 
 def test_an_empty_shard_succeeds_and_writes_no_table(tmp_path: Path) -> None:
-    plan = experiment.prepare(config("chunk_size=12", "shard.count=2", "shard.index=0"))
+    plan = experiment.prepare(config("chunk_size=24", "shard.count=2", "shard.index=0"))
     assert len(plan.sweep_chunks) == 1 and len(plan.chunks) == 0
     assert plan.touched_points() == range(0)
     outcome = experiment.run(plan, tmp_path, progress=False)
@@ -77,7 +79,7 @@ def test_an_empty_shard_succeeds_and_writes_no_table(tmp_path: Path) -> None:
 def mostly_empty_sweep(tmp_path_factory: pytest.TempPathFactory):
     """3 shards of a sweep that packs into one chunk: shards 0 and 1 hold none."""
     sweep_dir = tmp_path_factory.mktemp("empty_shards") / "sweep"
-    one_chunk = [o for o in SMALL if not o.startswith("chunk_size=")] + ["chunk_size=12"]
+    one_chunk = [o for o in SMALL if not o.startswith("chunk_size=")] + ["chunk_size=1000"]
     result = ok(runner("-m", *one_chunk, "shard.count=3", "shard.index=0,1,2",
                        f"hydra.sweep.dir={sweep_dir}"))  # fmt: skip
     return sweep_dir, result
@@ -99,7 +101,7 @@ def test_a_multirun_prints_one_status_line_per_job(mostly_empty_sweep) -> None:
     assert [line.split(" (")[0] for line in lines] == ["job 0", "job 1", "job 2"], result.stdout
     assert "shard 0/3 holds none of the sweep's 1 chunk(s)" in lines[0]
     assert "shard.index=1" in lines[1] and "holds none" in lines[1]
-    assert "shard 2/3, 12 instances (12 simulated now on reference" in lines[2]
+    assert "shard 2/3, 24 instances (24 simulated now on reference" in lines[2]
     assert "0 non-finite" in lines[2] and str(sweep_dir / "2") in lines[2]
     assert "rel. error" not in result.stdout  # the tables go to the logs, not the terminal
     assert "rel. error" in (sweep_dir / "2" / "runner.log").read_text()
@@ -113,7 +115,7 @@ def test_without_a_terminal_progress_is_log_lines_and_the_summary_is_logged(
     result = ok(runner(*SMALL, f"hydra.run.dir={run_dir}"))  # stderr is a pipe here
     log = (run_dir / "runner.log").read_text()
     assert "\r" not in result.stderr + result.stdout + log
-    assert "chunk 6/6 done (instances 10-11): 12 of 12 instances" in log
+    assert "chunk 6/6 done (instances 20-23): 24 of 24 instances" in log
     table = result.stdout[result.stdout.index("network feedforward:") :].strip()
     assert table and table in log  # the printed summary, whole, in runner.log
     assert "rel. error median" in table
@@ -150,26 +152,27 @@ def test_the_progress_bar_draws_only_on_a_terminal(tty: bool, monkeypatch, caplo
 
 
 def test_the_footprint_counts_the_real_arrays(tmp_path: Path) -> None:
-    """Kernel outputs and the neurons table as estimated = their real bytes (x2 for the
-    copies that coexist), from one real chunk."""
+    """Kernel outputs, the neurons table and the inputs as estimated = their real bytes (x2
+    for the copies that coexist), from one real chunk of 3 chips x 2 trials; the inputs are
+    one stream per trial, whatever the number of chips."""
     plan = experiment.prepare(config("chunk_size=6", "sweep.n_samples=6"))
     chunk = plan.chunks[0]
     footprint = chunk_footprint(plan, chunk)
     point = plan.point_of(chunk.first)
     assert (footprint.n_instances, footprint.n_neurons, footprint.n_steps, footprint.n_bins,
-            footprint.n_inputs) == (6, 16, 100, 10, 8)  # fmt: skip
-    assert footprint.input_per_instance and footprint.neurons_table
+            footprint.n_inputs, footprint.n_streams) == (6, 16, 100, 10, 8, 2)  # fmt: skip
+    assert footprint.neurons_table
     ids = np.arange(chunk.first, chunk.last + 1)
-    inputs = InputEvents.from_dense(point.stimulus.for_samples(ids), ids.size)
-    batch = packed_batch([point.network], np.zeros(ids.size, np.int32), inputs, ids, 0, 10)
+    inputs = InputEvents.from_dense(point.stimulus.for_trials(ids % 2), ids.size)
+    batch = packed_batch([point.network], np.zeros(ids.size, np.int32), inputs, ids // 2, 0, 10)
     result = get_backend("reference")(batch)
     assert footprint.parts()["kernel outputs"] == 2 * sum(
         getattr(result, name).nbytes for name in REDUCTION_FIELDS
     )
-    nominal = {0: np.zeros(16)}
+    nominal = {0: np.zeros((2, 16))}
     _, neurons = simulate_chunk(plan, chunk, nominal, ChunkStore(tmp_path), "reference")
     assert footprint.parts()["neurons table"] == 2 * neurons.memory_usage(index=False).sum()
-    assert footprint.parts()["inputs"] == 2 * point.stimulus.for_samples(ids).nbytes
+    assert footprint.parts()["inputs"] == 2 * point.stimulus.for_trials(np.arange(2)).nbytes
 
 
 def test_a_chunk_that_does_not_fit_is_refused_with_the_estimate_and_the_fix() -> None:
@@ -191,12 +194,14 @@ def test_a_chunk_that_does_not_fit_is_refused_with_the_estimate_and_the_fix() ->
 
 
 def test_the_largest_fitting_chunk_fits() -> None:
-    footprint = ChunkFootprint(1000, 256, 1000, 100, 64, False, True)
-    for available in (10**6, 10**8, 10**9):
+    """The inputs (4 streams: 2 MB) do not grow with the rows; below them nothing fits."""
+    footprint = ChunkFootprint(1000, 256, 1000, 100, 64, 4, True)
+    for available in (10**6, 10**7, 10**8, 10**9):
         fits = footprint.largest_fitting(available)
-        sized = ChunkFootprint(fits, 256, 1000, 100, 64, False, True)
-        bigger = ChunkFootprint(fits + 1, 256, 1000, 100, 64, False, True)
-        assert sized.total <= available < bigger.total
+        sized = ChunkFootprint(fits, 256, 1000, 100, 64, 4, True)
+        bigger = ChunkFootprint(fits + 1, 256, 1000, 100, 64, 4, True)
+        assert (fits == 0 or sized.total <= available) and available < bigger.total
+    assert footprint.largest_fitting(10**6) == 0 < footprint.largest_fitting(10**7)
 
 
 def test_the_cli_refuses_a_chunk_too_big_before_simulating(tmp_path: Path) -> None:

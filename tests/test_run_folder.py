@@ -35,7 +35,8 @@ from runner.tables import ExperimentMismatch, RunFolderError, write_atomic
 from .test_runner_resume import config, run, tables
 
 ROOT = Path(__file__).resolve().parent.parent
-CHUNK = "000000004-000000007"  # the middle of the three chunks of 4 (2 points x 6 samples)
+CHUNK = "000000008-000000015"  # the middle of the three chunks of 8 rows (2 x 6 chips x 2)
+FIRST = "000000000-000000007"
 
 
 @pytest.fixture(scope="module")
@@ -143,10 +144,10 @@ def test_a_bad_chunk_file_is_moved_aside_and_simulated_again(
 ) -> None:
     run(tmp_path)
     chunks = tmp_path / "chunks"
-    damage(chunks / f"{CHUNK}.{kind}.parquet", chunks / f"000000000-000000003.{kind}.parquet")
+    damage(chunks / f"{CHUNK}.{kind}.parquet", chunks / f"{FIRST}.{kind}.parquet")
     with caplog.at_level(logging.WARNING, logger="runner.tables"):
         outcome = run(tmp_path)
-    assert outcome.simulated == 4
+    assert outcome.simulated == 8
     assert any(CHUNK in r.getMessage() and "simulated again" in r.getMessage()
                for r in caplog.records)  # fmt: skip
     assert sorted(p.name for p in (chunks / "rejected").rglob("*.parquet")) == sorted(
@@ -160,7 +161,7 @@ def test_a_missing_neurons_file_of_a_finished_chunk_is_simulated_again(
 ) -> None:
     run(tmp_path)
     (tmp_path / "chunks" / f"{CHUNK}.neurons.parquet").unlink()
-    assert run(tmp_path).simulated == 4
+    assert run(tmp_path).simulated == 8
     assert_tables(tmp_path, complete)
 
 
@@ -217,7 +218,7 @@ def locked_folder(tmp_path: Path):
 
 def test_a_second_invocation_is_refused_at_once(locked_folder, complete, monkeypatch) -> None:
     folder, holder = locked_folder
-    theirs = folder / "chunks" / ".tmp-000000000-000000003.instances.parquet.x"
+    theirs = folder / "chunks" / f".tmp-{FIRST}.instances.parquet.x"
     theirs.write_bytes(b"being written")
     monkeypatch.setattr(simulate, "get_backend", lambda name: pytest.fail("simulated"))
     with pytest.raises(RunFolderError, match=rf"in use by another invocation \(pid {holder.pid}\)"):
@@ -320,7 +321,10 @@ def test_a_non_finite_nominal_instance_is_flagged(tmp_path: Path, monkeypatch) -
     assert summary["nominal_nonfinite"].tolist() == [False, True]
     assert np.isfinite(summary["nominal_mean_rate_hz"][0])
     assert np.isnan(summary["nominal_mean_rate_hz"][1])
-    assert [json.loads(ids) for ids in summary["nonfinite_instances"]] == [[], list(range(6, 12))]
+    assert [json.loads(ids) for ids in summary["nonfinite_instances"]] == [[], list(range(12, 24))]
+    assert [json.loads(ids) for ids in summary["nonfinite_chips"]] == [[], list(range(6))]
+    chips = pd.read_parquet(tmp_path / "chips.parquet")
+    assert chips["n_nonfinite_trials"].tolist() == [0] * 6 + [2] * 6
     neurons = pd.read_parquet(tmp_path / "neurons.parquet")
     flagged = neurons.groupby("instance")["nonfinite"].agg(["all", "any"])
     expected = outcome.instances.set_index("instance")["nonfinite"]
@@ -335,7 +339,7 @@ def test_a_non_finite_nominal_instance_is_flagged(tmp_path: Path, monkeypatch) -
         or Figure(),
     )
     plots.write_figures(plan, outcome, tmp_path)  # fmt: skip
-    assert set(plotted["rates"]["point"]) == {0} and len(plotted["rates"]) == 6 * 16
+    assert set(plotted["rates"]["point"]) == {0} and len(plotted["rates"]) == 12 * 16
     assert set(plotted["nominal"]["point"]) == {0}
 
 
@@ -353,3 +357,4 @@ def test_summary_reads_back_an_empty_list_of_non_finite_instances(tmp_path: Path
     run(tmp_path)
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert [json.loads(ids) for ids in summary["nonfinite_instances"]] == [[], []]
+    assert [json.loads(ids) for ids in summary["nonfinite_chips"]] == [[], []]

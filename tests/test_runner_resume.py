@@ -1,9 +1,13 @@
-"""Interrupted runs resume to identical tables; chunking and sharding do not change numbers."""
+"""Interrupted runs resume to identical tables; chunking and sharding do not change numbers.
+
+The sweep: 2 points x 6 chips x 2 trials = 24 rows, in chunks of 8 rows (4 whole chips).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
@@ -19,8 +23,8 @@ register_configs()
 SMALL = [
     "backend=reference", "sweep=mismatch_robustness", "sweep.n_samples=6",
     "sweep.axes.0.values=[0.1,0.3]", "network.neurons_per_core=16",
-    "network.generator.params.n_inputs=8", "stimulus.n_steps=100", "chunk_size=4",
-    "stimulus=poisson_trials",
+    "network.generator.params.n_inputs=8", "stimulus.n_steps=100", "chunk_size=8",
+    "stimulus=poisson_trials", "stimulus.trials=2",
 ]  # fmt: skip
 
 
@@ -62,7 +66,7 @@ def test_interrupted_run_resumes_to_identical_tables(tmp_path: Path, complete, m
     assert not (tmp_path / "instances.parquet").exists()
     monkeypatch.setattr(experiment, "simulate_chunk", real)
     outcome = run(tmp_path)
-    assert outcome.simulated == 4  # chunks of 4 | 4 | 4 instances: the first two were done
+    assert outcome.simulated == 8  # chunks of 8 | 8 | 8 rows: the first two were done
     for name, table in tables(tmp_path).items():
         pd.testing.assert_frame_equal(table, complete[name])
 
@@ -77,8 +81,10 @@ def test_lost_chunks_are_recomputed(tmp_path: Path, complete) -> None:
         pd.testing.assert_frame_equal(table, complete[name])
 
 
-def test_chunk_size_does_not_change_the_numbers(tmp_path: Path, complete) -> None:
-    run(tmp_path, "chunk_size=5")
+@pytest.mark.parametrize("chunk_size", [1, 5, 1000])
+def test_chunk_size_does_not_change_the_numbers(tmp_path: Path, complete, chunk_size) -> None:
+    """1: one chip (both its trials) per chunk; 5: 2 chips; 1000: the whole sweep."""
+    run(tmp_path, f"chunk_size={chunk_size}")
     for name, table in tables(tmp_path).items():
         pd.testing.assert_frame_equal(table, complete[name])
 
@@ -100,7 +106,8 @@ def test_a_folder_of_another_experiment_is_refused(tmp_path: Path) -> None:
 def test_a_sweep_packs_into_one_backend_call_per_chunk(
     tmp_path: Path, complete, monkeypatch
 ) -> None:
-    """2 points x 6 samples in chunks of 12: one call for all nominals, one for the chunk."""
+    """24 rows in one chunk: one call for both nominals (2 trials each), one for the chunk,
+    whose input is one stream per (point, trial), not one per row."""
     batches = []
     real = simulate.get_backend
 
@@ -114,9 +121,14 @@ def test_a_sweep_packs_into_one_backend_call_per_chunk(
         return wrapped
 
     monkeypatch.setattr(simulate, "get_backend", counting)
-    run(tmp_path, "chunk_size=12")
+    run(tmp_path, "chunk_size=24")
     assert [len(b.variants) for b in batches] == [2, 2]
-    assert [b.n_instances for b in batches] == [2, 12]
+    assert [b.n_instances for b in batches] == [4, 24]
+    assert [b.inputs.step_ptr.shape[0] for b in batches] == [4, 4]
+    # row (point, chip, trial) reads stream (point, trial) and is keyed by its chip
+    rows = np.arange(24)
+    np.testing.assert_array_equal(batches[1].inputs.instance_stream, rows // 12 * 2 + rows % 2)
+    np.testing.assert_array_equal(batches[1].instances, rows // 2 % 6)
     # packing changes nothing in the numbers
     for name, table in tables(tmp_path).items():
         pd.testing.assert_frame_equal(table, complete[name])

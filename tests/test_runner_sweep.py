@@ -163,3 +163,22 @@ def test_chunk_names_sort_by_id_and_parse_beyond_nine_digits() -> None:
     assert names[9] == "900000000-999999999" and names[10] == "1000000000-1099999999"
     parsed = [tuple(map(int, name.split("-"))) for name in names]
     assert parsed == [(c.first, c.last) for c in chunks]
+
+
+@pytest.mark.parametrize(
+    "groups,n_chips,chunk_size,n_trials",
+    [([0], 5, 1, 4), ([0, 0, 1], 3, 8, 4), ([0, 0], 7, 9, 3), ([0, 1, 1], 2, 100, 5)],
+)
+def test_chunks_hold_whole_chips_in_row_ids(groups, n_chips, chunk_size, n_trials) -> None:
+    """Rows (point * n_chips + chip) * n_trials + trial: every row once, each chunk a run
+    of whole chips (max(1, chunk_size // n_trials) of them), never across a group."""
+    chunks = plan_chunks(groups, n_chips, chunk_size, n_trials)
+    rows = np.concatenate([np.arange(c.first, c.last + 1) for c in chunks])
+    np.testing.assert_array_equal(rows, np.arange(len(groups) * n_chips * n_trials))
+    per_chunk = max(1, chunk_size // n_trials)
+    expected = [(first * n_trials, (last + 1) * n_trials - 1)
+                for first, last in listed_chunks(groups, n_chips, per_chunk)]  # fmt: skip
+    assert [(c.first, c.last) for c in chunks] == expected
+    assert all(c.first % n_trials == 0 and c.size % n_trials == 0 for c in chunks)
+    shard = shard_chunks(chunks, 1, 2)
+    assert [(c.first, c.last) for c in shard] == expected[len(expected) // 2 :]

@@ -14,48 +14,65 @@ def config(**changes: object) -> dict:
         "n_steps": 400,
         "rate_hz": 50.0,
         "file": None,
-        "frozen": True,
+        "trials": 1,
         "seed": 3,
     }
     return {**base, **changes}
 
 
 def test_poisson_trial_is_a_function_of_seed_and_trial_only() -> None:
-    stimulus = Stimulus(config(frozen=False), n_channels=8, dt=1e-3, n_samples=4)
+    stimulus = Stimulus(config(trials=4), n_channels=8, dt=1e-3)
     expected = np.random.Generator(np.random.Philox(key=3 + (2 << 64))).poisson(0.05, (400, 8))
     np.testing.assert_array_equal(stimulus.trial(2), expected)
-    stacked = stimulus.for_samples(np.array([2, 3]))
+    stacked = stimulus.for_trials(np.array([2, 3]))
     assert stacked.shape == (2, 400, 8) and stacked.dtype == np.float32
-    np.testing.assert_array_equal(stacked[0], stimulus.for_samples(np.array([1, 2]))[1])
+    np.testing.assert_array_equal(stacked[0], stimulus.for_trials(np.array([1, 2]))[1])
     assert not np.array_equal(stacked[0], stacked[1])
+    # trial 2 does not depend on how many trials the stimulus holds
+    np.testing.assert_array_equal(Stimulus(config(trials=9), 8, 1e-3).trial(2), expected)
+
+
+def test_every_chip_and_the_nominal_run_trials_0_to_k() -> None:
+    stimulus = Stimulus(config(trials=4), n_channels=8, dt=1e-3)
+    np.testing.assert_array_equal(stimulus.chip_trials, np.arange(4))
+    np.testing.assert_array_equal(stimulus.nominal_trials, np.arange(4))
+    np.testing.assert_array_equal(stimulus.nominal_positions(np.array([3, 0, 3])), [3, 0, 3])
+
+
+@pytest.mark.parametrize("trials", [0, -1, True, 2.5])
+def test_trials_must_be_a_positive_integer(trials) -> None:
+    with pytest.raises(ValueError, match=r"stimulus.trials must be an integer >= 1"):
+        Stimulus(config(trials=trials), 8, 1e-3)
 
 
 def test_poisson_rate_per_channel() -> None:
     rates = [0.0, 100.0]
-    stimulus = Stimulus(config(rate_hz=rates, n_steps=20000), n_channels=2, dt=1e-3, n_samples=1)
-    counts = stimulus.for_samples(np.arange(3))
-    assert counts.shape == (20000, 2)  # frozen: one (T, C) array for everyone
+    stimulus = Stimulus(config(rate_hz=rates, n_steps=20000), n_channels=2, dt=1e-3)
+    counts = stimulus.trial(0)
+    assert counts.shape == (20000, 2)
     assert counts[:, 0].sum() == 0
     assert abs(counts[:, 1].sum() / 20.0 - 100.0) < 10.0
 
 
 def test_regular_trains_have_the_exact_rate() -> None:
-    frozen = Stimulus(config(kind="regular", rate_hz=20.0, n_steps=1000), 5, 1e-3, 1)
-    np.testing.assert_array_equal(frozen.trial(0).sum(axis=0), np.full(5, 20.0))
-    trials = Stimulus(config(kind="regular", rate_hz=20.0, frozen=False), 5, 1e-3, 2)
-    assert not np.array_equal(trials.trial(0), trials.trial(1))  # random phases per trial
+    stimulus = Stimulus(config(kind="regular", rate_hz=20.0, n_steps=1000, trials=3), 5, 1e-3)
+    for trial in range(3):
+        np.testing.assert_array_equal(stimulus.trial(trial).sum(axis=0), np.full(5, 20.0))
+    first = np.argmax(stimulus.trial(0), axis=0)  # evenly spread phases: 50 steps per cycle
+    np.testing.assert_array_equal(first, 49 - np.floor((np.arange(5) + 0.5) / 5 * 50))
+    assert not np.array_equal(stimulus.trial(1), stimulus.trial(2))  # random phases per trial
 
 
 def test_file_stimulus(tmp_path) -> None:
     x = np.random.default_rng(0).poisson(0.1, (3, 50, 4)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    stimulus = Stimulus(config(kind="file", file=str(tmp_path / "x.npy"), frozen=False), 4, 1e-3, 3)
+    stimulus = Stimulus(config(kind="file", file=str(tmp_path / "x.npy"), trials=3), 4, 1e-3)
     assert stimulus.n_steps == 50
-    np.testing.assert_array_equal(stimulus.for_samples(np.array([2, 0])), x[[2, 0]])
-    with pytest.raises(ValueError, match="holds 3 trials"):
-        Stimulus(config(kind="file", file=str(tmp_path / "x.npy"), frozen=False), 4, 1e-3, 5)
+    np.testing.assert_array_equal(stimulus.for_trials(np.array([2, 0])), x[[2, 0]])
+    with pytest.raises(ValueError, match=r"holds 3 trial\(s\), but stimulus.trials=5 needs 5"):
+        Stimulus(config(kind="file", file=str(tmp_path / "x.npy"), trials=5), 4, 1e-3)
     with pytest.raises(ValueError, match=r"\(T, 6\)"):
-        Stimulus(config(kind="file", file=str(tmp_path / "x.npy")), 6, 1e-3, 1)
+        Stimulus(config(kind="file", file=str(tmp_path / "x.npy")), 6, 1e-3)
 
 
 @pytest.mark.parametrize(
@@ -70,7 +87,7 @@ def test_file_stimulus(tmp_path) -> None:
 )
 def test_bad_stimulus(changes: dict, message: str) -> None:
     with pytest.raises((ValueError, FileNotFoundError), match=message):
-        Stimulus(config(**changes), 3, 1e-3, 1)
+        Stimulus(config(**changes), 3, 1e-3)
 
 
 def _write_npy(path, array) -> None:
@@ -105,11 +122,11 @@ def test_unusable_stimulus_files_are_named(tmp_path, name, write, message) -> No
     path = tmp_path / name
     write(path)
     with pytest.raises(ValueError, match=message) as error:
-        Stimulus(config(kind="file", file=str(path)), 4, 1e-3, 1)
+        Stimulus(config(kind="file", file=str(path)), 4, 1e-3)
     assert str(path) in str(error.value)
 
 
 @pytest.mark.parametrize("rate", ["fast", [1.0, "x"], 1 + 2j])
 def test_non_numeric_rates_name_the_field(rate) -> None:
     with pytest.raises(ValueError, match=r"stimulus.rate_hz must be a number or a list"):
-        Stimulus(config(rate_hz=rate), 2, 1e-3, 1)
+        Stimulus(config(rate_hz=rate), 2, 1e-3)
