@@ -11,7 +11,15 @@ from matplotlib.collections import PathCollection
 from matplotlib.container import ErrorbarContainer
 from matplotlib.patches import Rectangle
 
-from runner.plots import axis_label, plot_raster, plot_rates, plot_robustness, rate_bins
+from runner.plots import (
+    CHIPS_SHOWN,
+    axis_label,
+    plot_chip_curves,
+    plot_raster,
+    plot_rates,
+    plot_robustness,
+    rate_bins,
+)
 
 METRICS = ("mean_rate_hz", "rate_rel_error", "frac_within")
 
@@ -163,6 +171,37 @@ def test_a_scale_axis_says_times_nominal() -> None:
 )
 def test_sweep_axes_carry_units(column: str, label: str) -> None:
     assert axis_label(column) == label
+
+
+# chips.png ------------------------------------------------------------------------------
+
+
+def test_chip_curves_draw_each_chips_own_values_over_the_band() -> None:
+    """10 chips x 3 levels; chip 1 is non-finite at one level, so it is not drawn and the
+    first CHIPS_SHOWN chips finite everywhere are."""
+    levels = [0.0, 0.1, 0.3]
+    chips = pd.DataFrame([
+        {"point": p, "chip": c, "network.percent_mismatch": level, "nonfinite": (c, p) == (1, 2),
+         "mean_rate_hz": 20.0 + c * level, "rate_rel_error": level * (1 + 0.1 * c)}
+        for p, level in enumerate(levels) for c in range(10)
+    ])  # fmt: skip
+    summary = summary_of({"network.percent_mismatch": levels})
+    column = "network.percent_mismatch"
+    figure = plot_chip_curves(chips, summary, column)
+    shown = [c for c in range(10) if c != 1][:CHIPS_SHOWN]
+    for axis, metric in zip(figure.axes, ("mean_rate_hz", "rate_rel_error"), strict=True):
+        lines = axis.get_lines()
+        median, chip_lines = lines[0], lines[1 : 1 + len(shown)]
+        np.testing.assert_allclose(median.get_xdata(), [0, 10, 30])
+        np.testing.assert_allclose(median.get_ydata(), summary[f"{metric}.q50"])
+        for line, chip in zip(chip_lines, shown, strict=True):
+            np.testing.assert_allclose(line.get_ydata(), chips.loc[chips["chip"] == chip, metric])
+        (band,) = axis.collections
+        top = band.get_paths()[0].vertices[:, 1].max()
+        assert top == pytest.approx(summary[f"{metric}.q95"].max())
+        assert "%" in axis.get_xlabel()
+    assert [f"chip {c}" for c in shown] == legend_texts(figure)[3:]
+    assert_legends_outside_axes(figure)
 
 
 # raster.png -----------------------------------------------------------------------------

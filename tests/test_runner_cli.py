@@ -56,8 +56,8 @@ def test_tables_match_a_direct_simulation(finished_run) -> None:
     nominal = pd.read_parquet(run_dir / "nominal.parquet")
     assert list(instances["instance"]) == list(range(len(LEVELS) * N_SAMPLES))
     assert "sample" not in instances.columns
-    assert {"point", "chip", "trial", "seed", "network.percent_mismatch", "mean_rate_hz", "rate_rel_error",
-            "rate_corr", "frac_within", "n_silent", "n_saturated", "nonfinite",
+    assert {"point", "chip", "trial", "seed", "network.percent_mismatch", "mean_rate_hz",
+            "rate_rel_error", "rate_corr", "frac_within", "n_silent", "n_saturated", "nonfinite",
             "nonphysical"} <= set(instances.columns)  # fmt: skip
     core_map = np.zeros(N_NEURONS, dtype=int)
     weights = feedforward(core_map, n_inputs=N_INPUTS, fan_in=6, weight=1, seed=0)["weights_in"]
