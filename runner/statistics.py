@@ -21,7 +21,6 @@ import pandas as pd
 __all__ = [
     "SUMMARY_METRICS",
     "QUANTILES",
-    "CHANGE_COLUMNS",
     "chip_table",
     "paired_changes",
     "summarize",
@@ -32,7 +31,6 @@ SUMMARY_METRICS: tuple[str, ...] = (
     "mean_first_spike_s", "n_silent", "n_saturated", "rate_rel_error", "rate_corr", "frac_within",
 )  # fmt: skip
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-CHANGE_COLUMNS = ("delta_mean", "delta_lo95", "delta_hi95", "delta_q05", "delta_q95")
 _Z95 = 1.959963984540054  # two-sided 95 % quantile of the standard normal
 
 _KEYS = ["point", "chip"]
