@@ -16,6 +16,7 @@ from .batch import packable
 from .config import check_schema
 from .netconfig import build_network, resolve_network
 from .network import DynapSimNetwork
+from .objective import check_objective, objective_of
 from .stimulus import Stimulus
 from .sweep import Chunk, SweepPoint, axis_column, expand_sweep, plan_chunks, shard_chunks
 
@@ -106,6 +107,12 @@ def prepare(config: dict[str, Any]) -> Plan:
             )
             raise ExperimentError(f"{where}{error}") from error
         points.append(Point(sweep_point, net, stimulus))
+    objective = objective_of(config)
+    if objective is not None:
+        try:
+            check_objective(objective, len(points), config["shard"]["count"])
+        except ValueError as error:
+            raise ExperimentError(str(error)) from error
     group_of = _pack_groups(points)
     all_chunks = plan_chunks(group_of, n_samples, config["chunk_size"])
     try:
