@@ -47,6 +47,8 @@ CASES = [
     (lambda _: ["network=[a"], "cannot parse the override 'network=[a'"),
     (lambda _: ["seed=${nope}"], "Interpolation key 'nope' not found (at seed)"),
     (lambda _: ["metrics.within=nan"], "metrics.within must be a finite number >= 0"),
+    (lambda _: ["objective=rate_error_q95", "objective.statistic=q5"],
+     "objective.statistic: unknown statistic 'q5'; one of mean, median"),
     (_corrupt_npz, "net.npz: cannot read it as a .npz file"),
     (_wrong_type_json, "net.json: field n_cluster must be an integer >= 1"),
     (_scalar_for_a_list, "net.json: field Itau_mem must be a list with one entry per core"),
