@@ -95,15 +95,13 @@ def _check_study(objective: Mapping[str, Any] | None) -> None:
 
 
 def _evaluate(objective: Mapping[str, Any] | None, outcome: Outcome) -> ObjectiveValue | None:
-    """The objective over the run's chips (today one instance per chip), or None if unset."""
+    """The objective over the run's chips (instances table: one per chip), or None if unset."""
     if objective is None:
         return None
     result = objective_value(outcome.instances, objective)
     if result.n_excluded:
-        log.warning("objective: %d of %d chips are non-finite or have a NaN %s: left out%s",
-                    result.n_excluded, result.n_chips, objective["metric"],
-                    " (they count as missing the threshold)"
-                    if objective["statistic"].startswith("frac_") else "")  # fmt: skip
+        log.warning("objective: %d of %d chips cannot be measured (non-finite, or a NaN %s)",
+                    result.n_excluded, result.n_chips, objective["metric"])  # fmt: skip
     if math.isnan(result.value):
         log.warning("objective: no chip of point %d has a finite %s: the value is NaN, the "
                     "run returns %s (the worst value when you %s)", objective["point"],

@@ -51,6 +51,8 @@ _DESCRIBE_STATISTICS = (
 
 @dataclass(frozen=True)
 class ObjectiveValue:
+    """A run's objective, with how many chips it could and could not measure."""
+
     name: str  # e.g. 'q05(frac_within) at point 0'
     value: float  # NaN when no chip could be measured
     n_chips: int
