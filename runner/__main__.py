@@ -11,14 +11,19 @@ failed job of a submitit multirun ends non-zero and Slurm marks it FAILED.
 
 A single run prints the summary table; a multirun job prints one status line instead (the
 table is in every job's runner.log either way). A shard that holds no chunk succeeds.
+With an `objective` set, `task` also prints and returns that number: Hydra's Optuna sweeper
+(`hydra/sweeper=calibrate`) reads it as the trial's value.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -29,6 +34,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from .config import register_configs
 from .experiment import ExperimentError, Outcome, Plan, prepare, run
+from .objective import ObjectiveValue, check_direction, objective_of, objective_value
 from .overrides import OverrideError, check_overrides, one_line
 from .paths import CONF_DIR
 from .plots import write_figures
@@ -78,13 +84,41 @@ def _status_line(plan: Plan, outcome: Outcome, run_dir: Path, job: str | None) -
     )
 
 
+def _check_study(objective: Mapping[str, Any] | None) -> None:
+    """An objective must be optimized in its own direction (ExperimentError otherwise)."""
+    if objective is None:
+        return
+    try:
+        check_direction(objective, HydraConfig.get().sweeper)
+    except ValueError as error:
+        raise ExperimentError(str(error)) from error
+
+
+def _evaluate(objective: Mapping[str, Any] | None, outcome: Outcome) -> ObjectiveValue | None:
+    """The objective over the run's chips (chips.parquet), or None if unset."""
+    if objective is None:
+        return None
+    result = objective_value(outcome.chips, objective)
+    if result.n_excluded:
+        log.warning("objective: %d of %d chips cannot be measured (non-finite, or a NaN %s)",
+                    result.n_excluded, result.n_chips, objective["metric"])  # fmt: skip
+    if math.isnan(result.value):
+        log.warning("objective: no chip of point %d has a finite %s: the value is NaN, the "
+                    "run returns %s (the worst value when you %s)", objective["point"],
+                    objective["metric"], result.trial_value(),
+                    objective["direction"])  # fmt: skip
+    return result
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def task(cfg: DictConfig) -> None:
+def task(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         probe_writable(run_dir)  # before anything is logged to its runner.log
         config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
         plan = prepare(config)
+        objective = objective_of(config)
+        _check_study(objective)
         outcome = run(plan, run_dir, on_claim=lambda: describe_run(run_dir, cfg))
         job = _job_label()
         if not plan.chunks:
@@ -93,8 +127,11 @@ def task(cfg: DictConfig) -> None:
             if config["output"]["figures"]:
                 write_figures(plan, outcome, run_dir)
             summary = render_summary(plan, outcome, run_dir)
-        _to_log_files(summary)
-        print(_status_line(plan, outcome, run_dir, job) if job else summary)
+        result = _evaluate(objective, outcome)
+        scored = f"\n{result.describe()}" if result else ""
+        _to_log_files(summary + scored)
+        print((_status_line(plan, outcome, run_dir, job) if job else summary) + scored)
+        return result.trial_value() if result else None
     except (ExperimentError, RunFolderError, OmegaConfBaseException) as error:
         message = one_line(error) if isinstance(error, OmegaConfBaseException) else str(error)
         new_folder = not any((run_dir / name).exists() for name in (".hydra", "chunks"))

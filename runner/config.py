@@ -35,6 +35,8 @@ __all__ = [
     "ShardConfig",
     "MetricsConfig",
     "OutputConfig",
+    "Direction",
+    "ObjectiveConfig",
     "RunnerConfig",
     "register_configs",
     "check_schema",
@@ -199,6 +201,24 @@ class OutputConfig:
     raster_instance: int | None = None  # a row id; null: chip 0, first trial, last point
 
 
+class Direction(Enum):
+    maximize = "maximize"
+    minimize = "minimize"
+
+
+@dataclass
+class ObjectiveConfig:
+    """What a calibration study optimizes: a statistic over the chips of one sweep point
+    (runner.objective); `direction` must match the Optuna sweeper's, which decides.
+    A node with `metric: null` rather than a null node, so `objective.KEY=...` always merges."""
+
+    metric: str | None = None  # null: no objective
+    statistic: str = "q05"  # mean, median, min, max, qNN, frac_at_least, frac_at_most
+    threshold: float | None = None  # frac_at_least / frac_at_most only
+    point: int = 0
+    direction: Direction = Direction.maximize
+
+
 @dataclass
 class BackendConfig:
     name: Backend = Backend.auto
@@ -215,6 +235,7 @@ class RunnerConfig:
     shard: ShardConfig = field(default_factory=ShardConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)  # the run returns it
 
 
 def register_configs() -> None:

@@ -20,6 +20,7 @@ from .batch import packable
 from .config import check_schema
 from .netconfig import build_network, resolve_network
 from .network import DynapSimNetwork
+from .objective import check_objective, objective_of
 from .stimulus import Stimulus
 from .sweep import Chunk, SweepPoint, axis_column, expand_sweep, plan_chunks, shard_chunks
 
@@ -146,6 +147,12 @@ def prepare(config: dict[str, Any]) -> Plan:
             f"sweep.baseline must be a sweep point index in [0, {len(points)}), "
             f"got {sweep['baseline']}"
         )
+    objective = objective_of(config)
+    if objective is not None:
+        try:
+            check_objective(objective, len(points), config["shard"]["count"])
+        except ValueError as error:
+            raise ExperimentError(str(error)) from error
     group_of = _pack_groups(points)
     all_chunks = plan_chunks(group_of, n_chips, config["chunk_size"], n_trials)
     try:

@@ -51,6 +51,8 @@ CASES = [
     (lambda _: ["sweep=mismatch_robustness", "sweep.baseline=5"],
      "sweep.baseline must be a sweep point index in [0, 5), got 5"),
     (lambda _: ["sweep.pairing=same"], "sweep.pairing"),
+    (lambda _: ["objective=rate_error_q95", "objective.statistic=q5"],
+     "objective.statistic: unknown statistic 'q5'; one of mean, median"),
     (_corrupt_npz, "net.npz: cannot read it as a .npz file"),
     (_wrong_type_json, "net.json: field n_cluster must be an integer >= 1"),
     (_scalar_for_a_list, "net.json: field Itau_mem must be a list with one entry per core"),

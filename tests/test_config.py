@@ -16,7 +16,7 @@ from runner.experiment import ExperimentError, prepare
 from runner.netconfig import CONF_DIR
 
 register_configs()
-GROUPS = ("network", "stimulus", "sweep", "backend")
+GROUPS = ("network", "stimulus", "sweep", "backend", "objective")
 SMALL = ["sweep.n_samples=2", "stimulus.n_steps=50"]
 
 
