@@ -77,11 +77,14 @@ def main() -> None:
     args = parser.parse_args()
     types = {f.name: f.type for f in dataclasses.fields(PatternTask)}
     changes = dict(item.split("=") for item in args.task)
-    task = PatternTask(**{k: (float if types[k] == "float" else int)(v) for k, v in changes.items()})
+    task = PatternTask(
+        **{key: (float if types[key] == "float" else int)(value) for key, value in changes.items()}
+    )
     dataset = patterns(task, args.train_fraction)
     labels, train = dataset.labels, dataset.train
     print(task)
-    print(f"{dataset.n_samples} samples ({train.sum()} train), chance {chance_level(task.n_classes):.3f}")
+    chance = chance_level(task.n_classes)
+    print(f"{dataset.n_samples} samples ({train.sum()} train), chance {chance:.3f}")
 
     start = time.perf_counter()
     nominal_net = ei_4core(0.0)

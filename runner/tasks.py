@@ -90,7 +90,9 @@ def _sample(task: PatternTask, template: np.ndarray, index: int) -> np.ndarray:
     return rng.poisson(rate * task.dt).astype(np.float32)
 
 
-def patterns(task: PatternTask, train_fraction: float = 0.7, split_seed: int = 0) -> LabelledDataset:
+def patterns(
+    task: PatternTask, train_fraction: float = 0.7, split_seed: int = 0
+) -> LabelledDataset:
     """The `patterns` dataset, split by class with `train_fraction` (see `stratified_split`)."""
     templates = pattern_templates(task)
     labels = np.arange(task.n_samples) % task.n_classes
