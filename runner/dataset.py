@@ -17,7 +17,13 @@ import numpy as np
 from .files import unreadable_as_error
 from .netconfig import find_file
 
-__all__ = ["LabelledDataset", "check_spike_counts", "stratified_split", "load_dataset"]
+__all__ = [
+    "LabelledDataset",
+    "check_spike_counts",
+    "check_split_settings",
+    "stratified_split",
+    "load_dataset",
+]
 
 
 def check_spike_counts(where: str, array: Any) -> np.ndarray:
@@ -53,7 +59,8 @@ def _check_labels(where: str, labels: Any, n_samples: int) -> np.ndarray:
     return labels.astype(np.int64)
 
 
-def _check_split_settings(train_fraction: float, seed: int) -> None:
+def check_split_settings(train_fraction: float, seed: int) -> None:
+    """A split needs train and test samples, and a seed Philox can take."""
     if not 0.0 < train_fraction < 1.0:
         raise ValueError(f"readout.train_fraction must be in (0, 1), got {train_fraction}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**64:
@@ -66,7 +73,7 @@ def stratified_split(labels: np.ndarray, train_fraction: float, seed: int) -> np
     The samples of each class, in class order, are shuffled by one Philox stream keyed by
     `seed`: the same labels, fraction and seed always give the same split.
     """
-    _check_split_settings(train_fraction, seed)
+    check_split_settings(train_fraction, seed)
     rng = np.random.Generator(np.random.Philox(key=int(seed)))
     train = np.zeros(labels.size, dtype=bool)
     for label in np.unique(labels):

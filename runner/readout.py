@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .dataset import check_split_settings
 from .files import unreadable_as_error
 from .netconfig import find_file
 
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 READOUT_KINDS = ("vote", "linear", "ridge")
+_RIDGE_FORMS = ("auto", "primal", "dual")
 _BLOCK_ENTRIES = 1 << 24  # float64 feature entries per block of chips in a batched refit
 
 
@@ -62,8 +64,7 @@ class ReadoutConfig:
             raise ValueError(f"readout.bins must be an int >= 1, got {self.bins!r}")
         if not np.isfinite(self.alpha) or self.alpha <= 0:
             raise ValueError(f"readout.alpha must be a finite number > 0, got {self.alpha}")
-        if not 0.0 < self.train_fraction < 1.0:
-            raise ValueError(f"readout.train_fraction must be in (0, 1), got {self.train_fraction}")
+        check_split_settings(self.train_fraction, self.split_seed)
         if not 0.0 <= self.target <= 1.0:
             raise ValueError(f"readout.target must be an accuracy in [0, 1], got {self.target}")
         if self.per_chip and self.kind != "ridge":
@@ -88,6 +89,8 @@ def features(counts: np.ndarray, n_steps: int, bin_width: int, bins: int) -> np.
     each readout bin a whole number of kernel bins: `bin_width` must divide n_steps / bins.
     """
     counts = np.asarray(counts)
+    if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or bins < 1:
+        raise ValueError(f"readout.bins must be an int >= 1, got {bins!r}")
     if counts.ndim == 2:
         if bins != 1:
             raise ValueError(
@@ -290,6 +293,8 @@ def fit_ridge(
     and `alpha` reads relative to the number of train samples; the intercept is not
     penalised. The result works on raw features. form: "primal", "dual" or "auto".
     """
+    if form not in _RIDGE_FORMS:
+        raise ValueError(f"ridge form must be one of {list(_RIDGE_FORMS)}, got {form!r}")
     if features.ndim != 2 or labels.shape != (features.shape[0],):
         raise ValueError(
             f"ridge: features (n, F) and labels (n,) must match, got {features.shape} and "

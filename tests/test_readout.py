@@ -49,6 +49,7 @@ def test_features_sum_whole_kernel_bins_by_hand() -> None:
         ((1, 1, 2), 12, 0, 2, r"6 steps .* not whole kernel bins of 12 steps"),
         ((1, 5, 2), 12, 2, 2, r"must have shape \(B, 6 bins of 2 steps, N\)"),
         ((1, 2), 12, 2, 2, r"bins=2 needs binned counts"),
+        ((1, 6, 2), 12, 2, 0, r"readout.bins must be an int >= 1"),
     ],
 )
 def test_features_refuse_bins_that_are_not_whole(shape, n_steps, bin_width, bins, message):
@@ -115,6 +116,8 @@ def test_ridge_primal_and_dual_forms_agree(n, n_features) -> None:
 def test_ridge_refuses_mismatched_labels() -> None:
     with pytest.raises(ValueError, match=r"features \(n, F\) and labels \(n,\) must match"):
         fit_ridge(np.zeros((4, 2)), np.zeros(3, int), 2, 1.0)
+    with pytest.raises(ValueError, match=r"form must be one of \['auto', 'primal', 'dual'\]"):
+        fit_ridge(np.zeros((4, 2)), np.zeros(4, int), 2, 1.0, form="kernel")
 
 
 # ---- vote and linear --------------------------------------------------------------------
@@ -200,6 +203,7 @@ def test_linear_readout_file_errors_name_the_array(tmp_path, arrays, message) ->
         ({"bins": 0}, r"readout.bins must be an int >= 1"),
         ({"alpha": 0.0}, r"readout.alpha must be a finite number > 0"),
         ({"train_fraction": 1.0}, r"readout.train_fraction must be in \(0, 1\)"),
+        ({"split_seed": -1}, r"split seed must be an int in \[0, 2\*\*64\)"),
         ({"target": 1.5}, r"readout.target must be an accuracy in \[0, 1\]"),
         ({"kind": "vote", "per_chip": True, "groups": [[0]]}, r"per_chip refits a ridge"),
         ({"kind": "vote"}, r"needs exactly one of readout.groups"),
