@@ -20,6 +20,9 @@ from .batch import packable
 from .config import check_schema
 from .netconfig import build_network, resolve_network
 from .network import DynapSimNetwork
+from .readout import ReadoutConfig
+from .scoring import PointTask, point_task
+from .statistics import AccuracySettings
 from .stimulus import Stimulus
 from .sweep import Chunk, SweepPoint, axis_column, expand_sweep, plan_chunks, shard_chunks
 
@@ -37,6 +40,7 @@ class Point:
     sweep: SweepPoint
     network: DynapSimNetwork
     stimulus: Stimulus
+    task: PointTask | None = None  # with a readout: the labels, split and readout
 
 
 @dataclass
@@ -100,6 +104,24 @@ class Plan:
             return None
         return self.point_of(chunk.first).network.spec.n_neurons
 
+    def fits_readout(self, point: int) -> bool:
+        """Is the point's readout fitted on its nominal instance (ridge)?"""
+        task = self.points[point].task
+        return task is not None and task.configured is None
+
+    def bin_width(self, point: int) -> int:
+        """Steps per kernel bin of a point's backend calls (see scoring.kernel_bin_width)."""
+        task = self.points[point].task
+        return self.config["metrics"]["bin_steps"] if task is None else task.bin_width
+
+    @property
+    def accuracy(self) -> AccuracySettings | None:
+        """What the summary needs to describe accuracies (None: no readout)."""
+        if self.config.get("readout") is None:
+            return None
+        chance = {p.sweep.index: p.task.chance for p in self.points if p.task is not None}
+        return AccuracySettings(self.config["readout"]["target"], chance)
+
     @property
     def shard_label(self) -> str:
         shard = self.config["shard"]
@@ -123,6 +145,7 @@ def prepare(config: dict[str, Any]) -> Plan:
         sweep_points = expand_sweep(
             resolve_network(config["network"]), config["stimulus"], sweep["axes"]
         )
+        readout = None if config.get("readout") is None else ReadoutConfig(**config["readout"])
         if config["chunk_size"] < 1:
             raise ValueError(f"chunk_size must be >= 1, got {config['chunk_size']}")
     except errors as error:
@@ -131,7 +154,10 @@ def prepare(config: dict[str, Any]) -> Plan:
     for sweep_point in sweep_points:
         try:
             net = build_network(resolve_network(sweep_point.network), config["seed"])
-            stimulus = Stimulus(sweep_point.stimulus, net.spec.n_inputs, net.spec.dt)
+            stimulus = Stimulus(sweep_point.stimulus, net.spec.n_inputs, net.spec.dt, readout)
+            task = None if readout is None else point_task(
+                readout, stimulus, net.spec.n_neurons, config["metrics"]["bin_steps"]
+            )  # fmt: skip
         except errors as error:
             where = (
                 f"sweep point {sweep_point.index} {sweep_point.values}: "
@@ -139,7 +165,7 @@ def prepare(config: dict[str, Any]) -> Plan:
                 else ""
             )
             raise ExperimentError(f"{where}{error}") from error
-        points.append(Point(sweep_point, net, stimulus))
+        points.append(Point(sweep_point, net, stimulus, task))
     n_trials = _trials_per_chip(points)
     if not 0 <= sweep["baseline"] < len(points):
         raise ExperimentError(
@@ -169,7 +195,8 @@ def _trials_per_chip(points: list[Point]) -> int:
     counts = sorted({len(point.stimulus.chip_trials) for point in points})
     if len(counts) > 1:
         raise ExperimentError(
-            f"stimulus.trials must be the same at every sweep point, got {counts}"
+            f"stimulus.trials must be the same at every sweep point (with a dataset: the number "
+            f"of samples every chip runs), got {counts}"
         )
     return counts[0]
 

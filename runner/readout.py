@@ -28,7 +28,9 @@ __all__ = [
     "ChipAccuracies",
     "features",
     "fit_ridge",
+    "configured_readout",
     "build_readout",
+    "refit_predictions",
     "chip_accuracies",
     "chip_accuracy",
     "accuracy",
@@ -40,7 +42,7 @@ _RIDGE_FORMS = ("auto", "primal", "dual")
 _BLOCK_ENTRIES = 1 << 24  # float64 feature entries per block of chips in a batched refit
 
 
-@dataclass(frozen=True)
+@dataclass
 class ReadoutConfig:
     """The `readout:` block, checked on construction (errors name the key and the range)."""
 
@@ -306,16 +308,11 @@ def fit_ridge(
     return LinearReadout(weights, bias)
 
 
-def build_readout(
-    config: ReadoutConfig,
-    nominal_features: np.ndarray,
-    labels: np.ndarray,
-    train: np.ndarray,
-    n_classes: int,
-    n_neurons: int,
+def configured_readout(
+    config: ReadoutConfig, n_features: int, n_classes: int, n_neurons: int
 ) -> Readout:
-    """The readout applied to every chip: vote or file as configured, or ridge fitted on the
-    nominal chip's train responses; checked against the features and the dataset."""
+    """A vote or linear readout as configured, checked against the features (F columns)
+    and the dataset's classes; ridge has none until it is fitted."""
     if config.kind == "vote":
         readout: Readout = (
             VoteReadout.from_groups(config.groups, n_neurons)
@@ -329,9 +326,24 @@ def build_readout(
         return readout
     if config.kind == "linear":
         linear = LinearReadout.from_file(config.file)
-        linear.check(nominal_features.shape[1], n_classes, f"readout.file {config.file}")
+        linear.check(n_features, n_classes, f"readout.file {config.file}")
         return linear
-    return fit_ridge(nominal_features[train], labels[train], n_classes, config.alpha)
+    raise ValueError("readout.kind=ridge is fitted on responses, not configured")
+
+
+def build_readout(
+    config: ReadoutConfig,
+    nominal_features: np.ndarray,
+    labels: np.ndarray,
+    train: np.ndarray,
+    n_classes: int,
+    n_neurons: int,
+) -> Readout:
+    """The readout applied to every chip: vote or file as configured, or ridge fitted on the
+    nominal chip's train responses; checked against the features and the dataset."""
+    if config.kind == "ridge":
+        return fit_ridge(nominal_features[train], labels[train], n_classes, config.alpha)
+    return configured_readout(config, nominal_features.shape[1], n_classes, n_neurons)
 
 
 def accuracy(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -362,8 +374,7 @@ def chip_accuracies(
 
     `transferred` (e.g. ridge fitted on the nominal chip) classifies every chip's test
     samples; with `refit_alpha`, a ridge readout is also fitted on each chip's own train
-    samples and scored on its test samples. Chips are refitted in blocks, each block in one
-    batched solve (dual form while train samples < features).
+    samples and scored on its test samples (`refit_predictions`).
     """
     chip_features = np.asarray(chip_features, np.float64)
     if (
@@ -381,17 +392,27 @@ def chip_accuracies(
     result = ChipAccuracies(accuracy(predicted.reshape(n_chips, -1), labels[test]), None)
     if refit_alpha is None:
         return result
+    own = refit_predictions(chip_features, labels, train, refit_alpha)
+    result.per_chip = accuracy(own[:, test], labels[test])
+    return result
+
+
+def refit_predictions(
+    chip_features: np.ndarray, labels: np.ndarray, train: np.ndarray, alpha: float
+) -> np.ndarray:
+    """(C, S) classes of every sample of C chips (C, S, F), each by a ridge readout fitted
+    on that chip's own train samples. Chips are fitted in blocks, each block in one batched
+    solve (dual form while train samples < features)."""
+    n_chips, n_samples, n_features = chip_features.shape
     n_classes = int(labels.max()) + 1
-    per_chip = np.empty(n_chips)
-    block = max(1, _BLOCK_ENTRIES // (labels.size * n_features))
+    predicted = np.empty((n_chips, n_samples), dtype=np.int64)
+    block = max(1, _BLOCK_ENTRIES // (n_samples * n_features))
     for start in range(0, n_chips, block):
         chips = chip_features[start : start + block]
-        weights, bias = _fit_ridge_batch(chips[:, train], labels[train], n_classes, refit_alpha,
+        weights, bias = _fit_ridge_batch(chips[:, train], labels[train], n_classes, alpha,
                                          "auto")  # fmt: skip
-        scores = chips[:, test] @ weights + bias[:, None, :]
-        per_chip[start : start + block] = accuracy(np.argmax(scores, axis=-1), labels[test])
-    result.per_chip = per_chip
-    return result
+        predicted[start : start + block] = np.argmax(chips @ weights + bias[:, None, :], axis=-1)
+    return predicted
 
 
 def chip_accuracy(

@@ -20,9 +20,9 @@ from .dataset import LabelledDataset
 __all__ = ["PatternTask", "pattern_templates", "patterns"]
 
 
-@dataclass(frozen=True)
+@dataclass
 class PatternTask:
-    """Parameters of the `patterns` task (the `task.patterns` block of the config)."""
+    """Parameters of the `patterns` task (the `stimulus.patterns` block of the config)."""
 
     n_classes: int = 8
     n_samples: int = 150  # train and test together
@@ -41,27 +41,31 @@ class PatternTask:
         for name, minimum in counts.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ValueError(f"task.patterns.{name} must be an int >= {minimum}, got {value!r}")
+                raise ValueError(
+                    f"stimulus.patterns.{name} must be an int >= {minimum}, got {value!r}"
+                )
         if self.n_steps % self.n_windows:
             raise ValueError(
-                f"task.patterns.n_windows={self.n_windows} must divide n_steps={self.n_steps}"
+                f"stimulus.patterns.n_windows={self.n_windows} must divide n_steps={self.n_steps}"
             )
         if not 1 <= self.active_channels <= self.n_channels:
             raise ValueError(
-                f"task.patterns.active_channels must be in [1, n_channels={self.n_channels}], "
+                f"stimulus.patterns.active_channels must be in [1, n_channels={self.n_channels}], "
                 f"got {self.active_channels}"
             )
         if not 0 <= self.jitter_steps < self.n_steps // self.n_windows:
             raise ValueError(
-                f"task.patterns.jitter_steps must be in [0, window length "
+                f"stimulus.patterns.jitter_steps must be in [0, window length "
                 f"{self.n_steps // self.n_windows}), got {self.jitter_steps}"
             )
         for name in ("rate_hz", "background_hz"):
             rate = getattr(self, name)
             if not np.isfinite(rate) or rate < 0:
-                raise ValueError(f"task.patterns.{name} must be a finite rate >= 0 Hz, got {rate}")
+                raise ValueError(
+                    f"stimulus.patterns.{name} must be a finite rate >= 0 Hz, got {rate}"
+                )
         if not 0 <= self.seed < 2**64:
-            raise ValueError(f"task.patterns.seed must be in [0, 2**64), got {self.seed}")
+            raise ValueError(f"stimulus.patterns.seed must be in [0, 2**64), got {self.seed}")
 
 
 def _stream(seed: int, index: int) -> np.random.Generator:
@@ -100,5 +104,5 @@ def patterns(
         [_sample(task, templates[label], index) for index, label in enumerate(labels)]
     )
     return LabelledDataset.build(
-        inputs, labels, train_fraction=train_fraction, seed=split_seed, source="task patterns"
+        inputs, labels, train_fraction=train_fraction, seed=split_seed, source="stimulus.patterns"
     )
