@@ -29,7 +29,15 @@ from runner.footprint import chunk_footprint
 from runner.mismatch import MismatchModel
 from runner.netconfig import CONF_DIR
 from runner.network import DynapSimNetwork
-from runner.readout import VoteReadout, chip_accuracies, features, fit_ridge
+from runner.readout import (
+    ReadoutConfig,
+    VoteReadout,
+    chip_accuracies,
+    features,
+    fit_ridge,
+    refit_predictions,
+)
+from runner.scoring import PointTask, predictions, refitted_predictions
 from runner.statistics import AccuracySettings, chip_table, summarize
 
 register_configs()
@@ -331,3 +339,26 @@ def test_the_cli_names_a_bad_readout_in_one_line(tmp_path: Path) -> None:
         "the dataset's T=60 steps into equal whole bins"
     ]
     assert not (tmp_path / "chunks").exists()
+
+
+def test_no_readout_is_transferred_from_a_nominal_instance_non_finite_on_a_train_sample() -> None:
+    """Its predictions are empty (so every chip's accuracy is NaN), and a chip refitted with
+    a non-finite row gets no predictions while the other chips keep theirs."""
+    labels = np.tile([0, 1], 6)
+    train = np.arange(12) < 8
+    task = PointTask(ReadoutConfig(alpha=1.0), labels, train, 2, 10, 10, None)
+    rng = np.random.default_rng(0)
+    row_features = rng.poisson(5.0, (24, 6)).astype(float) + labels[np.tile(np.arange(12), 2),
+                                                                    None] * 4  # fmt: skip
+    trials = np.tile(np.arange(12), 2)
+    assert task.nominal_readout(row_features[:12], trials[:12], np.arange(12) == 1) is None
+    readout = task.nominal_readout(row_features[:12], trials[:12], np.zeros(12, bool))
+    assert readout is not None
+    columns = predictions(task, None, row_features, trials, np.zeros(24, bool))
+    assert columns["predicted"].isna().all()
+    assert list(columns["split"][:12]) == ["train"] * 8 + ["test"] * 4
+    nonfinite = np.arange(24) == 20  # chip 1's test row
+    own = refitted_predictions(task, row_features, trials, nonfinite, 12)
+    assert own[12:].isna().all() and not own[:12].isna().any()
+    expected = refit_predictions(row_features[None, :12], labels, train, 1.0)[0]
+    np.testing.assert_array_equal(own[:12].to_numpy(), expected)
