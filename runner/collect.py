@@ -211,7 +211,7 @@ def collect(experiment: Experiment, out: Path, figures: bool = True) -> tuple[Pl
     neurons = _merge(stores, finished, "neurons") if plan.config["output"]["neurons"] else None
     out.mkdir(parents=True, exist_ok=True)
     chips, summary = write_tables(out, instances, nominal, neurons, plan.sweep_columns,
-                                  plan.baseline, plan.paired)  # fmt: skip
+                                  plan.baseline, plan.paired, plan.accuracy)  # fmt: skip
     outcome = Outcome(instances, chips, nominal, summary, backend="-", simulated=0, seconds=0.0,
                       neuron_steps=0)  # fmt: skip
     if figures:

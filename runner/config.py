@@ -16,6 +16,9 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from .readout import ReadoutConfig
+from .tasks import PatternTask
+
 __all__ = [
     "Backend",
     "BackendConfig",
@@ -54,6 +57,8 @@ class StimulusKind(Enum):
     poisson = "poisson"
     regular = "regular"
     file = "file"
+    dataset = "dataset"  # labelled samples from `file` (.npz: inputs, labels [, train])
+    patterns = "patterns"  # labelled samples from the `patterns` generator (runner.tasks)
 
 
 class Distribution(Enum):
@@ -149,14 +154,16 @@ class NetworkConfig:
 
 @dataclass
 class StimulusConfig:
-    """Input spikes: Poisson or regular trains per channel, or an array from a file."""
+    """Input spikes: Poisson or regular trains per channel, an array from a file, or the
+    samples of a labelled dataset (a file or the `patterns` generator; needs `readout`)."""
 
     kind: StimulusKind = StimulusKind.poisson
     n_steps: int = 1000
     rate_hz: Any = 10.0  # a number or one per input channel
-    file: str | None = None  # .npy/.npz: (T, C), or (trials, T, C) for per-trial input
+    file: str | None = None  # file: .npy/.npz (T, C) or (trials, T, C); dataset: .npz
     trials: int = 1  # every chip and the nominal instance run trials 0..trials-1
     seed: int = 0
+    patterns: PatternTask | None = None  # kind=patterns: the generator's parameters
 
 
 @dataclass
@@ -236,6 +243,7 @@ class RunnerConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)  # the run returns it
+    readout: ReadoutConfig | None = None  # task accuracy of a dataset stimulus; null: none
 
 
 def register_configs() -> None:

@@ -25,6 +25,8 @@ from .backends import resolve_backend
 from .footprint import available_memory, check_chunks_fit
 from .identity import experiment_identity
 from .plan import ExperimentError, Plan, Point, prepare
+from .readout import Readout
+from .scoring import stored_readout
 from .simulate import simulate_chunk, simulate_nominals
 from .sweep import Chunk
 from .tables import ChunkStore, write_tables
@@ -106,6 +108,18 @@ def _nominal_rates(frame: pd.DataFrame, n_trials: int) -> np.ndarray:
     return rates.reshape(n_trials, -1)
 
 
+def _readouts(plan: Plan, store: ChunkStore, points: range) -> dict[int, Readout | None]:
+    """Per point with a task: the readout its chips are scored with, configured or fitted
+    on its nominal instance (read back from the chunks folder, as a resumed run does)."""
+    readouts: dict[int, Readout | None] = {}
+    for index in points:
+        task = plan.points[index].task
+        if task is not None:
+            fitted = store.read_readout(index) if plan.fits_readout(index) else None
+            readouts[index] = task.configured if fitted is None else stored_readout(*fitted)
+    return readouts
+
+
 def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
     config = plan.config
     backend = resolve_backend(config["backend"]["name"])
@@ -125,7 +139,7 @@ def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
     touched = plan.touched_points()
     missing = [
         plan.points[index] for index in touched
-        if not store.has_nominal(index, plan.nominal_rows(index))
+        if not store.has_nominal(index, plan.nominal_rows(index), plan.fits_readout(index))
     ]  # fmt: skip
     if missing:
         simulate_nominals(plan, missing, store, backend)
@@ -134,6 +148,7 @@ def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
         index: _nominal_rates(frame, len(plan.points[index].stimulus.nominal_trials))
         for index, frame in nominal_table.groupby("point")
     }
+    readouts = _readouts(plan, store, touched)
 
     simulated, seconds, neuron_steps = 0, 0.0, 0
     bar = _Progress(total, total - to_do, len(pending), progress)
@@ -141,7 +156,8 @@ def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
         for number, chunk in enumerate(pending, start=1):
             point = plan.point_of(chunk.first)
             start = time.perf_counter()
-            instances, neurons = simulate_chunk(plan, chunk, nominal_rates, store, backend)
+            instances, neurons = simulate_chunk(plan, chunk, nominal_rates, store, backend,
+                                                readouts)  # fmt: skip
             seconds += time.perf_counter() - start
             store.write(chunk, instances, neurons)
             simulated += chunk.size
@@ -153,6 +169,7 @@ def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
     instances = store.read(plan.chunks, "instances")
     neurons = store.read(plan.chunks, "neurons") if config["output"]["neurons"] else None
     chips, summary = write_tables(store.run_dir, instances, nominal_table, neurons,
-                                  plan.sweep_columns, plan.baseline, plan.paired)  # fmt: skip
+                                  plan.sweep_columns, plan.baseline, plan.paired,
+                                  plan.accuracy)  # fmt: skip
     return Outcome(instances, chips, nominal_table, summary, backend, simulated, seconds,
                    neuron_steps)  # fmt: skip

@@ -26,6 +26,8 @@ __all__ = [
 # The per-neuron metrics (4 float64) and their temporaries, and the robustness metrics'
 # (B, N) float64 work arrays (nominal rates per instance, errors, centred rates).
 _METRIC_BYTES = 4 * 8 + 5 * 8 + 5 * 8
+# A readout feature (float64), its per-point copy and the per-chip refit's standardised copy.
+_FEATURE_BYTES = 3 * 8
 # A neurons-table row (instance, point, chip, trial int64; neuron, core, spike_count int32;
 # 4 float32 metrics; the nonfinite flag), counted twice: the DataFrame and its Arrow copy
 # while written.
@@ -43,6 +45,7 @@ class ChunkFootprint:
     n_inputs: int
     n_streams: int  # input streams: one per (point, trial) the chunk uses, not per row
     neurons_table: bool  # output.neurons
+    readout_bins: int = 0  # features per neuron of a readout (0: no readout)
 
     @property
     def _input_bytes(self) -> int:
@@ -60,6 +63,8 @@ class ChunkFootprint:
             "metrics": cells * _METRIC_BYTES,
             "inputs": self._input_bytes,
         }
+        if self.readout_bins:
+            parts["readout features"] = cells * self.readout_bins * _FEATURE_BYTES
         if self.neurons_table:
             parts["neurons table"] = cells * _NEURON_ROW_BYTES
         return parts
@@ -105,10 +110,11 @@ def chunk_footprint(plan: Plan, chunk: Chunk) -> ChunkFootprint:
         n_instances=chunk.size,
         n_neurons=spec.n_neurons,
         n_steps=stimulus.n_steps,
-        n_bins=-(-stimulus.n_steps // plan.config["metrics"]["bin_steps"]),
+        n_bins=-(-stimulus.n_steps // plan.bin_width(point.sweep.index)),
         n_inputs=spec.n_inputs,
         n_streams=sum(len(plan.points[p].stimulus.chip_trials) for p in plan.points_of(chunk)),
         neurons_table=bool(plan.config["output"]["neurons"]),
+        readout_bins=0 if point.task is None else point.task.config.bins,
     )
 
 

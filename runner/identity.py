@@ -2,8 +2,10 @@
 
 A run folder's chunks are reused only by an invocation with the same identity, and
 `collect` labels and groups results by the identity stored with the chunks. It holds the
-config sections that change the tables, the contents (SHA-256) of every spec or stimulus
-file the sweep points read, and the format version of the chunk files.
+config sections that change the tables (`readout` only when there is one, so the identity
+of a run without a task is what it always was), the contents (SHA-256) of every spec,
+stimulus, dataset or readout file the sweep points read, and the format version of the
+chunk files.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ __all__ = [
 FORMAT_VERSION = 3
 
 # Config sections that decide the chunk files (backend and shard do not; output.figures
-# only draws from the tables and sweep.baseline only changes summary.csv: both left out).
-IDENTITY_SECTIONS = ("network", "stimulus", "sweep", "seed", "chunk_size", "metrics", "output")
-_NOT_IDENTITY = {"output": ("figures",), "sweep": ("baseline",)}
+# only draws from the tables, sweep.baseline and readout.target only change summary.csv).
+IDENTITY_SECTIONS = ("network", "stimulus", "sweep", "seed", "chunk_size", "metrics", "output",
+                     "readout")  # fmt: skip
+_NOT_IDENTITY = {"output": ("figures",), "sweep": ("baseline",), "readout": ("target",)}
 
 
 def _file_digest(path: Path) -> str:
@@ -44,13 +47,17 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _input_files(points: Iterable[SweepPoint]) -> dict[str, str]:
+def _input_files(
+    points: Iterable[SweepPoint], readout: dict[str, Any] | None
+) -> dict[str, str]:
     """`key=path as given` -> SHA-256 of the file, for every file a sweep point reads."""
     files = {}
     for point in points:
         used = [("network.file", point.network.get("file"))]
-        if point.stimulus.get("kind") == "file":
+        if point.stimulus.get("kind") in ("file", "dataset"):
             used.append(("stimulus.file", point.stimulus.get("file")))
+        if readout is not None and readout.get("kind") == "linear":
+            used.append(("readout.file", readout.get("file")))
         for key, given in used:
             if given and f"{key}={given}" not in files:
                 files[f"{key}={given}"] = _file_digest(find_file(given, key))
@@ -61,11 +68,14 @@ def experiment_identity(config: dict[str, Any], points: Iterable[SweepPoint]) ->
     """The identity of `config` run over its resolved sweep `points` (JSON-ready)."""
     sections = {}
     for key in IDENTITY_SECTIONS:
-        value = config[key]
+        value = config.get(key)
+        if key == "readout" and value is None:
+            continue
         if isinstance(value, dict):
             value = {k: v for k, v in value.items() if k not in _NOT_IDENTITY.get(key, ())}
         sections[key] = value
-    return {"format_version": FORMAT_VERSION, **sections, "files": _input_files(points)}
+    files = _input_files(points, config.get("readout"))
+    return {"format_version": FORMAT_VERSION, **sections, "files": files}
 
 
 def identity_digest(identity: dict[str, Any]) -> str:

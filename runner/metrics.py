@@ -9,6 +9,8 @@ built: the run's chunk and nominal tables and `SimulationResult.to_frame` all us
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -34,6 +36,13 @@ def neuron_metrics(result: BatchResult, n_steps: int, dt: float) -> dict[str, np
     }
 
 
+def _repeat(values: Any, times: int) -> Any:
+    """Each entry `times` times; pandas arrays (nullable classes) keep their type."""
+    if isinstance(values, pd.api.extensions.ExtensionArray):
+        return values.repeat(times)
+    return np.repeat(np.asarray(values), times)
+
+
 def neuron_table(
     head: dict[str, np.ndarray],
     core_map: np.ndarray,
@@ -51,7 +60,7 @@ def neuron_table(
     n_instances, n_neurons = spike_count.shape
     neuron_ids = np.arange(n_neurons, dtype=np.int32 if compact else np.int64)
     columns = {
-        **{name: np.repeat(np.asarray(values), n_neurons) for name, values in head.items()},
+        **{name: _repeat(values, n_neurons) for name, values in head.items()},
         "neuron": np.tile(neuron_ids, n_instances),
         "core": np.tile(core_map, n_instances),
         "spike_count": spike_count.reshape(-1).astype(np.int32 if compact else spike_count.dtype),

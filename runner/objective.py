@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .statistics import SUMMARY_METRICS
+from .statistics import ACCURACY_METRICS, SUMMARY_METRICS
 
 __all__ = [
     "OBJECTIVE_METRICS",
@@ -38,7 +38,7 @@ __all__ = [
     "objective_value",
 ]
 
-OBJECTIVE_METRICS: tuple[str, ...] = SUMMARY_METRICS
+OBJECTIVE_METRICS: tuple[str, ...] = SUMMARY_METRICS + tuple(ACCURACY_METRICS)
 STATISTICS: tuple[str, ...] = (
     "mean", "median", "min", "max", "qNN", "frac_at_least", "frac_at_most",
 )  # fmt: skip
@@ -82,14 +82,22 @@ def objective_of(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return objective if objective is not None and objective["metric"] is not None else None
 
 
-def check_objective(objective: Mapping[str, Any], n_points: int, shard_count: int) -> None:
-    """Raise ValueError naming the field and what it accepts, before any simulation."""
+def check_objective(
+    objective: Mapping[str, Any], n_points: int, shard_count: int, readout: Mapping[str, Any] | None
+) -> None:
+    """Raise ValueError naming the field and what it accepts, before any simulation.
+    `readout`: the run's readout config (None: no readout, so no accuracy to optimize)."""
     metric, statistic = objective["metric"], objective["statistic"]
     if metric not in OBJECTIVE_METRICS:
         raise ValueError(
             f"objective.metric: unknown per-chip metric {metric!r}; one of "
             f"{', '.join(OBJECTIVE_METRICS)}"
         )
+    if metric in ACCURACY_METRICS and (
+        readout is None or (metric == "accuracy_per_chip" and not readout["per_chip"])
+    ):
+        need = "readout.per_chip=true" if readout is not None else "a readout (e.g. task=patterns)"
+        raise ValueError(f"objective.metric: {metric} needs {need}; this run has none")
     named = statistic in STATISTICS and statistic != "qNN"
     if not named and _QUANTILE.fullmatch(statistic) is None:
         raise ValueError(

@@ -21,6 +21,9 @@ from .config import check_schema
 from .netconfig import build_network, resolve_network
 from .network import DynapSimNetwork
 from .objective import check_objective, objective_of
+from .readout import ReadoutConfig
+from .scoring import PointTask, point_task
+from .statistics import AccuracySettings
 from .stimulus import Stimulus
 from .sweep import Chunk, SweepPoint, axis_column, expand_sweep, plan_chunks, shard_chunks
 
@@ -38,6 +41,7 @@ class Point:
     sweep: SweepPoint
     network: DynapSimNetwork
     stimulus: Stimulus
+    task: PointTask | None = None  # with a readout: the labels, split and readout
 
 
 @dataclass
@@ -101,6 +105,24 @@ class Plan:
             return None
         return self.point_of(chunk.first).network.spec.n_neurons
 
+    def fits_readout(self, point: int) -> bool:
+        """Is the point's readout fitted on its nominal instance (ridge)?"""
+        task = self.points[point].task
+        return task is not None and task.configured is None
+
+    def bin_width(self, point: int) -> int:
+        """Steps per kernel bin of a point's backend calls (see scoring.kernel_bin_width)."""
+        task = self.points[point].task
+        return self.config["metrics"]["bin_steps"] if task is None else task.bin_width
+
+    @property
+    def accuracy(self) -> AccuracySettings | None:
+        """What the summary needs to describe accuracies (None: no readout)."""
+        if self.config.get("readout") is None:
+            return None
+        chance = {p.sweep.index: p.task.chance for p in self.points if p.task is not None}
+        return AccuracySettings(self.config["readout"]["target"], chance)
+
     @property
     def shard_label(self) -> str:
         shard = self.config["shard"]
@@ -124,6 +146,7 @@ def prepare(config: dict[str, Any]) -> Plan:
         sweep_points = expand_sweep(
             resolve_network(config["network"]), config["stimulus"], sweep["axes"]
         )
+        readout = None if config.get("readout") is None else ReadoutConfig(**config["readout"])
         if config["chunk_size"] < 1:
             raise ValueError(f"chunk_size must be >= 1, got {config['chunk_size']}")
     except errors as error:
@@ -132,7 +155,10 @@ def prepare(config: dict[str, Any]) -> Plan:
     for sweep_point in sweep_points:
         try:
             net = build_network(resolve_network(sweep_point.network), config["seed"])
-            stimulus = Stimulus(sweep_point.stimulus, net.spec.n_inputs, net.spec.dt)
+            stimulus = Stimulus(sweep_point.stimulus, net.spec.n_inputs, net.spec.dt, readout)
+            task = None if readout is None else point_task(
+                readout, stimulus, net.spec.n_neurons, config["metrics"]["bin_steps"]
+            )  # fmt: skip
         except errors as error:
             where = (
                 f"sweep point {sweep_point.index} {sweep_point.values}: "
@@ -140,7 +166,7 @@ def prepare(config: dict[str, Any]) -> Plan:
                 else ""
             )
             raise ExperimentError(f"{where}{error}") from error
-        points.append(Point(sweep_point, net, stimulus))
+        points.append(Point(sweep_point, net, stimulus, task))
     n_trials = _trials_per_chip(points)
     if not 0 <= sweep["baseline"] < len(points):
         raise ExperimentError(
@@ -150,7 +176,8 @@ def prepare(config: dict[str, Any]) -> Plan:
     objective = objective_of(config)
     if objective is not None:
         try:
-            check_objective(objective, len(points), config["shard"]["count"])
+            check_objective(objective, len(points), config["shard"]["count"],
+                            config.get("readout"))  # fmt: skip
         except ValueError as error:
             raise ExperimentError(str(error)) from error
     group_of = _pack_groups(points)
@@ -176,7 +203,8 @@ def _trials_per_chip(points: list[Point]) -> int:
     counts = sorted({len(point.stimulus.chip_trials) for point in points})
     if len(counts) > 1:
         raise ExperimentError(
-            f"stimulus.trials must be the same at every sweep point, got {counts}"
+            f"stimulus.trials must be the same at every sweep point (with a dataset: the number "
+            f"of samples every chip runs), got {counts}"
         )
     return counts[0]
 

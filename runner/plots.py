@@ -1,5 +1,5 @@
 """Figures of a run (PNG, under figures/): rate distributions, robustness curves, chips'
-own response curves, rasters.
+own response curves, task accuracy, rasters.
 
 Each `plot_*` function returns its Figure (tests inspect it); `write_figures` saves them.
 Legends sit outside the axes, sweep axes carry units (or "×" for scale factors, % for the
@@ -38,6 +38,7 @@ __all__ = [
     "plot_rates",
     "plot_robustness",
     "plot_chip_curves",
+    "plot_accuracy",
     "plot_raster",
 ]
 
@@ -329,6 +330,59 @@ def plot_chip_curves(chips: pd.DataFrame, summary: pd.DataFrame, x_column: str) 
     return figure
 
 
+_ACCURACY_KINDS = (("accuracy", "transferred readout", "C0"),
+                   ("accuracy_per_chip", "refitted per chip", "C1"))  # fmt: skip
+
+
+def plot_accuracy(summary: pd.DataFrame, sweep_columns: list[str], target: float) -> Figure:
+    """Test accuracy along the sweep: median and 5-95 % band over chips of the transferred
+    readout (and of the per-chip refit when there is one), the nominal chip's accuracy, the
+    chance level and the target. The last sweep axis is the x axis; every combination of
+    the other axes is one panel. A single point is a marker with its band as an error bar."""
+    x_column = sweep_columns[-1] if sweep_columns else None
+    numeric = x_column is not None and pd.api.types.is_numeric_dtype(summary[x_column])
+    groups = _line_groups(summary, sweep_columns)[:MAX_PANELS]
+    kinds = [kind for kind in _ACCURACY_KINDS if f"{kind[0]}.q50" in summary]
+    figure, axes = plt.subplots(1, len(groups), figsize=(4.6 * len(groups) + 2.0, 3.6),
+                                squeeze=False, sharey=True, layout="constrained")  # fmt: skip
+    for axis, (title, rows) in zip(axes.flat, groups, strict=True):
+        x = _x_positions(rows, x_column, numeric)
+        for metric, _, color in kinds:
+            median = rows[f"{metric}.q50"].to_numpy(float)
+            low, high = rows[f"{metric}.q05"].to_numpy(float), rows[f"{metric}.q95"].to_numpy(float)
+            if len(rows) == 1:
+                axis.errorbar(x, median, yerr=[median - low, high - median], fmt="o",
+                              color=color, capsize=4)  # fmt: skip
+            else:
+                axis.fill_between(x, low, high, color=color, alpha=0.25, linewidth=0)
+                axis.plot(x, median, "o-", color=color)
+        style = {"marker": "_", "markersize": 14, "linestyle": "none"} if len(rows) == 1 else {
+            "linestyle": "--"}  # fmt: skip
+        axis.plot(x, rows["nominal_accuracy"].to_numpy(float), color="k", **style)
+        axis.axhline(rows["chance_level"].iloc[0], color="0.5", linestyle=":")
+        axis.axhline(target, color="C3", linewidth=0.8, linestyle="-.")
+        axis.set_title(title, fontsize=9)
+        if x_column is None:
+            axis.set_xticks([0.0], ["single point"])
+            axis.set_xlim(-1, 1)
+        else:
+            axis.set_xlabel(axis_label(x_column))
+            if not numeric:
+                axis.set_xticks(x, [str(v) for v in rows[x_column]], rotation=30, ha="right",
+                                fontsize=7)  # fmt: skip
+    axes[0, 0].set_ylabel("test accuracy")
+    axes[0, 0].set_ylim(-0.02, 1.02)
+    handles = [
+        *(Line2D([], [], color=color, marker="o", label=f"{name}\n(median, 5–95 % band)")
+          for _, name, color in kinds),
+        Line2D([], [], color="k", linestyle="--", label="nominal (no mismatch)"),
+        Line2D([], [], color="0.5", linestyle=":", label="chance"),
+        Line2D([], [], color="C3", linestyle="-.", label=f"target {target:g}"),
+    ]  # fmt: skip
+    _outside_legend(figure, handles)
+    return figure
+
+
 def _chip_curves_skipped(plan: Plan, summary: pd.DataFrame) -> str | None:
     """Why chips.png is not drawn for this run, or None."""
     if len(plan.sweep_columns) != 1:
@@ -423,6 +477,10 @@ def write_figures(
         written.append(_save(figure, folder / "chips.png"))
     else:
         log.info("figures/chips.png left out: %s", skipped)
+    if "accuracy.q50" in outcome.summary:
+        figure = plot_accuracy(outcome.summary, plan.sweep_columns,
+                               plan.config["readout"]["target"])  # fmt: skip
+        written.append(_save(figure, folder / "accuracy.png"))
     if not rates.empty:  # empty when every instance is non-finite
         written.append(_save(plot_rates(rates, finite_nominal, labels, resolution, per_neuron),
                              folder / "rates.png"))  # fmt: skip

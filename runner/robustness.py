@@ -47,16 +47,24 @@ def instance_metrics(
     nominal_rate: np.ndarray,
     dt: float,
     bin_steps: int,
+    bin_width: int,
     n_steps: int,
     within: float,
     saturated_rate_hz: float,
 ) -> dict[str, np.ndarray]:
-    """(B,) arrays from the reductions, the per-neuron metrics and the nominal rates."""
+    """(B,) arrays from the reductions, the per-neuron metrics and the nominal rates.
+
+    The kernel bins `result.binned_counts` are `bin_width` steps wide, a divisor of
+    `bin_steps` (a readout may need finer bins): they are summed into bins of `bin_steps`.
+    """
     rates = neuron["rate_hz"]
-    n_bins = result.binned_counts.shape[1]
+    kernel_bins = result.binned_counts.sum(axis=2, dtype=np.int64)  # (B, kernel bins)
+    counts = np.add.reduceat(kernel_bins, np.arange(0, kernel_bins.shape[1],
+                                                    bin_steps // bin_width), axis=1)  # fmt: skip
+    n_bins = counts.shape[1]
     widths = np.full(n_bins, bin_steps, dtype=np.float64)
     widths[-1] = n_steps - (n_bins - 1) * bin_steps
-    population = result.binned_counts.sum(axis=2) / (rates.shape[1] * widths * dt)  # (B, bins)
+    population = counts / (rates.shape[1] * widths * dt)  # (B, bins)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows give NaN, as intended
         mean_cv = np.nanmean(neuron["isi_cv"], axis=1)

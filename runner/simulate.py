@@ -20,7 +20,9 @@ from .metrics import neuron_metrics, neuron_table
 from .mismatch import MismatchModel
 from .network import DynapSimNetwork
 from .plan import Plan, Point
+from .readout import LinearReadout, Readout
 from .robustness import instance_metrics
+from .scoring import predictions, refitted_predictions
 from .stimulus import Stimulus
 from .sweep import Chunk
 from .tables import ChunkStore, nominal_raster_label
@@ -36,12 +38,12 @@ def _simulate_points(
     keys: np.ndarray,
     record: list[int],
     backend: str,
+    bin_width: int,
 ) -> BatchResult:
     """One backend call for rows of several points (`point_ids` index `networks`; `keys`
-    are the ids the rows' mismatch draws are keyed by)."""
+    are the ids the rows' mismatch draws are keyed by), binned for `bin_width` steps."""
     batch = packed_batch(
-        networks, point_ids, inputs, keys, plan.config["seed"],
-        plan.config["metrics"]["bin_steps"], record,
+        networks, point_ids, inputs, keys, plan.config["seed"], bin_width, record,
     )  # fmt: skip
     return get_backend(backend)(batch)
 
@@ -57,7 +59,8 @@ def _trial_streams(
 def simulate_nominals(plan: Plan, points: list[Point], store: ChunkStore, backend: str) -> None:
     """The points' networks without mismatch (no draws at all), each on every trial of its
     `nominal_trials`, packed into one backend call per group of packable points; stored
-    per point as one table of (trial, neuron) rows."""
+    per point as one table of (trial, neuron) rows. With a readout, the rows also hold
+    label, split and the prediction, and a ridge readout is fitted and stored first."""
     raster_point, _, raster_position = (int(v) for v in plan.locate(plan.raster_instance))
     for _, group in itertools.groupby(points, key=lambda p: plan.group_of[p.sweep.index]):
         group = list(group)
@@ -78,19 +81,38 @@ def simulate_nominals(plan: Plan, points: list[Point], store: ChunkStore, backen
                 position = starts[index] + point.stimulus.nominal_positions([trial])[0]
                 rasters[int(position)] = nominal_raster_label(point.sweep.index, trial)
         result = _simulate_points(plan, networks, point_ids, inputs, np.arange(point_ids.size),
-                                  list(rasters), backend)  # fmt: skip
+                                  list(rasters), backend, plan.bin_width(group[0].sweep.index))
         for position, label in rasters.items():
             store.write_raster(label, result.raster[position])
         spec = group[0].network.spec
         metrics = neuron_metrics(result, group[0].stimulus.n_steps, spec.dt)
+        features = None if group[0].task is None else group[0].task.features(result)
         for index, (point, mine) in enumerate(zip(group, trials, strict=True)):
             rows = slice(starts[index], starts[index + 1])
+            nonfinite = result.nonfinite_step[rows] >= 0
+            head = {"point": np.full(len(mine), point.sweep.index), "trial": mine}
+            if features is not None:
+                head.update(_nominal_predictions(point, features[rows], mine, nonfinite, store))
             frame = neuron_table(
-                {"point": np.full(len(mine), point.sweep.index), "trial": mine}, spec.core_map,
-                result.spike_count[rows], {name: values[rows] for name, values in metrics.items()},
-                nonfinite=result.nonfinite_step[rows] >= 0,
+                head, spec.core_map, result.spike_count[rows],
+                {name: values[rows] for name, values in metrics.items()}, nonfinite=nonfinite,
             )  # fmt: skip
             store.write_nominal(point.sweep.index, frame)
+
+
+def _nominal_predictions(
+    point: Point, features: np.ndarray, trials: np.ndarray, nonfinite: np.ndarray,
+    store: ChunkStore,
+) -> dict[str, Any]:
+    """A point's nominal rows' label, split and prediction; a ridge readout is fitted on
+    them and stored (NaN weights when a train row is non-finite: no readout to transfer)."""
+    task = point.task
+    readout = task.nominal_readout(features, trials, nonfinite)
+    if task.configured is None:
+        fitted = readout or LinearReadout(np.full((features.shape[1], task.n_classes), np.nan),
+                                          np.full(task.n_classes, np.nan))  # fmt: skip
+        store.write_readout(point.sweep.index, fitted.weights, fitted.bias)
+    return predictions(task, readout, features, trials, nonfinite)
 
 
 def simulate_chunk(
@@ -99,11 +121,13 @@ def simulate_chunk(
     nominal_rates: dict[int, np.ndarray],
     store: ChunkStore,
     backend: str,
+    readouts: dict[int, Readout | None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """One backend call for the chunk's rows -> instance rows (+ neuron rows).
 
     nominal_rates: point index -> that point's nominal per-neuron rates, one row per trial
     of its `nominal_trials` (Kn, N); row (point, chip, trial k) is compared with row k.
+    readouts: point index -> the readout its chips are scored with (points with a task).
     """
     config = plan.config
     ids = np.arange(chunk.first, chunk.last + 1)
@@ -125,9 +149,11 @@ def simulate_chunk(
         else []
     )
     local = np.searchsorted(chunk_points, point_of)
+    bin_width = plan.bin_width(int(chunk_points[0]))
     result = _simulate_points(plan, [p.network for p in points], local,
                               InputEvents.concatenate(streams),
-                              plan.mismatch_keys(point_of, chips), record, backend)  # fmt: skip
+                              plan.mismatch_keys(point_of, chips), record, backend,
+                              bin_width)  # fmt: skip
     for position in record:
         store.write_raster(f"i{chunk.first + position:09d}", result.raster[position])
     spec = points[0].network.spec
@@ -135,9 +161,12 @@ def simulate_chunk(
     neuron = neuron_metrics(result, n_steps, spec.dt)
     metrics = config["metrics"]
     per_instance = instance_metrics(
-        result, neuron, nominal, spec.dt, metrics["bin_steps"], n_steps, metrics["within"],
-        metrics["saturated_rate_hz"],
+        result, neuron, nominal, spec.dt, metrics["bin_steps"], bin_width, n_steps,
+        metrics["within"], metrics["saturated_rate_hz"],
     )  # fmt: skip
+    if points[0].task is not None:
+        per_instance.update(_chunk_predictions(plan, chunk_points, point_of, trials, result,
+                                               readouts or {}))  # fmt: skip
     rows = {"instance": ids, "point": point_of, "chip": chips, "trial": trials}
     head = {
         **rows,
@@ -153,6 +182,32 @@ def simulate_chunk(
     neurons = neuron_table(rows, spec.core_map, result.spike_count, neuron,
                            nonfinite=result.nonfinite_step >= 0, compact=True)  # fmt: skip
     return instances, neurons
+
+
+def _chunk_predictions(
+    plan: Plan,
+    chunk_points: np.ndarray,
+    point_of: np.ndarray,
+    trials: np.ndarray,
+    result: BatchResult,
+    readouts: dict[int, Readout | None],
+) -> dict[str, Any]:
+    """Each row's label, split and predictions, point by point (whole chips each; the
+    points of a chunk share the readout settings and the trial length, so the features)."""
+    nonfinite = result.nonfinite_step >= 0
+    features = plan.points[chunk_points[0]].task.features(result)
+    parts = []
+    for p in chunk_points:
+        mine = point_of == p
+        task = plan.points[p].task
+        columns = predictions(task, readouts[int(p)], features[mine], trials[mine],
+                              nonfinite[mine])  # fmt: skip
+        if task.config.per_chip:
+            columns["predicted_per_chip"] = refitted_predictions(
+                task, features[mine], trials[mine], nonfinite[mine], plan.n_trials
+            )
+        parts.append(pd.DataFrame(columns))
+    return {name: values.array for name, values in pd.concat(parts, ignore_index=True).items()}
 
 
 def _cell(value: Any) -> Any:

@@ -8,11 +8,17 @@ chip finite at both points, d = value(point) - value(baseline); the 95 % interva
 mean of d is the normal approximation mean ± 1.96 sd / sqrt(n) (no SciPy). Under
 `pairing=independent` chip c at two points are unrelated chips, so there is no pairing to
 measure and the change columns are NaN.
+
+With a readout, a chip's `accuracy` (transferred readout) and `accuracy_per_chip` (refitted
+on the chip) are the fractions of its test rows predicted right (NaN when a prediction is
+missing, and for a non-finite chip); they are summarised like the other metrics, with the
+nominal instance's accuracy, the chance level and the share of chips at `readout.target`.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +26,10 @@ import pandas as pd
 
 __all__ = [
     "SUMMARY_METRICS",
+    "ACCURACY_METRICS",
     "QUANTILES",
+    "AccuracySettings",
+    "held_out_accuracy",
     "chip_table",
     "paired_changes",
     "summarize",
@@ -33,8 +42,35 @@ SUMMARY_METRICS: tuple[str, ...] = (
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _Z95 = 1.959963984540054  # two-sided 95 % quantile of the standard normal
 
+# chip-level accuracy -> the row column of predicted classes it is counted from
+ACCURACY_METRICS: dict[str, str] = {
+    "accuracy": "predicted", "accuracy_per_chip": "predicted_per_chip",
+}  # fmt: skip
+
 _KEYS = ["point", "chip"]
-_NOT_AVERAGED = {"instance", "point", "chip", "trial", "seed", "nonfinite", "nonfinite_step"}
+_NOT_AVERAGED = {"instance", "point", "chip", "trial", "seed", "nonfinite", "nonfinite_step",
+                 "label", *ACCURACY_METRICS.values()}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AccuracySettings:
+    """What the summary needs to describe accuracies: the target and each point's chance."""
+
+    target: float  # readout.target
+    chance: dict[int, float]  # point -> 1 / number of classes
+
+
+def held_out_accuracy(rows: pd.DataFrame, predicted: str, keys: list[str]) -> pd.Series:
+    """Per group of `keys`: the fraction of test rows whose `predicted` class is their
+    `label`; NaN for a group with a missing (null) test prediction."""
+    test = rows[rows["split"] == "test"]
+    missing = test[predicted].isna().to_numpy()
+    guess = test[predicted].to_numpy(dtype=np.float64, na_value=np.nan)
+    correct = pd.Series((guess == test["label"].to_numpy()).astype(np.float64), index=test.index)
+    groups = [test[key] for key in keys]
+    accuracy = correct.groupby(groups).mean()
+    accuracy[pd.Series(missing, index=test.index).groupby(groups).any()] = np.nan
+    return accuracy
 
 
 def chip_table(instances: pd.DataFrame, sweep_columns: list[str]) -> pd.DataFrame:
@@ -59,6 +95,10 @@ def chip_table(instances: pd.DataFrame, sweep_columns: list[str]) -> pd.DataFram
         ],
         axis=1,
     )
+    for metric, predicted in ACCURACY_METRICS.items():
+        if predicted in instances:
+            table[metric] = held_out_accuracy(instances, predicted, _KEYS)
+            table.loc[table["nonfinite"], metric] = np.nan
     return table.reset_index()
 
 
@@ -89,6 +129,20 @@ def _nominal_columns(point_nominal: pd.DataFrame | None) -> dict[str, Any]:
     }
 
 
+def _nominal_accuracy(point_nominal: pd.DataFrame | None) -> float:
+    """Test accuracy of a point's nominal instance, from its (trial, neuron) rows."""
+    if point_nominal is None or "predicted" not in point_nominal:
+        return np.nan
+    per_trial = point_nominal.drop_duplicates("trial")
+    return float(held_out_accuracy(per_trial, "predicted", ["point"]).iloc[0])
+
+
+def _at_target(values: pd.Series, target: float) -> float:
+    """Share of the chips with an accuracy at or above `target` (NaN: none has one)."""
+    values = values.dropna()
+    return float((values >= target).mean()) if len(values) else np.nan
+
+
 def _spread(values: pd.Series) -> dict[str, float]:
     values = values.astype(np.float64)
     row = {"mean": values.mean(), "std": values.std(ddof=1) if len(values) > 1 else np.nan}
@@ -104,10 +158,13 @@ def summarize(
     nominal: pd.DataFrame,
     baseline: int,
     paired: bool,
+    accuracy: AccuracySettings | None = None,
 ) -> pd.DataFrame:
     """Per sweep point: counts, non-finite chips and rows, the nominal rate, then the
     mean/std/quantiles over finite chips of each chip-level metric and its paired change
     against point `baseline` (NaN when not `paired` or the baseline has no chips here).
+    With `accuracy`: the nominal accuracy, the chance level, and per accuracy the share of
+    finite chips at or above the target (`<accuracy>.frac_at_target`).
 
     Non-finite chips are excluded from the statistics and listed instead (JSON lists, so
     that none reads back as `[]`, not as a missing value); a non-finite nominal instance
@@ -115,6 +172,9 @@ def summarize(
     `nominal`: the per-neuron nominal table (columns point, rate_hz, nonfinite).
     """
     nominal_by_point = dict(list(nominal.groupby("point"))) if not nominal.empty else {}
+    metrics = SUMMARY_METRICS
+    if accuracy is not None:
+        metrics += tuple(metric for metric in ACCURACY_METRICS if metric in chips)
     bad_rows = instances.loc[instances["nonfinite"], ["point", "instance"]]
     finite = chips[~chips["nonfinite"]].set_index("chip")
     base = finite[finite["point"] == baseline] if paired else finite.iloc[:0]
@@ -132,11 +192,16 @@ def summarize(
         )
         row["nonphysical"] = int(round(group["nonphysical"].sum()))
         row.update(_nominal_columns(nominal_by_point.get(point)))
+        if accuracy is not None:
+            row["nominal_accuracy"] = _nominal_accuracy(nominal_by_point.get(point))
+            row["chance_level"] = accuracy.chance.get(point, np.nan)
         mine = finite[finite["point"] == point]
-        for metric in SUMMARY_METRICS:
+        for metric in metrics:
             row.update({f"{metric}.{k}": v for k, v in _spread(mine[metric]).items()})
+            if metric in ACCURACY_METRICS:
+                row[f"{metric}.frac_at_target"] = _at_target(mine[metric], accuracy.target)
         row["n_paired"] = int(mine.index.isin(base.index).sum())
-        for metric in SUMMARY_METRICS:
+        for metric in metrics:
             changes = paired_changes(mine[metric], base[metric])
             row.update({f"{metric}.{k}": v for k, v in changes.items()})
         rows.append(row)

@@ -1,11 +1,15 @@
-"""Input spike trains: Poisson, regular, or from a file, as numbered trials.
+"""Input spike trains: Poisson, regular, from a file, or a labelled dataset, as numbered trials.
 
 Trial k's input is a pure function of (stimulus seed, k): NumPy's Philox bit generator
-keyed by both (a file: its k-th trial), so a row sees the same input however the run is
-chunked or sharded. Which trials run is a list of trial ids: `chip_trials` every chip runs,
-`nominal_trials` (a superset) the nominal instance runs, so that chip c on trial k is
-always compared with the nominal instance on trial k. With `stimulus.trials: K` both are
-0..K-1; a labelled dataset may later give chips fewer trials than the nominal instance.
+keyed by both (a file: its k-th trial; a dataset: its sample k), so a row sees the same
+input however the run is chunked or sharded. Which trials run is a list of trial ids:
+`chip_trials` every chip runs, `nominal_trials` (a superset) the nominal instance runs, so
+that chip c on trial k is always compared with the nominal instance on trial k. With
+`stimulus.trials: K` both are 0..K-1. With a dataset (`kind: dataset` from an .npz, or
+`kind: patterns` from the generator) the trial id is the sample index, and the readout
+decides: chips run the test samples, or every sample when a ridge readout is refitted per
+chip; the nominal instance runs every sample for ridge (it is fitted on the train ones),
+else the test samples.
 """
 
 from __future__ import annotations
@@ -14,10 +18,15 @@ from typing import Any
 
 import numpy as np
 
+from .dataset import LabelledDataset, load_dataset
 from .files import unreadable_as_error
 from .netconfig import find_file
+from .readout import ReadoutConfig
+from .tasks import PatternTask, patterns
 
-__all__ = ["Stimulus"]
+__all__ = ["LABELLED_KINDS", "Stimulus"]
+
+LABELLED_KINDS = ("dataset", "patterns")  # stimulus kinds whose trials are labelled samples
 
 
 def _load_array(path: str) -> np.ndarray:
@@ -79,10 +88,53 @@ def _rates(value: Any) -> np.ndarray:
         ) from None
 
 
-class Stimulus:
-    """The input of every trial of one sweep point."""
+def _labelled_dataset(
+    config: dict[str, Any], n_channels: int, dt: float, readout: ReadoutConfig | None
+) -> LabelledDataset:
+    """The dataset of a `dataset` or `patterns` stimulus, split as `readout` says."""
+    kind = config["kind"]
+    if readout is None:
+        raise ValueError(
+            f"stimulus.kind={kind} gives labelled samples for a task and needs a readout "
+            "block (readout.kind: vote, linear or ridge), e.g. task=patterns"
+        )
+    if config["trials"] != 1:
+        raise ValueError(
+            f"stimulus.trials={config['trials']} does not apply to stimulus.kind={kind}: the "
+            "trials are the dataset's samples (trial id = sample index); leave it at 1"
+        )
+    if kind == "dataset":
+        if not config.get("file"):
+            raise ValueError(
+                "stimulus.kind=dataset needs stimulus.file (an .npz with inputs (S, T, C), "
+                "labels (S,) and optionally train (S,))"
+            )
+        return load_dataset(config["file"], n_channels, readout.train_fraction,
+                            readout.split_seed)  # fmt: skip
+    task = PatternTask(**(config.get("patterns") or {}))
+    if task.n_channels != n_channels:
+        raise ValueError(
+            f"stimulus.patterns.n_channels={task.n_channels} must equal the network's "
+            f"{n_channels} input channels"
+        )
+    if task.dt != dt:
+        raise ValueError(
+            f"stimulus.patterns.dt={task.dt:g} must equal the network's dt={dt:g} s (the step "
+            "its rates are drawn for)"
+        )
+    return patterns(task, readout.train_fraction, readout.split_seed)
 
-    def __init__(self, config: dict[str, Any], n_channels: int, dt: float) -> None:
+
+class Stimulus:
+    """The input of every trial of one sweep point (and, for a dataset, labels and split)."""
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        n_channels: int,
+        dt: float,
+        readout: ReadoutConfig | None = None,
+    ) -> None:
         self.kind = config["kind"]
         self.seed = int(config["seed"])
         self.n_channels = n_channels
@@ -94,7 +146,10 @@ class Stimulus:
             raise ValueError(f"stimulus.trials must be an integer >= 1, got {n_trials!r}")
         self.chip_trials = np.arange(n_trials)  # what every chip runs
         self.nominal_trials = np.arange(n_trials)  # what the nominal instance runs (a superset)
-        if self.kind == "file":
+        self.dataset: LabelledDataset | None = None
+        if self.kind in LABELLED_KINDS:
+            self._from_dataset(_labelled_dataset(config, n_channels, dt, readout), readout)
+        elif self.kind == "file":
             self._from_file(config)
         else:
             self.n_steps = int(config["n_steps"])
@@ -126,11 +181,20 @@ class Stimulus:
         self._file_trials = array
         self.n_steps = array.shape[1]
 
+    def _from_dataset(self, dataset: LabelledDataset, readout: ReadoutConfig) -> None:
+        every, test = np.arange(dataset.n_samples), np.flatnonzero(~dataset.train)
+        self.chip_trials = every if readout.per_chip else test
+        self.nominal_trials = every if readout.kind == "ridge" else test
+        self.dataset = dataset
+        self.n_steps = dataset.n_steps
+
     def _generator(self, trial: int) -> np.random.Generator:
         return np.random.Generator(np.random.Philox(key=self.seed + (trial << 64)))
 
     def trial(self, trial: int) -> np.ndarray:
         """(T, C) float32 spike counts of one trial."""
+        if self.dataset is not None:
+            return self.dataset.inputs[trial]
         if self.kind == "file":
             return self._file_trials[trial]
         if self.kind == "poisson":

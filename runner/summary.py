@@ -87,5 +87,29 @@ def render_summary(plan: Plan, outcome: Outcome, run_dir: Path) -> str:
                 f"point {row['point']}: non-finite chips (excluded): "
                 f"{row['nonfinite_chips']}, rows {row['nonfinite_instances']}"
             )
+    if "accuracy.q50" in summary:
+        lines += _accuracy_table(plan, summary, several and plan.paired)
     lines.append(f"tables: {run_dir}/{{instances.parquet, chips.parquet, summary.csv, ...}}")
     return "\n".join(lines)
+
+
+def _accuracy_table(plan: Plan, summary: pd.DataFrame, changes: bool) -> list[str]:
+    """Test accuracy per sweep point: nominal, over chips (transferred readout, and
+    refitted per chip when asked), the share at the target, the paired change."""
+    target = plan.config["readout"]["target"]
+    table = pd.DataFrame({"point": summary["point"]})
+    for column in plan.sweep_columns:
+        table[column] = summary[column]
+    table["nominal"] = summary["nominal_accuracy"].map("{:.3f}".format)
+    kinds = [("accuracy", "transferred")]
+    if "accuracy_per_chip.q50" in summary:
+        kinds.append(("accuracy_per_chip", "per chip"))
+    for metric, name in kinds:
+        table[f"{name} mean"] = summary[f"{metric}.mean"].map("{:.3f}".format)
+        table[f"{name} median [5%, 95%]"] = _spread(summary, metric, 3)
+        table[f"{name} ≥{target:g}"] = summary[f"{metric}.frac_at_target"].map("{:.2f}".format)
+        if changes:
+            table[f"Δ {name} vs point {plan.baseline} [95%]"] = _change(summary, metric, 3)
+    chance = ", ".join(sorted({f"{c:.3f}" for c in summary["chance_level"]}))
+    return [f"test accuracy over chips (chance {chance}; ≥{target:g}: share of chips at "
+            "readout.target):", table.to_string(index=False), ""]

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .identity import differences, flatten, identity_digest
-from .statistics import chip_table, summarize
+from .statistics import AccuracySettings, chip_table, summarize
 from .sweep import Chunk
 
 __all__ = [
@@ -275,15 +275,17 @@ class ChunkStore:
     def _nominal_path(self, point: int) -> Path:
         return self._path(f"nominal-p{point:05d}", "neurons")
 
-    def has_nominal(self, point: int, n_rows: int) -> bool:
-        """The point's nominal table is there and whole, `n_rows` (trials x neurons) rows
-        (a bad one is rejected)."""
+    def has_nominal(self, point: int, n_rows: int, fitted_readout: bool = False) -> bool:
+        """The point's nominal table is there and whole, `n_rows` (trials x neurons) rows,
+        and so is its fitted readout when one is needed (a bad one is rejected)."""
         path = self._nominal_path(point)
         if not (path.exists() or path.is_symlink()):
             return False
         problem = None
         try:
-            if path.is_symlink() or not path.is_file():
+            if fitted_readout and self.read_readout(point) is None:
+                problem = f"has no readable fitted readout {self._readout_path(point).name}"
+            elif path.is_symlink() or not path.is_file():
                 problem = "is not a regular file"
             elif (rows := pq.read_metadata(path).num_rows) != n_rows:
                 problem = f"holds {rows} rows, expected {n_rows}"
@@ -293,12 +295,32 @@ class ChunkStore:
             problem = f"is unreadable ({error})"
         if problem is None:
             return True
-        self._reject([path], problem)
+        self._reject([path, self._readout_path(point)], problem)
         return False
 
     def write_nominal(self, point: int, frame: pd.DataFrame) -> None:
-        """The (trial, neuron) table of a point's nominal instance, computed once per folder."""
+        """The (trial, neuron) table of a point's nominal instance, computed once per folder
+        (written after its fitted readout: the table's presence means both are there)."""
         write_atomic(self._nominal_path(point), _parquet_writer(frame))
+
+    def _readout_path(self, point: int) -> Path:
+        return self.root / f"nominal-p{point:05d}.readout.npz"
+
+    def write_readout(self, point: int, weights: np.ndarray, bias: np.ndarray) -> None:
+        """The readout fitted on a point's nominal instance: (F, K) weights, (K,) bias."""
+        write_atomic(self._readout_path(point),
+                     lambda stream: np.savez(stream, weights=weights, bias=bias))  # fmt: skip
+
+    def read_readout(self, point: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(weights, bias) of the point's fitted readout, or None when missing or unreadable."""
+        path = self._readout_path(point)
+        if path.is_symlink() or not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return data["weights"], data["bias"]
+        except (OSError, ValueError, KeyError, EOFError):
+            return None
 
     def read_nominal(self, point: int) -> pd.DataFrame:
         return pd.read_parquet(self._nominal_path(point))
@@ -340,12 +362,14 @@ def write_tables(
     sweep_columns: list[str],
     baseline: int,
     paired: bool,
+    accuracy: AccuracySettings | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The final tables of a run or a merge: instances, chips, nominal (and neurons)
-    parquet and summary.csv (paired changes against point `baseline` when `paired`), each
-    written atomically; returns the chips table and the summary."""
+    parquet and summary.csv (paired changes against point `baseline` when `paired`,
+    accuracies described with `accuracy` when there is a readout), each written
+    atomically; returns the chips table and the summary."""
     chips = chip_table(instances, sweep_columns)
-    summary = summarize(chips, instances, sweep_columns, nominal, baseline, paired)
+    summary = summarize(chips, instances, sweep_columns, nominal, baseline, paired, accuracy)
     write_atomic(folder / "instances.parquet", _parquet_writer(instances))
     write_atomic(folder / "chips.parquet", _parquet_writer(chips))
     write_atomic(folder / "nominal.parquet", _parquet_writer(nominal))

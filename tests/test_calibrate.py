@@ -94,9 +94,10 @@ def test_quantiles_are_those_of_the_summary_table() -> None:
     "changes,message",
     [
         (
-            {"metric": "accuracy"},
-            "objective.metric: unknown per-chip metric 'accuracy'; one of mean_rate_hz",
+            {"metric": "accuracy_typo"},
+            "objective.metric: unknown per-chip metric 'accuracy_typo'; one of mean_rate_hz",
         ),
+        ({"metric": "accuracy"}, r"objective.metric: accuracy needs a readout \(e.g. task="),
         ({"statistic": "q5"}, "objective.statistic: unknown statistic 'q5'; one of mean, median"),
         ({"statistic": "q100"}, "unknown statistic 'q100'"),
         ({"statistic": "qNN"}, "unknown statistic 'qNN'"),
@@ -109,12 +110,22 @@ def test_quantiles_are_those_of_the_summary_table() -> None:
 )
 def test_bad_objectives_name_the_field_and_the_valid_values(changes: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        check_objective({**objective("q05"), **changes}, n_points=2, shard_count=1)
+        check_objective({**objective("q05"), **changes}, n_points=2, shard_count=1, readout=None)
+
+
+def test_an_accuracy_objective_needs_the_readout_that_gives_it() -> None:
+    """accuracy needs a readout, accuracy_per_chip a per-chip refit; then both are valid."""
+    accuracy = {**objective("q05"), "metric": "accuracy"}
+    per_chip = {**objective("q05"), "metric": "accuracy_per_chip"}
+    check_objective(accuracy, n_points=1, shard_count=1, readout={"per_chip": False})
+    check_objective(per_chip, n_points=1, shard_count=1, readout={"per_chip": True})
+    with pytest.raises(ValueError, match="accuracy_per_chip needs readout.per_chip=true"):
+        check_objective(per_chip, n_points=1, shard_count=1, readout={"per_chip": False})
 
 
 def test_an_objective_needs_every_chip_in_one_run() -> None:
     with pytest.raises(ValueError, match="shard.count=1"):
-        check_objective(objective("q05"), n_points=1, shard_count=2)
+        check_objective(objective("q05"), n_points=1, shard_count=2, readout=None)
 
 
 def test_objectives_are_checked_by_prepare_before_any_work() -> None:

@@ -42,6 +42,8 @@ def test_shipped_config_composes_and_prepares(group: str, option: str) -> None:
     overrides = [f"{group}={option}"]
     if group == "stimulus" and option == "file":
         overrides.append("network=from_file")  # the example input fits that network's inputs
+    if group == "objective" and option.startswith("accuracy"):
+        overrides.append("task=patterns")  # an accuracy needs a readout
     config = compose_config(overrides)
     OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunnerConfig), config))
     if group == "backend":

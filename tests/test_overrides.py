@@ -11,7 +11,8 @@ from runner.paths import CONF_DIR
 
 def test_groups_are_the_conf_folders() -> None:
     groups = group_options(CONF_DIR)
-    assert set(groups) == {"network", "stimulus", "sweep", "backend", "objective"}
+    assert set(groups) == {"network", "stimulus", "sweep", "backend", "objective", "task",
+                           "readout"}
     assert groups["network"] == sorted(p.stem for p in (CONF_DIR / "network").glob("*.yaml"))
 
 
