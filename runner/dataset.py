@@ -26,14 +26,15 @@ __all__ = [
 ]
 
 
-def check_spike_counts(where: str, array: Any) -> np.ndarray:
-    """`array` as float32 (S, T, C) spike counts (finite integers >= 0), or why it is not."""
+def check_spike_counts(where: str, array: Any, first_axis: str = "sample") -> np.ndarray:
+    """`array` as float32 (S, T, C) spike counts (finite integers >= 0), or why it is not;
+    `first_axis` names S in the messages (a dataset's samples, a stimulus file's trials)."""
     array = np.asarray(array)
     if array.dtype.kind not in "biuf":
         raise ValueError(f"{where} must hold real spike counts, got dtype {array.dtype}")
     if array.ndim != 3 or 0 in array.shape:
         raise ValueError(
-            f"{where} must have shape (samples S >= 1, steps T >= 1, channels C >= 1), "
+            f"{where} must have shape ({first_axis}s S >= 1, steps T >= 1, channels C >= 1), "
             f"got {array.shape}"
         )
     if not np.isfinite(array).all():
@@ -42,7 +43,7 @@ def check_spike_counts(where: str, array: Any) -> np.ndarray:
     if not_counts.any():
         raise ValueError(
             f"{where} must hold spike counts (integers >= 0), got {array[not_counts][0]} at "
-            f"(sample, step, channel) {tuple(int(i) for i in np.argwhere(not_counts)[0])}"
+            f"({first_axis}, step, channel) {tuple(int(i) for i in np.argwhere(not_counts)[0])}"
         )
     return array.astype(np.float32)
 

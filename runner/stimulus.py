@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .dataset import LabelledDataset, load_dataset
+from .dataset import LabelledDataset, check_spike_counts, load_dataset
 from .files import unreadable_as_error
 from .netconfig import find_file
 from .readout import ReadoutConfig
@@ -49,10 +49,6 @@ def _load_array(path: str) -> np.ndarray:
 
 def _spike_counts(path: str, array: np.ndarray, n_channels: int) -> np.ndarray:
     """The file's array as (trials, T, C) float32 counts, or why it cannot drive the network."""
-    if array.dtype.kind not in "biuf":
-        raise ValueError(
-            f"stimulus.file {path} must hold real spike counts, got dtype {array.dtype}"
-        )
     if array.ndim == 2:
         array = array[None]
     if array.ndim != 3 or array.shape[-1] != n_channels:
@@ -60,21 +56,7 @@ def _spike_counts(path: str, array: np.ndarray, n_channels: int) -> np.ndarray:
             f"stimulus.file {path} must hold (T, {n_channels}) or (trials, T, {n_channels}) "
             f"for this network's inputs, got {array.shape}"
         )
-    if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ValueError(
-            f"stimulus.file {path} holds {array.shape[0]} trial(s) of T={array.shape[1]} steps; "
-            "need at least one trial of T >= 1"
-        )
-    if not np.isfinite(array).all():
-        raise ValueError(f"stimulus.file {path} must be finite (no NaN/inf)")
-    not_counts = (array < 0) | (array != np.round(array))
-    if not_counts.any():
-        raise ValueError(
-            f"stimulus.file {path} must hold spike counts (integers >= 0), "
-            f"got {array[not_counts][0]} at (trial, step, channel) "
-            f"{tuple(int(i) for i in np.argwhere(not_counts)[0])}"
-        )
-    return array.astype(np.float32)
+    return check_spike_counts(f"stimulus.file {path}", array, first_axis="trial")
 
 
 def _rates(value: Any) -> np.ndarray:

@@ -5,9 +5,6 @@ best trial's own tables."""
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +18,7 @@ from runner.experiment import ExperimentError, prepare
 from runner.objective import check_direction, check_objective, objective_value
 from runner.paths import CONF_DIR
 from runner.statistics import SUMMARY_METRICS, summarize
-from tests.helpers import requires_optuna_sweeper
-from tests.test_config import compose_config
+from tests.helpers import compose_config, requires_optuna_sweeper, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -155,13 +151,6 @@ TINY = [
 ]  # fmt: skip
 
 
-def _runner(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run([sys.executable, "-m", "runner", *overrides], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
-
-
 def _job_params(job: Path) -> dict[str, str]:
     overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
     return dict(override.split("=", 1) for override in overrides)
@@ -179,7 +168,7 @@ def _recomputed(job: Path) -> float:
 def test_a_three_trial_study_through_the_optuna_sweeper(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "study"
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    result = _runner(
+    result = run_cli(
         tmp_path,
         "-m",
         "hydra/sweeper=calibrate",
@@ -218,7 +207,7 @@ def test_a_three_trial_study_through_the_optuna_sweeper(tmp_path: Path) -> None:
 
 @requires_optuna_sweeper
 def test_a_study_in_the_wrong_direction_is_refused_before_any_work(tmp_path: Path) -> None:
-    result = _runner(
+    result = run_cli(
         tmp_path,
         "-m",
         "hydra/sweeper=calibrate",

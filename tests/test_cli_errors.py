@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from runner.backends import cuda
-from tests.test_runner_cli import ROOT, run_cli
+from tests.helpers import ROOT, run_cli
 
 
 def _corrupt_npz(folder: Path) -> list[str]:
@@ -56,7 +56,8 @@ CASES = [
     (_corrupt_npz, "net.npz: cannot read it as a .npz file"),
     (_wrong_type_json, "net.json: field n_cluster must be an integer >= 1"),
     (_scalar_for_a_list, "net.json: field Itau_mem must be a list with one entry per core"),
-    (_empty_stimulus, "x.npy holds 1 trial(s) of T=0 steps"),
+    (_empty_stimulus, "x.npy must have shape (trials S >= 1, steps T >= 1, channels C >= 1), "
+                      "got (1, 0, 16)"),
 ]
 
 

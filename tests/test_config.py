@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
@@ -14,6 +13,7 @@ from runner.backends import cuda
 from runner.config import RunnerConfig, register_configs
 from runner.experiment import ExperimentError, prepare
 from runner.netconfig import CONF_DIR
+from tests.helpers import compose_config
 
 register_configs()
 GROUPS = ("network", "stimulus", "sweep", "backend", "objective")
@@ -22,12 +22,6 @@ SMALL = ["sweep.n_samples=2", "stimulus.n_steps=50"]
 
 def options(group: str) -> list[str]:
     return sorted(path.stem for path in (CONF_DIR / group).glob("*.yaml"))
-
-
-def compose_config(overrides: list[str]) -> dict:
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
-    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
 
 
 def test_every_group_has_options() -> None:

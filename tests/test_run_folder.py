@@ -20,9 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from matplotlib.figure import Figure
-from omegaconf import OmegaConf
 
 import runner
 import runner.experiment as experiment
@@ -32,6 +30,7 @@ from runner.paths import CONF_DIR
 from runner.robustness import robustness_metrics
 from runner.tables import ExperimentMismatch, RunFolderError, write_atomic
 
+from .helpers import compose_config
 from .test_runner_resume import config, run, tables
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,9 +94,7 @@ def test_an_edited_spec_file_is_refused(tmp_path: Path) -> None:
     def run_spec(run_dir: Path) -> experiment.Outcome:
         overrides = ["backend=reference", "network=from_file", f"network.file={spec}",
                      "stimulus.n_steps=200", "sweep.n_samples=4"]  # fmt: skip
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose("config", overrides=overrides)
-        cfg = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+        cfg = compose_config(overrides)
         return experiment.run(experiment.prepare(cfg), run_dir, progress=False)
 
     run_spec(tmp_path / "run")

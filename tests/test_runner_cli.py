@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ import pytest
 
 from runner import dynapsim_net_from_spec
 from runner.generators import feedforward
+from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 N_SAMPLES, N_STEPS, N_NEURONS, N_INPUTS, LEVELS = 5, 200, 32, 16, (0.0, 0.3)
@@ -21,13 +20,6 @@ SMALL = [
     f"sweep.axes.0.values=[{LEVELS[0]},{LEVELS[1]}]", f"network.neurons_per_core={N_NEURONS}",
     f"network.generator.params.n_inputs={N_INPUTS}", f"stimulus.n_steps={N_STEPS}", "chunk_size=3",
 ]  # fmt: skip
-
-
-def run_cli(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run([sys.executable, "-m", "runner", *overrides], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

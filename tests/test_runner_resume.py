@@ -10,14 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 import runner.experiment as experiment
 import runner.simulate as simulate
 from runner.config import register_configs
-from runner.netconfig import CONF_DIR
 from runner.tables import ExperimentMismatch
+from tests.helpers import compose_config
 
 register_configs()
 SMALL = [
@@ -29,9 +27,7 @@ SMALL = [
 
 
 def config(*extra: str) -> dict:
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[*SMALL, *extra])
-    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    return compose_config([*SMALL, *extra])
 
 
 def run(run_dir: Path, *extra: str) -> experiment.Outcome:

@@ -17,8 +17,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 import runner.experiment as experiment
 from runner.backends import get_backend
@@ -27,7 +25,6 @@ from runner.collect import main as collect_main
 from runner.config import register_configs
 from runner.footprint import chunk_footprint
 from runner.mismatch import MismatchModel
-from runner.netconfig import CONF_DIR
 from runner.network import DynapSimNetwork
 from runner.objective import objective_value
 from runner.readout import (
@@ -40,6 +37,7 @@ from runner.readout import (
 )
 from runner.scoring import PointTask, predictions, refitted_predictions
 from runner.statistics import AccuracySettings, chip_table, summarize
+from tests.helpers import compose_config
 
 register_configs()
 N_CHIPS, N_SAMPLES = 3, 40
@@ -55,9 +53,7 @@ SMALL_TASK = [
 
 
 def config(*extra: str, base: list[str] = SMALL_TASK) -> dict:
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[*base, *extra])
-    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    return compose_config([*base, *extra])
 
 
 def run(run_dir: Path, *extra: str) -> experiment.Outcome:
