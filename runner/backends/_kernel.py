@@ -26,7 +26,9 @@ __all__ = [
     "source_digest",
     "kernel_source",
     "defines",
+    "N_FACTORS",
     "run_shared_bytes",
+    "max_shared_factors",
     "weight_bits",
     "Launch",
     "launches",
@@ -83,17 +85,25 @@ def kernel_source(defines: dict[str, int]) -> str:
 
 
 def defines(
-    n_neurons: int, threads_per_block: int, warp_size: int = 32, weight_bits: int = 32
+    n_neurons: int,
+    threads_per_block: int,
+    warp_size: int = 32,
+    weight_bits: int = 32,
+    shared_factors: int = 0,
 ) -> dict[str, int]:
     """Compile-time shape: N neurons, DYN_NTHREADS threads each owning DYN_NPT of them (the
     last slots of some threads are padding when they do not divide N), warps of DYN_WARP;
-    weights stored in DYN_WEIGHT_BITS (`weight_bits`)."""
+    weights stored in DYN_WEIGHT_BITS (`weight_bits`); the first `shared_factors` per-neuron
+    factors of the kernel's list in shared memory instead of registers."""
+    if not 0 <= shared_factors <= N_FACTORS:
+        raise ValueError(f"shared_factors must be 0 to {N_FACTORS}, got {shared_factors}")
     return {
         "DYN_N": n_neurons,
         "DYN_NPT": -(-n_neurons // threads_per_block),
         "DYN_NTHREADS": threads_per_block,
         "DYN_WARP": warp_size,
         "DYN_WEIGHT_BITS": weight_bits,
+        "DYN_SHARED_FACTORS": shared_factors,
     }
 
 
@@ -117,10 +127,27 @@ def weight_bits(batch: Batch) -> int:
     return 32
 
 
-def run_shared_bytes(n_neurons: int) -> int:
-    """Dynamic shared memory of `dynapsim_run`: the step's spike list, an int and a float per
-    neuron (the kernel's DYN_DYNAMIC_SHARED s_spikes)."""
-    return 8 * n_neurons
+N_FACTORS = 18  # the kernel's per-neuron factors (DYN_N_FACTORS)
+STATIC_SHARED_BYTES = 2048  # bound on `dynapsim_run`'s static shared memory (1.3 KiB at most)
+
+
+def _slots(n_neurons: int, threads: int) -> int:
+    """Neuron slots of a block (the kernel's DYN_SLOTS): neurons, and padding slots."""
+    return -(-n_neurons // threads) * threads
+
+
+def run_shared_bytes(n_neurons: int, threads: int = 1, shared_factors: int = 0) -> int:
+    """Dynamic shared memory of `dynapsim_run` on `threads` threads per block: the step's
+    spike list, an int and a float per neuron (the kernel's DYN_DYNAMIC_SHARED s_spikes), and
+    for each factor held there a float per slot."""
+    return 4 * (2 * n_neurons + shared_factors * _slots(n_neurons, threads))
+
+
+def max_shared_factors(n_neurons: int, threads: int, block_shared_bytes: int) -> int:
+    """The most factors a block's shared memory (`block_shared_bytes`, the device's limit per
+    block) holds besides the spike list and the static arrays: 0 to N_FACTORS."""
+    free = block_shared_bytes - STATIC_SHARED_BYTES - run_shared_bytes(n_neurons, threads)
+    return max(0, min(N_FACTORS, free // (4 * _slots(n_neurons, threads))))
 
 
 @dataclass(frozen=True)

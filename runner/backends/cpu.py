@@ -162,12 +162,17 @@ def _load(target: Path) -> ctypes.CDLL:
 
 @functools.cache
 def build(
-    n_neurons: int, threads_per_block: int = 1, warp_size: int = 32, weight_bits: int = 32
+    n_neurons: int,
+    threads_per_block: int = 1,
+    warp_size: int = 32,
+    weight_bits: int = 32,
+    shared_factors: int = 0,
 ) -> ctypes.CDLL:
     """The shared library for N neurons, compiled on first use and cached on disk.
 
     threads_per_block > 1: the threaded test build, whole warps of `warp_size` threads (32
-    as on a GPU; fewer lets a small network have several warps), at most `warp_size` warps.
+    as on a GPU; fewer lets a small network have several warps), at most `warp_size` warps;
+    `shared_factors` of the per-neuron factors in (static) shared memory, as a GPU shape may.
 
     The cache key covers the kernel sources, the compiler, its version, the CPU it targets
     and every flag. A cached library that is not intact (truncated, corrupt) is rebuilt.
@@ -182,12 +187,13 @@ def build(
             f"warp_size warps; got threads_per_block={threads_per_block}, warp_size={warp_size}"
         )
     compiler = _compiler()
-    shape = _kernel.defines(n_neurons, threads_per_block, warp_size, weight_bits)
+    shape = _kernel.defines(n_neurons, threads_per_block, warp_size, weight_bits, shared_factors)
     command = _command(compiler, shape)
     key = hashlib.sha256(
         "\0".join([_kernel.source_digest(), _toolchain_identity(compiler), *command]).encode()
     ).hexdigest()[:24]
-    name = f"dynapsim_n{n_neurons}_t{threads_per_block}w{warp_size}_{weight_bits}_{key}.so"
+    name = (f"dynapsim_n{n_neurons}_t{threads_per_block}w{warp_size}_{weight_bits}"
+            f"_f{shared_factors}_{key}.so")  # fmt: skip
     target = _private_cache_dir() / name
     if not _intact(target):
         _compile(command, target)
@@ -243,12 +249,13 @@ def run(
     warp_size: int = 32,
     num_threads: int | None = None,
     weight_bits: int | None = None,
+    shared_factors: int = 0,
 ) -> BatchResult:
     """Integrate a batch on the host. num_threads: OpenMP threads (default: OpenMP's own);
-    threads_per_block, warp_size: the threaded test build (see `build`); weight_bits: how
-    weight rows are stored (default `_weight_bits`)."""
+    threads_per_block, warp_size, shared_factors: the threaded test build (see `build`);
+    weight_bits: how weight rows are stored (default `_weight_bits`)."""
     bits = weight_bits or _weight_bits(batch, threads_per_block)
-    library = build(batch.n_neurons, threads_per_block, warp_size, bits)
+    library = build(batch.n_neurons, threads_per_block, warp_size, bits, shared_factors)
     if num_threads is not None:
         library.dyn_set_num_threads(num_threads)
     inputs = _kernel.static_inputs(batch, bits)
