@@ -176,9 +176,9 @@ DYN_FN int dyn_draw(Values& value, int p, const float* __restrict__ nominal,
 // Host builds with one thread per block (it owns every neuron): the drive of neurons
 // [0, DYN_DRIVE_BLOCKED) in blocks of DYN_DRIVE_VECTORS 16-float vectors held in registers
 // over all of a step's rows (W_rec rows of the spiking neurons, then W_in rows of the input
-// events), stored once: one load, multiply and add per row vector instead of a load-add-store
-// round trip through `drive`. Per neuron the same products are added in the same order from
-// +0, so the sums are bitwise those of the row-by-row loops, which handle the rest.
+// events), added to `drive` once: one load, multiply and add per row vector instead of a
+// load-add-store round trip through `drive`. Per neuron the same products are added in the
+// same order, so the sums are bitwise those of the row-by-row loops, which handle the rest.
 #if !(defined(__CUDACC__) || defined(__CUDACC_RTC__)) && DYN_NTHREADS == 1
 #ifndef DYN_DRIVE_VECTORS
 #ifdef __AVX512F__
@@ -205,8 +205,7 @@ DYN_FN void dyn_drive_blocks(float* __restrict__ drive, const dyn_weight* __rest
                              dyn_i64 e_begin, dyn_i64 e_end) {
     for (int k0 = 0; k0 < DYN_DRIVE_BLOCKED; k0 += 16 * DYN_DRIVE_VECTORS) {
         dyn_v16 acc[DYN_DRIVE_VECTORS];
-#pragma GCC unroll 16
-        for (int v = 0; v < DYN_DRIVE_VECTORS; ++v) acc[v] = dyn_v16{};
+        memcpy(acc, drive + k0, sizeof acc);
         if (w_rec) {
             for (int e = 0; e < n_spiking; ++e) {
                 const dyn_weight* row = w_rec + (dyn_i64)idx[e] * DYN_N + k0;
@@ -222,9 +221,35 @@ DYN_FN void dyn_drive_blocks(float* __restrict__ drive, const dyn_weight* __rest
         memcpy(drive + k0, acc, sizeof acc);
     }
 }
+
+// The one-thread host build may also take a weight matrix as sparse rows (CSR: the nonzero
+// weights of row r at [ptr[r], ptr[r + 1]) with their post neurons, ascending; W_rec rows
+// then W_in rows, runner/backends/cpu.py: sparse_rows): a spike then costs its row's nonzero
+// weights, not N. Per neuron the same products are added in the same order as the dense rows
+// but for the zero weights' +0 or -0, which change no sum that starts at +0 (none is ever
+// -0). A non-finite `c` (an instance already flagged non-finite) takes every weight, zeros
+// too, as a dense row (0 x inf is NaN).
+#define DYN_SPARSE_ROWS 1
+DYN_FN void dyn_add_sparse_row(float* __restrict__ drive, const dyn_i64* __restrict__ ptr,
+                               const int* __restrict__ post, const float* __restrict__ weight,
+                               int row, float c) {
+    const dyn_i64 begin = ptr[row], end = ptr[row + 1];
+    if (fabsf(c) <= DYN_FLT_MAX) {
+        for (dyn_i64 j = begin; j < end; ++j) drive[post[j]] += weight[j] * c;
+        return;
+    }
+    dyn_i64 j = begin;
+    for (int n = 0; n < DYN_N; ++n) {
+        const bool nonzero = j < end && post[j] == n;
+        drive[n] += (nonzero ? weight[j] : 0.0f) * c;
+        j += nonzero ? 1 : 0;
+    }
+}
 #else
 #define DYN_DRIVE_BLOCKED 0
+#define DYN_SPARSE_ROWS 0  // other builds read the dense rows
 #endif
+enum { DYN_SPARSE_REC = 1, DYN_SPARSE_IN = 2 };  // the matrices given as sparse rows
 
 // Per-variant mismatch settings (runner/backends/_kernel.py: variant_int, variant_real rows).
 enum { VI_MASK, VI_LOGNORMAL, VI_CLIP, VI_SHARED, DYN_VARIANT_INTS };
@@ -314,7 +339,9 @@ dynapsim_draw(const float* __restrict__ nominal, const int* __restrict__ core_ma
 // Integrate `n_instances` instances for `n_steps` steps; one block per instance.
 // Inputs: nominal (P, 24, N) of P variants, instance b is variant instance_variant[b] with
 // mismatch settings and Iscale in row v of variant_int/variant_real; w_in (C, N) and
-// w_rec (N, N) [pre, post] of dyn_weight when has_*; input events of stream s at step t:
+// w_rec (N, N) [pre, post] of dyn_weight when has_*, and as sparse rows (float weights) where
+// `sparse` says so (DYN_SPARSE_REC | DYN_SPARSE_IN; one-thread host builds only, which then
+// read those dense rows only for a non-finite count); input events of stream s at step t:
 // ev_*[step_ptr[s*(T+1)+t] : step_ptr[s*(T+1)+t+1]];
 // record_slot[b] >= 0 selects the instances whose raster (R, T, N) and traces (R, 4, T, N)
 // are written; the raster holds uint8 spike counts (saturating at 255), not single bits,
@@ -322,7 +349,8 @@ dynapsim_draw(const float* __restrict__ nominal, const int* __restrict__ core_ma
 extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
     const float* __restrict__ nominal, const int* __restrict__ core_map,
     const dyn_weight* __restrict__ w_in, int has_w_in, const dyn_weight* __restrict__ w_rec,
-    int has_w_rec,
+    int has_w_rec, int sparse, const dyn_i64* __restrict__ sparse_ptr,
+    const int* __restrict__ sparse_post, const float* __restrict__ sparse_weight,
     const dyn_i64* __restrict__ step_ptr, const int* __restrict__ ev_channel,
     const float* __restrict__ ev_value, const int* __restrict__ instance_stream,
     const dyn_u64* __restrict__ instances, const int* __restrict__ instance_variant,
@@ -482,15 +510,27 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
 
     for (int t = 0; t < n_steps; ++t) {
         // 1. synaptic drive: last step's spikes through W_rec rows, then this step's input
-        //    (host: neurons below DYN_DRIVE_BLOCKED in register blocks, the loops the rest)
+        //    (host: dense rows of neurons below DYN_DRIVE_BLOCKED in register blocks, the
+        //    loops the rest; sparse rows for all neurons)
+        DYN_SIMD
+        for (int k = 0; k < DYN_NPT; ++k) drive[k] = 0.0f;
+        const bool rec_sparse = DYN_SPARSE_ROWS && has_w_rec && (sparse & DYN_SPARSE_REC);
+        const bool in_sparse = DYN_SPARSE_ROWS && has_w_in && (sparse & DYN_SPARSE_IN);
+#if DYN_SPARSE_ROWS
+        if (rec_sparse) {
+            for (int e = 0; e < n_spiking; ++e) {
+                dyn_add_sparse_row(drive, sparse_ptr, sparse_post, sparse_weight, s_idx[e],
+                                   s_cnt[e]);
+            }
+        }
+#endif
 #if DYN_DRIVE_BLOCKED
-        dyn_drive_blocks(drive, has_w_rec ? w_rec : nullptr, s_idx, s_cnt, n_spiking,
-                         has_w_in ? w_in : nullptr, ev_channel, ev_value, steps[t], steps[t + 1]);
+        dyn_drive_blocks(drive, has_w_rec && !rec_sparse ? w_rec : nullptr, s_idx, s_cnt,
+                         n_spiking, has_w_in && !in_sparse ? w_in : nullptr, ev_channel, ev_value,
+                         steps[t], steps[t + 1]);
 #endif
         constexpr int k_loop = DYN_DRIVE_BLOCKED;
-        DYN_SIMD
-        for (int k = k_loop; k < DYN_NPT; ++k) drive[k] = 0.0f;
-        if (has_w_rec && k_loop < DYN_NPT) {
+        if (has_w_rec && !rec_sparse && k_loop < DYN_NPT) {
             for (int e = 0; e < n_spiking; ++e) {
                 const dyn_weight* row = w_rec + (dyn_i64)s_idx[e] * DYN_N + tid;
                 const float c = s_cnt[e];
@@ -503,7 +543,12 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
         for (dyn_i64 e = steps[t]; e < steps[t + 1]; ++e) {
             const int channel = ev_channel[e];
             const float x = ev_value[e];
-            if (has_w_in) {
+            if (in_sparse) {
+#if DYN_SPARSE_ROWS
+                dyn_add_sparse_row(drive, sparse_ptr, sparse_post, sparse_weight,
+                                   DYN_N + channel, x);
+#endif
+            } else if (has_w_in) {
                 if (k_loop == DYN_NPT) continue;
                 const dyn_weight* row = w_in + (dyn_i64)channel * DYN_N + tid;
                 DYN_SIMD

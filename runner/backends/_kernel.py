@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -33,6 +33,7 @@ __all__ = [
     "Launch",
     "launches",
     "static_inputs",
+    "SparseRows",
     "variant_arrays",
     "output_layout",
     "layout_bytes",
@@ -200,6 +201,7 @@ def static_inputs(batch: Batch, bits: int) -> dict[str, np.ndarray]:
         "core_map": np.ascontiguousarray(batch.core_map, dtype=np.int32),
         "w_in": weights(batch.weights_in),
         "w_rec": weights(batch.weights_rec),
+        **SparseRows.none().arrays(),
         "step_ptr": np.ascontiguousarray(events.step_ptr, dtype=np.int64),
         "channel": np.ascontiguousarray(events.channel, dtype=np.int32),
         "value": np.ascontiguousarray(events.value, dtype=np.float32),
@@ -208,6 +210,54 @@ def static_inputs(batch: Batch, bits: int) -> dict[str, np.ndarray]:
         "instance_variant": np.ascontiguousarray(batch.instance_variant, dtype=np.int32),
         **variant_arrays(batch),
     }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SparseRows:
+    """Weight matrices as sparse rows (CSR) for the one-thread host build: `flags` says which
+    (the kernel's DYN_SPARSE_REC = 1, DYN_SPARSE_IN = 2); W_rec rows are rows 0..N-1, W_in
+    rows N..N+C-1 (an absent or dense matrix has empty rows). float32 weights."""
+
+    flags: int
+    ptr: np.ndarray  # int64 (rows + 1,)
+    post: np.ndarray  # int32 (nonzeros,), ascending within a row
+    weight: np.ndarray  # float32 (nonzeros,)
+
+    REC: ClassVar[int] = 1
+    IN: ClassVar[int] = 2
+
+    @classmethod
+    def none(cls) -> SparseRows:
+        """No matrix as sparse rows (the arrays are one-element stand-ins, never read)."""
+        return cls(0, np.zeros(1, np.int64), np.zeros(1, np.int32), np.zeros(1, np.float32))
+
+    @classmethod
+    def of(cls, batch: Batch, flags: int) -> SparseRows:
+        """The matrices of `batch` that `flags` names (and it has) as sparse rows."""
+        matrices = ((cls.REC, batch.weights_rec, batch.n_neurons),
+                    (cls.IN, batch.weights_in, _rows(batch.weights_in)))  # fmt: skip
+        ptr, posts, weights = [np.zeros(1, np.int64)], [], []
+        present = 0
+        for flag, matrix, n_rows in matrices:
+            counts = np.zeros(n_rows, np.int64)
+            if matrix is not None and flags & flag:
+                present |= flag
+                dense = np.asarray(matrix, np.float32)
+                pre, post = np.nonzero(dense)  # rows ascending, posts ascending in a row
+                counts = np.bincount(pre, minlength=n_rows)
+                posts.append(post.astype(np.int32))
+                weights.append(dense[pre, post])
+            ptr.append(ptr[-1][-1] + np.cumsum(counts))
+        if not present:
+            return cls.none()
+        return cls(present, np.concatenate(ptr), np.concatenate(posts), np.concatenate(weights))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"sparse_ptr": self.ptr, "sparse_post": self.post, "sparse_weight": self.weight}
+
+
+def _rows(matrix: Any) -> int:
+    return 0 if matrix is None else np.shape(matrix)[0]
 
 
 def variant_arrays(batch: Batch) -> dict[str, np.ndarray]:
@@ -296,13 +346,14 @@ def run_launches(
     chunk_size: int,
     launch: Callable[[Launch, list[Any]], None],
     to_host: Callable[[Any], np.ndarray],
+    sparse_flags: int = 0,
 ) -> BatchResult:
     """The chunk loop of both kernel backends: per chunk, allocate its outputs, `launch`
     `dynapsim_run` with its arguments, copy the outputs `to_host`; then join the chunks."""
     parts, offsets = [], []
     for chunk in launches(batch, chunk_size):
         outputs = allocate_outputs(xp, batch, chunk)
-        launch(chunk, run_arguments(xp, batch, inputs, chunk, outputs))
+        launch(chunk, run_arguments(xp, batch, inputs, chunk, outputs, sparse_flags))
         host = {name: to_host(array) for name, array in outputs.items()}
         parts.append(to_result(batch, chunk, host))
         offsets.append(chunk.start)
@@ -319,15 +370,22 @@ def _record_slots(batch: Batch, chunk: Launch) -> np.ndarray:
 
 
 def run_arguments(
-    xp: ModuleType, batch: Batch, inputs: dict[str, Any], chunk: Launch, outputs: dict[str, Any]
+    xp: ModuleType,
+    batch: Batch,
+    inputs: dict[str, Any],
+    chunk: Launch,
+    outputs: dict[str, Any],
+    sparse_flags: int = 0,
 ) -> list[Any]:
-    """`dynapsim_run`'s arguments, in signature order, for one chunk."""
+    """`dynapsim_run`'s arguments, in signature order, for one chunk; `sparse_flags`: the
+    matrices `inputs` also holds as sparse rows (`SparseRows`)."""
     part = slice(chunk.start, chunk.stop)
     return [
         inputs["nominal"], inputs["core_map"],
         inputs["w_in"], np.int32(batch.weights_in is not None),
         inputs["w_rec"], np.int32(batch.weights_rec is not None),
-        inputs["step_ptr"], inputs["channel"], inputs["value"],
+        np.int32(sparse_flags), inputs["sparse_ptr"], inputs["sparse_post"],
+        inputs["sparse_weight"], inputs["step_ptr"], inputs["channel"], inputs["value"],
         xp.ascontiguousarray(inputs["instance_stream"][part]),
         xp.ascontiguousarray(inputs["instances"][part]),
         xp.ascontiguousarray(inputs["instance_variant"][part]),
