@@ -176,9 +176,10 @@ DYN_FN int dyn_draw(Values& value, int p, const float* __restrict__ nominal,
 // Host builds with one thread per block (it owns every neuron): the drive of neurons
 // [0, DYN_DRIVE_BLOCKED) in blocks of DYN_DRIVE_VECTORS 16-float vectors held in registers
 // over all of a step's rows (W_rec rows of the spiking neurons, then W_in rows of the input
-// events), added to `drive` once: one load, multiply and add per row vector instead of a
-// load-add-store round trip through `drive`. Per neuron the same products are added in the
-// same order, so the sums are bitwise those of the row-by-row loops, which handle the rest.
+// events), stored once (added `onto` the drive of sparse W_rec rows): one load, multiply and
+// add per row vector instead of a load-add-store round trip through `drive`. Per neuron the
+// same products are added in the same order from +0, so the sums are bitwise those of the
+// row-by-row loops, which handle the rest.
 #if !(defined(__CUDACC__) || defined(__CUDACC_RTC__)) && DYN_NTHREADS == 1
 #ifndef DYN_DRIVE_VECTORS
 #ifdef __AVX512F__
@@ -198,14 +199,20 @@ typedef dyn_weight dyn_w16 __attribute__((vector_size(16 * sizeof(dyn_weight))))
         acc[v] += __builtin_convertvector(w, dyn_v16) * (x);            \
     }
 
-DYN_FN void dyn_drive_blocks(float* __restrict__ drive, const dyn_weight* __restrict__ w_rec,
+DYN_FN void dyn_drive_blocks(float* __restrict__ drive, bool onto,
+                             const dyn_weight* __restrict__ w_rec,
                              const int* __restrict__ idx, const float* __restrict__ cnt,
                              int n_spiking, const dyn_weight* __restrict__ w_in,
                              const int* __restrict__ ev_channel, const float* __restrict__ ev_value,
                              dyn_i64 e_begin, dyn_i64 e_end) {
     for (int k0 = 0; k0 < DYN_DRIVE_BLOCKED; k0 += 16 * DYN_DRIVE_VECTORS) {
         dyn_v16 acc[DYN_DRIVE_VECTORS];
-        memcpy(acc, drive + k0, sizeof acc);
+        if (onto) {
+            memcpy(acc, drive + k0, sizeof acc);
+        } else {
+#pragma GCC unroll 16
+            for (int v = 0; v < DYN_DRIVE_VECTORS; ++v) acc[v] = dyn_v16{};
+        }
         if (w_rec) {
             for (int e = 0; e < n_spiking; ++e) {
                 const dyn_weight* row = w_rec + (dyn_i64)idx[e] * DYN_N + k0;
@@ -512,10 +519,11 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
         // 1. synaptic drive: last step's spikes through W_rec rows, then this step's input
         //    (host: dense rows of neurons below DYN_DRIVE_BLOCKED in register blocks, the
         //    loops the rest; sparse rows for all neurons)
-        DYN_SIMD
-        for (int k = 0; k < DYN_NPT; ++k) drive[k] = 0.0f;
+        constexpr int k_loop = DYN_DRIVE_BLOCKED;
         const bool rec_sparse = DYN_SPARSE_ROWS && has_w_rec && (sparse & DYN_SPARSE_REC);
         const bool in_sparse = DYN_SPARSE_ROWS && has_w_in && (sparse & DYN_SPARSE_IN);
+        DYN_SIMD
+        for (int k = rec_sparse ? 0 : k_loop; k < DYN_NPT; ++k) drive[k] = 0.0f;
 #if DYN_SPARSE_ROWS
         if (rec_sparse) {
             for (int e = 0; e < n_spiking; ++e) {
@@ -525,11 +533,10 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
         }
 #endif
 #if DYN_DRIVE_BLOCKED
-        dyn_drive_blocks(drive, has_w_rec && !rec_sparse ? w_rec : nullptr, s_idx, s_cnt,
-                         n_spiking, has_w_in && !in_sparse ? w_in : nullptr, ev_channel, ev_value,
-                         steps[t], steps[t + 1]);
+        dyn_drive_blocks(drive, rec_sparse, has_w_rec && !rec_sparse ? w_rec : nullptr, s_idx,
+                         s_cnt, n_spiking, has_w_in && !in_sparse ? w_in : nullptr, ev_channel,
+                         ev_value, steps[t], steps[t + 1]);
 #endif
-        constexpr int k_loop = DYN_DRIVE_BLOCKED;
         if (has_w_rec && !rec_sparse && k_loop < DYN_NPT) {
             for (int e = 0; e < n_spiking; ++e) {
                 const dyn_weight* row = w_rec + (dyn_i64)s_idx[e] * DYN_N + tid;
