@@ -138,6 +138,15 @@ def test_factors_move_to_shared_memory_only_where_registers_spill():
     assert cuda.Shape(1024, 1, 18) not in tried
 
 
+def test_where_every_shape_spills_the_least_spilling_is_launched():
+    # 8192 neurons on sm_80 (as compiled): factors in registers spill 21.6 KB a thread at two
+    # blocks a multiprocessor; 3 factors in shared memory spill 4.2 KB at one block
+    def occupancy(shape):
+        return (1, 4192) if shape.shared_factors else (2, 21592)
+
+    assert cuda.choose_shape(8192, occupancy, 166912) == cuda.Shape(1024, 8, 3)
+
+
 def test_at_equal_occupancy_factors_stay_in_registers():
     # 1024 neurons (as compiled for sm_90): 512 x 2 holds its factors in registers, 16 warps;
     # 256 x 4 needs them in shared memory, then 2 blocks of 8 warps; 1024 x 1 spills

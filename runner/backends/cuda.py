@@ -90,10 +90,10 @@ def choose_shape(n_neurons: int, occupancy: Any, block_shared_bytes: int) -> Sha
     """The shape to launch. `occupancy(shape)` -> (resident blocks per multiprocessor, bytes
     of local memory per thread) of the kernel compiled for that shape. Each candidate is tried
     with its factors in registers and, where that spills and its threads own several neurons,
-    with as many of them in shared memory as a block's `block_shared_bytes` hold. Spill-free
-    shapes first, then the most resident warps, then the fewest bytes spilled, then factors
-    in registers rather than shared memory, then the most neurons per thread (fewer threads
-    per instance: more instances in flight)."""
+    with as many of them in shared memory as a block's `block_shared_bytes` hold. The fewest
+    bytes spilled first (spill-free shapes, or else the least local-memory traffic), then
+    the most resident warps, then factors in registers rather than shared memory, then the
+    most neurons per thread (fewer threads per instance: more instances in flight)."""
     tried = []
     for threads, per_thread in candidate_shapes(n_neurons):
         shape = Shape(threads, per_thread)
@@ -104,8 +104,8 @@ def choose_shape(n_neurons: int, occupancy: Any, block_shared_bytes: int) -> Sha
 
     def score(shape: Shape) -> tuple:
         blocks, local_bytes = occupancy(shape)
-        return (local_bytes == 0, blocks * shape.threads // 32, -local_bytes,
-                -shape.shared_factors, shape.per_thread)  # fmt: skip
+        return (-local_bytes, blocks * shape.threads // 32, -shape.shared_factors,
+                shape.per_thread)  # fmt: skip
 
     return max(tried, key=score)
 
