@@ -15,6 +15,7 @@ measured numbers are reported; the reference runs `--reference-instances` instan
 slow), its rate is compared as a rate.
 
     python bench/bench_backends.py [--quick] [--workloads NAME ...] [--json F] [--out F.md]
+                                   [--chip-ratio ROUNDS]
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from workloads import SUITE, Workload  # noqa: E402
+from workloads import SUITE, Workload, workload_by_name  # noqa: E402
 
 from runner.backends import cpu, cuda, reference  # noqa: E402
 from runner.batch import Batch  # noqa: E402
@@ -125,6 +126,30 @@ def measure_workload(workload: Workload, args: argparse.Namespace, backends: lis
     return row
 
 
+def chip_ratio(args: argparse.Namespace, rounds: int) -> str:
+    """The N=1024 target, robust to a loaded machine: the cpu kernel rates of n1024_ei_4core
+    and n256_one_core, measured round-robin `rounds` times (best of each), so that load
+    changes hit both alike; their ratio per neuron-step."""
+    runs = {}
+    for name in ("n256_one_core", "n1024_ei_4core"):
+        workload = workload_by_name(name).with_steps(args.steps)
+        network = workload.network()
+        batch = workload.batch(network, workload.inputs(args.instances), args.instances)
+        cpu.run(batch)  # warm-up: build, caches
+        runs[name] = (batch, args.instances * workload.n_neurons * workload.n_steps)
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(rounds):
+        for name, (batch, _) in runs.items():
+            start = time.perf_counter()
+            cpu.run(batch)
+            best[name] = min(best[name], time.perf_counter() - start)
+    rates = {name: work / best[name] for name, (_, work) in runs.items()}
+    ratio = rates["n1024_ei_4core"] / rates["n256_one_core"]
+    measured = ", ".join(f"{name} {rate:.2e}" for name, rate in rates.items())
+    return (f"cpu kernel, round-robin best of {rounds}: {measured} neuron-steps/s; N=1024 at "
+            f"{ratio:.2f} of the N=256 speed per neuron-step (target >= 0.60)")  # fmt: skip
+
+
 def _rate(value: float | None) -> str:
     return "n/m" if value is None else f"{value:.2e}"
 
@@ -169,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
     parser.add_argument("--out", type=Path, default=None, help="append the table here")
+    parser.add_argument("--chip-ratio", type=int, default=0, metavar="ROUNDS",
+                        help="also measure the N=1024/N=256 ratio round-robin (0: skip)")
     args = parser.parse_args(argv)
     if args.quick:
         args.instances, args.steps, args.repeats = 32, 200, 1
@@ -190,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         table(rows, backends),
         "",
         "n/m: not measured (reference skipped, or Rockpool off).",
+        *([f"\nChip size: {chip_ratio(args, args.chip_ratio)}"] if args.chip_ratio else []),
     ])  # fmt: skip
     print(report)
     if args.json:

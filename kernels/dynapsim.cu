@@ -40,7 +40,8 @@ typedef short dyn_weight;
 typedef float dyn_weight;
 #endif
 
-#define DYN_PADDED (DYN_NPT * DYN_NTHREADS != DYN_N)
+#define DYN_SLOTS (DYN_NPT * DYN_NTHREADS)  // neurons, and the padding slots of some threads
+#define DYN_PADDED (DYN_SLOTS != DYN_N)
 #define DYN_PRAGMA(x) _Pragma(#x)
 #if defined(__CUDACC__) || defined(__CUDACC_RTC__)
 #define DYN_SIMD_REDUCE(...) _Pragma("unroll")
@@ -79,56 +80,95 @@ DYN_FN int dyn_neuron(int tid, int k) {
 }
 DYN_FN bool dyn_valid(int tid, int k) { return !DYN_PADDED || k * DYN_NTHREADS + tid < DYN_N; }
 
-// This thread's neurons' parameters (nominal, or drawn as runner.mismatch.sample_parameters
-// does); returns its count of non-physical samples. Loops over neurons, branch-free inside,
-// so that the host build vectorises the Philox and Box-Muller arithmetic.
-DYN_FN int dyn_draw(float prm[DYN_N_PARAMETERS][DYN_NPT], const float* __restrict__ nominal,
+// The per-neuron factors a step reads (time-invariant, from the parameters). A GPU thread
+// keeps its neurons' state and factors in registers; when they are too many for its share of
+// the register file (several neurons a thread), the first DYN_SHARED_FACTORS factors of this
+// list live in shared memory instead (runner/backends/_kernel.py: shared_factors).
+enum {
+    F_T_REF, F_ISPKTHR, F_TAU_MEM_NUM, F_MEM_RATIO, F_IDC, F_IW_AHP, F_AHP_RATIO, F_AHP_CHG,
+    F_AHP_DIS, F_SYN_RATIO, F_SYN_CHG, F_SYN_DIS, F_KAPPA_PRIME, F_UT, F_UT_KAPPA, F_IGAIN_MEM,
+    F_ITAU_MEM, F_IO
+};
+#define DYN_N_FACTORS 18
+static_assert(F_IO + 1 == DYN_N_FACTORS, "DYN_N_FACTORS counts the factors");
+#ifndef DYN_SHARED_FACTORS
+#define DYN_SHARED_FACTORS 0
+#endif
+#if DYN_SHARED_FACTORS < 0 || DYN_SHARED_FACTORS > DYN_N_FACTORS
+#error "DYN_SHARED_FACTORS must be 0 to DYN_N_FACTORS"
+#endif
+
+// One factor of this thread's neurons, slot k at [k]: an array in the thread's own registers,
+// or a shared-memory row of DYN_SLOTS floats, at k * DYN_NTHREADS + tid (a warp's reads hit
+// distinct banks; padding slots have their own places).
+struct dyn_shared_factor {
+    float* column;
+    __device__ __forceinline__ float& operator[](int k) { return column[k * DYN_NTHREADS]; }
+};
+template <bool in_shared>
+struct dyn_factor_storage {
+    typedef float type[DYN_NPT];
+};
+template <>
+struct dyn_factor_storage<true> {
+    typedef dyn_shared_factor type;
+};
+DYN_FN void dyn_factor_bind(float (&)[DYN_NPT], float*) {}
+DYN_FN void dyn_factor_bind(dyn_shared_factor& factor, float* at) { factor.column = at; }
+// Declares factor `name` (list entry f) of thread tid, s_factors being the shared ones.
+#define DYN_FACTOR(name, f)                                             \
+    typename dyn_factor_storage<((f) < DYN_SHARED_FACTORS)>::type name; \
+    dyn_factor_bind(name, s_factors + (f) * DYN_SLOTS + tid)
+
+// Parameter p of this thread's neurons (nominal, or drawn as
+// runner.mismatch.sample_parameters does); returns its count of non-physical samples. One
+// parameter at a time, so that a kernel keeps only the few it is combining in registers.
+// Loops over neurons, branch-free inside, so that the host build vectorises the Philox and
+// Box-Muller arithmetic.
+template <class Values>
+DYN_FN int dyn_draw(Values& value, int p, const float* __restrict__ nominal,
                     const int* __restrict__ core_map, dyn_u64 instance, const dyn_mismatch& m,
                     int tid) {
-    int nonphysical = 0;
+    const float* row = nominal + p * DYN_N;
+    if (!((m.mask >> p) & 1u)) {
+        DYN_SIMD
+        for (int k = 0; k < DYN_NPT; ++k) value[k] = row[dyn_neuron(tid, k)];
+        return 0;
+    }
     double z[DYN_NPT];
-    DYN_UNROLL
-    for (int p = 0; p < DYN_N_PARAMETERS; ++p) {
-        const float* row = nominal + p * DYN_N;
-        float* value = prm[p];
-        if (!((m.mask >> p) & 1u)) {
-            DYN_SIMD
-            for (int k = 0; k < DYN_NPT; ++k) value[k] = row[dyn_neuron(tid, k)];
-            continue;
-        }
+    DYN_SIMD
+    for (int k = 0; k < DYN_NPT; ++k) {
+        z[k] = dyn_standard_normal(m.seed, instance, DYN_STREAM_NEURON, (dyn_u32)p,
+                                   (dyn_u32)dyn_neuron(tid, k));
+    }
+    if (m.shared) {
         DYN_SIMD
         for (int k = 0; k < DYN_NPT; ++k) {
-            z[k] = dyn_standard_normal(m.seed, instance, DYN_STREAM_NEURON, (dyn_u32)p,
-                                       (dyn_u32)dyn_neuron(tid, k));
+            const double zc = dyn_standard_normal(m.seed, instance, DYN_STREAM_CORE, (dyn_u32)p,
+                                                  (dyn_u32)core_map[dyn_neuron(tid, k)]);
+            z[k] = m.shared_a * z[k] + m.shared_b * zc;
         }
-        if (m.shared) {
-            DYN_SIMD
-            for (int k = 0; k < DYN_NPT; ++k) {
-                const double zc = dyn_standard_normal(m.seed, instance, DYN_STREAM_CORE, (dyn_u32)p,
-                                                      (dyn_u32)core_map[dyn_neuron(tid, k)]);
-                z[k] = m.shared_a * z[k] + m.shared_b * zc;
-            }
+    }
+    if (m.lognormal) {
+        DYN_SIMD
+        for (int k = 0; k < DYN_NPT; ++k) {
+            value[k] = row[dyn_neuron(tid, k)] *
+                       (float)dyn_exact_exp(m.sigma * z[k] - m.half_sigma_sq);
         }
-        if (m.lognormal) {
-            DYN_SIMD
-            for (int k = 0; k < DYN_NPT; ++k) {
-                value[k] = row[dyn_neuron(tid, k)] *
-                           (float)dyn_exact_exp(m.sigma * z[k] - m.half_sigma_sq);
-            }
-        } else {
-            DYN_SIMD
-            for (int k = 0; k < DYN_NPT; ++k) {
-                const float x = row[dyn_neuron(tid, k)];
-                value[k] = x + (m.sigma_f * (float)z[k]) * x;
-            }
-        }
-        DYN_SIMD_REDUCE(+ : nonphysical)
+    } else {
+        DYN_SIMD
         for (int k = 0; k < DYN_NPT; ++k) {
             const float x = row[dyn_neuron(tid, k)];
-            const int bad = x > 0.0f ? (value[k] <= 0.0f ? 1 : 0) : 0;
-            value[k] = (m.clip && bad) ? x * 0.01f : value[k];
-            nonphysical += dyn_valid(tid, k) ? bad : 0;
+            value[k] = x + (m.sigma_f * (float)z[k]) * x;
         }
+    }
+    int nonphysical = 0;
+    DYN_SIMD_REDUCE(+ : nonphysical)
+    for (int k = 0; k < DYN_NPT; ++k) {
+        const float x = row[dyn_neuron(tid, k)];
+        const int bad = x > 0.0f ? (value[k] <= 0.0f ? 1 : 0) : 0;
+        value[k] = (m.clip && bad) ? x * 0.01f : value[k];
+        nonphysical += dyn_valid(tid, k) ? bad : 0;
     }
     return nonphysical;
 }
@@ -136,9 +176,10 @@ DYN_FN int dyn_draw(float prm[DYN_N_PARAMETERS][DYN_NPT], const float* __restric
 // Host builds with one thread per block (it owns every neuron): the drive of neurons
 // [0, DYN_DRIVE_BLOCKED) in blocks of DYN_DRIVE_VECTORS 16-float vectors held in registers
 // over all of a step's rows (W_rec rows of the spiking neurons, then W_in rows of the input
-// events), stored once: one load, multiply and add per row vector instead of a load-add-store
-// round trip through `drive`. Per neuron the same products are added in the same order from
-// +0, so the sums are bitwise those of the row-by-row loops, which handle the rest.
+// events), stored once (added `onto` the drive of sparse W_rec rows): one load, multiply and
+// add per row vector instead of a load-add-store round trip through `drive`. Per neuron the
+// same products are added in the same order from +0, so the sums are bitwise those of the
+// row-by-row loops, which handle the rest.
 #if !(defined(__CUDACC__) || defined(__CUDACC_RTC__)) && DYN_NTHREADS == 1
 #ifndef DYN_DRIVE_VECTORS
 #ifdef __AVX512F__
@@ -158,15 +199,20 @@ typedef dyn_weight dyn_w16 __attribute__((vector_size(16 * sizeof(dyn_weight))))
         acc[v] += __builtin_convertvector(w, dyn_v16) * (x);            \
     }
 
-DYN_FN void dyn_drive_blocks(float* __restrict__ drive, const dyn_weight* __restrict__ w_rec,
+DYN_FN void dyn_drive_blocks(float* __restrict__ drive, bool onto,
+                             const dyn_weight* __restrict__ w_rec,
                              const int* __restrict__ idx, const float* __restrict__ cnt,
                              int n_spiking, const dyn_weight* __restrict__ w_in,
                              const int* __restrict__ ev_channel, const float* __restrict__ ev_value,
                              dyn_i64 e_begin, dyn_i64 e_end) {
     for (int k0 = 0; k0 < DYN_DRIVE_BLOCKED; k0 += 16 * DYN_DRIVE_VECTORS) {
         dyn_v16 acc[DYN_DRIVE_VECTORS];
+        if (onto) {
+            memcpy(acc, drive + k0, sizeof acc);
+        } else {
 #pragma GCC unroll 16
-        for (int v = 0; v < DYN_DRIVE_VECTORS; ++v) acc[v] = dyn_v16{};
+            for (int v = 0; v < DYN_DRIVE_VECTORS; ++v) acc[v] = dyn_v16{};
+        }
         if (w_rec) {
             for (int e = 0; e < n_spiking; ++e) {
                 const dyn_weight* row = w_rec + (dyn_i64)idx[e] * DYN_N + k0;
@@ -182,9 +228,35 @@ DYN_FN void dyn_drive_blocks(float* __restrict__ drive, const dyn_weight* __rest
         memcpy(drive + k0, acc, sizeof acc);
     }
 }
+
+// The one-thread host build may also take a weight matrix as sparse rows (CSR: the nonzero
+// weights of row r at [ptr[r], ptr[r + 1]) with their post neurons, ascending; W_rec rows
+// then W_in rows, runner/backends/cpu.py: sparse_rows): a spike then costs its row's nonzero
+// weights, not N. Per neuron the same products are added in the same order as the dense rows
+// but for the zero weights' +0 or -0, which change no sum that starts at +0 (none is ever
+// -0). A non-finite `c` (an instance already flagged non-finite) takes every weight, zeros
+// too, as a dense row (0 x inf is NaN).
+#define DYN_SPARSE_ROWS 1
+DYN_FN void dyn_add_sparse_row(float* __restrict__ drive, const dyn_i64* __restrict__ ptr,
+                               const int* __restrict__ post, const float* __restrict__ weight,
+                               int row, float c) {
+    const dyn_i64 begin = ptr[row], end = ptr[row + 1];
+    if (fabsf(c) <= DYN_FLT_MAX) {
+        for (dyn_i64 j = begin; j < end; ++j) drive[post[j]] += weight[j] * c;
+        return;
+    }
+    dyn_i64 j = begin;
+    for (int n = 0; n < DYN_N; ++n) {
+        const bool nonzero = j < end && post[j] == n;
+        drive[n] += (nonzero ? weight[j] : 0.0f) * c;
+        j += nonzero ? 1 : 0;
+    }
+}
 #else
 #define DYN_DRIVE_BLOCKED 0
+#define DYN_SPARSE_ROWS 0  // other builds read the dense rows
 #endif
+enum { DYN_SPARSE_REC = 1, DYN_SPARSE_IN = 2 };  // the matrices given as sparse rows
 
 // Per-variant mismatch settings (runner/backends/_kernel.py: variant_int, variant_real rows).
 enum { VI_MASK, VI_LOGNORMAL, VI_CLIP, VI_SHARED, DYN_VARIANT_INTS };
@@ -215,18 +287,31 @@ DYN_FN const float* dyn_variant_nominal(const float* nominal, int v) {
 // the charge factors' cancellation turns an ulp of exp into 1e-4 of isyn (as the reference).
 DYN_FN float dyn_exp_rounded(float x) { return (float)dyn_exact_exp((double)x); }
 
-// Sum (or min) of one int per thread, valid in thread 0. Barrier before reuse of `scratch`.
+// Sum (or min) of one int per thread, valid in thread 0: a shuffle scan over each warp's
+// lanes, then thread 0 over the warps' totals, so that `scratch` is DYN_NWARPS ints (shared
+// memory is left to the factors). Barrier before reuse of `scratch`.
 DYN_FN int dyn_block_reduce(int* scratch, int value, bool take_min) {
-    scratch[threadIdx.x] = value;
+#if DYN_NTHREADS == 1
+    (void)scratch;
+    (void)take_min;
+    return value;
+#else
+    auto combine = [take_min](int a, int b) { return take_min ? (b < a ? b : a) : a + b; };
+    const int lane = threadIdx.x % DYN_WARP;
+    DYN_UNROLL
+    for (int d = 1; d < DYN_WARP; d <<= 1) {
+        const int below = __shfl_up_sync(DYN_FULL_MASK, value, d);
+        value = lane >= d ? combine(value, below) : value;
+    }
+    if (lane == DYN_WARP - 1) scratch[threadIdx.x / DYN_WARP] = value;
     __syncthreads();
     int result = scratch[0];
     if (threadIdx.x == 0) {
-        for (int i = 1; i < DYN_NTHREADS; ++i) {
-            result = take_min ? (scratch[i] < result ? scratch[i] : result) : result + scratch[i];
-        }
+        for (int w = 1; w < DYN_NWARPS; ++w) result = combine(result, scratch[w]);
     }
     __syncthreads();
     return result;
+#endif
 }
 
 // The mismatched parameters of `n_instances` instances: out (B, 24, N), nonphysical (B,).
@@ -238,19 +323,20 @@ dynapsim_draw(const float* __restrict__ nominal, const int* __restrict__ core_ma
               dyn_i64* __restrict__ nonphysical) {
     const int b = blockIdx.x;
     if (b >= n_instances) return;
-    __shared__ int s_reduce[DYN_NTHREADS];
+    __shared__ int s_reduce[DYN_NWARPS];
     const int tid = threadIdx.x;
     const int v = instance_variant[b];
     const dyn_mismatch m = dyn_variant_mismatch(seed, variant_int + v * DYN_VARIANT_INTS,
                                                 variant_real + v * DYN_VARIANT_REALS);
-    float prm[DYN_N_PARAMETERS][DYN_NPT];
-    const int bad = dyn_draw(prm, dyn_variant_nominal(nominal, v), core_map, instances[b], m, tid);
+    int bad = 0;
     DYN_UNROLL
     for (int p = 0; p < DYN_N_PARAMETERS; ++p) {
+        float value[DYN_NPT];
+        bad += dyn_draw(value, p, dyn_variant_nominal(nominal, v), core_map, instances[b], m, tid);
         float* row = out + ((dyn_i64)b * DYN_N_PARAMETERS + p) * DYN_N;
         DYN_UNROLL
         for (int k = 0; k < DYN_NPT; ++k) {
-            if (dyn_valid(tid, k)) row[dyn_neuron(tid, k)] = prm[p][k];
+            if (dyn_valid(tid, k)) row[dyn_neuron(tid, k)] = value[k];
         }
     }
     const int total = dyn_block_reduce(s_reduce, bad, false);
@@ -260,7 +346,9 @@ dynapsim_draw(const float* __restrict__ nominal, const int* __restrict__ core_ma
 // Integrate `n_instances` instances for `n_steps` steps; one block per instance.
 // Inputs: nominal (P, 24, N) of P variants, instance b is variant instance_variant[b] with
 // mismatch settings and Iscale in row v of variant_int/variant_real; w_in (C, N) and
-// w_rec (N, N) [pre, post] of dyn_weight when has_*; input events of stream s at step t:
+// w_rec (N, N) [pre, post] of dyn_weight when has_*, and as sparse rows (float weights) where
+// `sparse` says so (DYN_SPARSE_REC | DYN_SPARSE_IN; one-thread host builds only, which then
+// read those dense rows only for a non-finite count); input events of stream s at step t:
 // ev_*[step_ptr[s*(T+1)+t] : step_ptr[s*(T+1)+t+1]];
 // record_slot[b] >= 0 selects the instances whose raster (R, T, N) and traces (R, 4, T, N)
 // are written; the raster holds uint8 spike counts (saturating at 255), not single bits,
@@ -268,7 +356,8 @@ dynapsim_draw(const float* __restrict__ nominal, const int* __restrict__ core_ma
 extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
     const float* __restrict__ nominal, const int* __restrict__ core_map,
     const dyn_weight* __restrict__ w_in, int has_w_in, const dyn_weight* __restrict__ w_rec,
-    int has_w_rec,
+    int has_w_rec, int sparse, const dyn_i64* __restrict__ sparse_ptr,
+    const int* __restrict__ sparse_post, const float* __restrict__ sparse_weight,
     const dyn_i64* __restrict__ step_ptr, const int* __restrict__ ev_channel,
     const float* __restrict__ ev_value, const int* __restrict__ instance_stream,
     const dyn_u64* __restrict__ instances, const int* __restrict__ instance_variant,
@@ -282,15 +371,17 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
     const int b = blockIdx.x;
     if (b >= n_instances) return;
     const int tid = threadIdx.x;
-    // the spike list of the last step, ascending: neurons s_idx[e] with counts s_cnt[e]; in
-    // dynamic shared memory, 8 N bytes (runner/backends/_kernel.py: run_shared_bytes)
-    DYN_DYNAMIC_SHARED(int, s_spikes, 2 * DYN_N);
+    // the spike list of the last step, ascending: neurons s_idx[e] with counts s_cnt[e], then
+    // the factors held in shared memory; dynamic shared memory, 8 N + 4 DYN_SHARED_FACTORS
+    // DYN_SLOTS bytes (runner/backends/_kernel.py: run_shared_bytes)
+    DYN_DYNAMIC_SHARED(int, s_spikes, 2 * DYN_N + DYN_SHARED_FACTORS * DYN_SLOTS);
     int* const s_idx = s_spikes;
     float* const s_cnt = (float*)(s_spikes + DYN_N);
+    float* const s_factors = (float*)(s_spikes + 2 * DYN_N);
 #if DYN_NTHREADS > 1
     __shared__ int s_warp_count[DYN_NPT][DYN_NWARPS];  // spiking neurons per (slot, warp)
 #endif
-    __shared__ int s_reduce[2][DYN_NTHREADS];
+    __shared__ int s_reduce[2][DYN_NWARPS];
 
     // --- per instance, once: parameters and the time-invariant factors (reference order)
     const int v = instance_variant[b];
@@ -298,51 +389,100 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
     const dyn_mismatch m = dyn_variant_mismatch(seed, variant_int + v * DYN_VARIANT_INTS,
                                                 variant_real + v * DYN_VARIANT_REALS);
     const float iscale = (float)variant_real[v * DYN_VARIANT_REALS + VR_ISCALE];
-    float prm[DYN_N_PARAMETERS][DYN_NPT];
-    const int bad_samples = dyn_draw(prm, nominal_v, core_map, instances[b], m, tid);
-    float io[DYN_NPT], idc[DYN_NPT], itau_mem[DYN_NPT], igain_mem[DYN_NPT], mem_ratio[DYN_NPT];
-    float tau_mem_num[DYN_NPT], ut[DYN_NPT], kappa_prime[DYN_NPT], ut_kappa[DYN_NPT];
-    float ispkthr[DYN_NPT], t_ref[DYN_NPT], iw_ahp[DYN_NPT];
-    float syn_dis[DYN_NPT], syn_chg[DYN_NPT], syn_ratio[DYN_NPT];
-    float ahp_dis[DYN_NPT], ahp_chg[DYN_NPT], ahp_ratio[DYN_NPT];
-    DYN_SIMD
-    for (int k = 0; k < DYN_NPT; ++k) {
-        const float kappa = (prm[P_KAPPA_N][k] + prm[P_KAPPA_P][k]) / 2.0f;
-        io[k] = prm[P_IO][k];
-        ut[k] = prm[P_UT][k];
-        ut_kappa[k] = ut[k] / kappa;
-        const float itau_syn = dyn_max(prm[P_ITAU_SYN][k], io[k]);
-        const float igain_syn = dyn_max(prm[P_IGAIN_SYN][k], io[k]);
-        const float itau_ahp = dyn_max(prm[P_ITAU_AHP][k], io[k]);
-        const float igain_ahp = dyn_max(prm[P_IGAIN_AHP][k], io[k]);
-        itau_mem[k] = dyn_max(prm[P_ITAU_MEM][k], io[k]);
-        igain_mem[k] = dyn_max(prm[P_IGAIN_MEM][k], io[k]);
-        const float tau_syn = (ut_kappa[k] * prm[P_C_SYN][k]) / itau_syn;
-        const float tau_ahp = (ut_kappa[k] * prm[P_C_AHP][k]) / itau_ahp;
-        kappa_prime[k] = (kappa * kappa) / (kappa + 1.0f);
-        t_ref[k] = (prm[P_VTH][k] * prm[P_C_REF][k]) / prm[P_IREF][k];
-        const float t_pulse = (prm[P_VTH][k] * prm[P_C_PULSE][k]) / prm[P_IPULSE][k];
-        const float t_pulse_ahp = (prm[P_VTH][k] * prm[P_C_PULSE_AHP][k]) / prm[P_IPULSE_AHP][k];
-        syn_dis[k] = dyn_exp_rounded(-dt / tau_syn);
-        syn_chg[k] = 1.0f - dyn_exp_rounded(-t_pulse / tau_syn);
-        ahp_dis[k] = dyn_exp_rounded(-dt / tau_ahp);
-        ahp_chg[k] = 1.0f - dyn_exp_rounded(-t_pulse_ahp / tau_ahp);
-        syn_ratio[k] = igain_syn / itau_syn;
-        ahp_ratio[k] = igain_ahp / itau_ahp;
-        mem_ratio[k] = igain_mem[k] / itau_mem[k];
-        tau_mem_num[k] = ut_kappa[k] * prm[P_C_MEM][k];
-        idc[k] = prm[P_IDC][k];
-        ispkthr[k] = prm[P_ISPKTHR][k];
-        iw_ahp[k] = prm[P_IW_AHP][k];
+    int bad_samples = 0;
+    auto draw = [&](int p, auto& value) {
+        bad_samples += dyn_draw(value, p, nominal_v, core_map, instances[b], m, tid);
+    };
+    DYN_FACTOR(io, F_IO);
+    DYN_FACTOR(ut, F_UT);
+    DYN_FACTOR(ut_kappa, F_UT_KAPPA);
+    DYN_FACTOR(kappa_prime, F_KAPPA_PRIME);
+    float vth[DYN_NPT];
+    draw(P_IO, io);
+    draw(P_UT, ut);
+    draw(P_VTH, vth);
+    {
+        float kappa_n[DYN_NPT], kappa_p[DYN_NPT];
+        draw(P_KAPPA_N, kappa_n);
+        draw(P_KAPPA_P, kappa_p);
+        DYN_SIMD
+        for (int k = 0; k < DYN_NPT; ++k) {
+            const float kappa = (kappa_n[k] + kappa_p[k]) / 2.0f;
+            ut_kappa[k] = ut[k] / kappa;
+            kappa_prime[k] = (kappa * kappa) / (kappa + 1.0f);
+        }
+    }
+    // the synapse's and the AHP's decay, charge and gain factors, alike from their parameters
+    auto filter = [&](int p_itau, int p_igain, int p_c, int p_ipulse, int p_c_pulse,
+                      auto& dis, auto& chg, auto& gain) {
+        float itau[DYN_NPT], x[DYN_NPT], y[DYN_NPT];
+        draw(p_itau, itau);
+        draw(p_igain, x);
+        DYN_SIMD
+        for (int k = 0; k < DYN_NPT; ++k) {
+            itau[k] = dyn_max(itau[k], io[k]);
+            gain[k] = dyn_max(x[k], io[k]) / itau[k];
+        }
+        draw(p_c, x);
+        DYN_SIMD
+        for (int k = 0; k < DYN_NPT; ++k) {
+            const float tau = (ut_kappa[k] * x[k]) / itau[k];
+            dis[k] = dyn_exp_rounded(-dt / tau);
+            itau[k] = tau;  // from here on: tau
+        }
+        draw(p_c_pulse, x);
+        draw(p_ipulse, y);
+        DYN_SIMD
+        for (int k = 0; k < DYN_NPT; ++k) {
+            const float t_pulse = (vth[k] * x[k]) / y[k];
+            chg[k] = 1.0f - dyn_exp_rounded(-t_pulse / itau[k]);
+        }
+    };
+    DYN_FACTOR(syn_dis, F_SYN_DIS);
+    DYN_FACTOR(syn_chg, F_SYN_CHG);
+    DYN_FACTOR(syn_ratio, F_SYN_RATIO);
+    DYN_FACTOR(ahp_dis, F_AHP_DIS);
+    DYN_FACTOR(ahp_chg, F_AHP_CHG);
+    DYN_FACTOR(ahp_ratio, F_AHP_RATIO);
+    filter(P_ITAU_SYN, P_IGAIN_SYN, P_C_SYN, P_IPULSE, P_C_PULSE, syn_dis, syn_chg, syn_ratio);
+    filter(P_ITAU_AHP, P_IGAIN_AHP, P_C_AHP, P_IPULSE_AHP, P_C_PULSE_AHP, ahp_dis, ahp_chg,
+           ahp_ratio);
+    DYN_FACTOR(itau_mem, F_ITAU_MEM);
+    DYN_FACTOR(igain_mem, F_IGAIN_MEM);
+    DYN_FACTOR(mem_ratio, F_MEM_RATIO);
+    DYN_FACTOR(tau_mem_num, F_TAU_MEM_NUM);
+    DYN_FACTOR(t_ref, F_T_REF);
+    DYN_FACTOR(idc, F_IDC);
+    DYN_FACTOR(ispkthr, F_ISPKTHR);
+    DYN_FACTOR(iw_ahp, F_IW_AHP);
+    draw(P_ITAU_MEM, itau_mem);
+    draw(P_IGAIN_MEM, igain_mem);
+    draw(P_C_MEM, tau_mem_num);
+    {
+        float c_ref[DYN_NPT];
+        draw(P_C_REF, c_ref);
+        draw(P_IREF, t_ref);
+        DYN_SIMD
+        for (int k = 0; k < DYN_NPT; ++k) {
+            itau_mem[k] = dyn_max(itau_mem[k], io[k]);
+            igain_mem[k] = dyn_max(igain_mem[k], io[k]);
+            mem_ratio[k] = igain_mem[k] / itau_mem[k];
+            tau_mem_num[k] = ut_kappa[k] * tau_mem_num[k];
+            t_ref[k] = (vth[k] * c_ref[k]) / t_ref[k];
+        }
+    }
+    draw(P_IDC, idc);
+    draw(P_ISPKTHR, ispkthr);
+    draw(P_IW_AHP, iw_ahp);
+    {
+        float if_nmda[DYN_NPT];  // no part of the model, but its non-physical samples count
+        draw(P_IF_NMDA, if_nmda);
     }
 
-    // --- state (initial currents: the nominal Io, as Rockpool) and per-neuron reductions
+    // --- state (initial currents: the nominal Io, as Rockpool)
     float isyn[DYN_NPT], iahp[DYN_NPT], imem[DYN_NPT], vmem[DYN_NPT], spikes[DYN_NPT];
     float timer[DYN_NPT], drive[DYN_NPT], ratio[DYN_NPT], ifb[DYN_NPT], log_arg[DYN_NPT];
     unsigned char over[DYN_NPT];  // imem above threshold this step (valid neurons)
-    dyn_i64 count[DYN_NPT];
-    int first[DYN_NPT], last[DYN_NPT], fired_steps[DYN_NPT], bin_count[DYN_NPT];
-    double isi_sq[DYN_NPT];
     DYN_SIMD
     for (int k = 0; k < DYN_NPT; ++k) {
         const float io0 = nominal_v[P_IO * DYN_N + dyn_neuron(tid, k)];
@@ -352,12 +492,21 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
         vmem[k] = 0.0f;
         spikes[k] = 0.0f;
         timer[k] = 0.0f;
-        count[k] = 0;
-        first[k] = -1;
-        last[k] = -1;
-        fired_steps[k] = 0;
-        bin_count[k] = 0;
-        isi_sq[k] = 0.0;
+    }
+    // The per-neuron reductions accumulate in the outputs themselves, which only this thread
+    // touches: updated only when a neuron fires, they cost no registers (a GPU thread's
+    // register file holds the state of its neurons, not their statistics too).
+    const dyn_i64 at = (dyn_i64)b * DYN_N;  // this instance's row of the reductions
+    DYN_UNROLL
+    for (int k = 0; k < DYN_NPT; ++k) {
+        if (!dyn_valid(tid, k)) continue;
+        const int n = dyn_neuron(tid, k);
+        spike_count[at + n] = 0;
+        first_spike[at + n] = -1;
+        last_spike[at + n] = -1;
+        spiking_steps[at + n] = 0;
+        isi_sumsq[at + n] = 0.0;
+        for (int i = 0; i < n_bins; ++i) binned[(at * n_bins + (dyn_i64)i * DYN_N) + n] = 0;
     }
 
     const dyn_i64* steps = step_ptr + (dyn_i64)instance_stream[b] * (n_steps + 1);
@@ -368,15 +517,27 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
 
     for (int t = 0; t < n_steps; ++t) {
         // 1. synaptic drive: last step's spikes through W_rec rows, then this step's input
-        //    (host: neurons below DYN_DRIVE_BLOCKED in register blocks, the loops the rest)
-#if DYN_DRIVE_BLOCKED
-        dyn_drive_blocks(drive, has_w_rec ? w_rec : nullptr, s_idx, s_cnt, n_spiking,
-                         has_w_in ? w_in : nullptr, ev_channel, ev_value, steps[t], steps[t + 1]);
-#endif
+        //    (host: dense rows of neurons below DYN_DRIVE_BLOCKED in register blocks, the
+        //    loops the rest; sparse rows for all neurons)
         constexpr int k_loop = DYN_DRIVE_BLOCKED;
+        const bool rec_sparse = DYN_SPARSE_ROWS && has_w_rec && (sparse & DYN_SPARSE_REC);
+        const bool in_sparse = DYN_SPARSE_ROWS && has_w_in && (sparse & DYN_SPARSE_IN);
         DYN_SIMD
-        for (int k = k_loop; k < DYN_NPT; ++k) drive[k] = 0.0f;
-        if (has_w_rec && k_loop < DYN_NPT) {
+        for (int k = rec_sparse ? 0 : k_loop; k < DYN_NPT; ++k) drive[k] = 0.0f;
+#if DYN_SPARSE_ROWS
+        if (rec_sparse) {
+            for (int e = 0; e < n_spiking; ++e) {
+                dyn_add_sparse_row(drive, sparse_ptr, sparse_post, sparse_weight, s_idx[e],
+                                   s_cnt[e]);
+            }
+        }
+#endif
+#if DYN_DRIVE_BLOCKED
+        dyn_drive_blocks(drive, rec_sparse, has_w_rec && !rec_sparse ? w_rec : nullptr, s_idx,
+                         s_cnt, n_spiking, has_w_in && !in_sparse ? w_in : nullptr, ev_channel,
+                         ev_value, steps[t], steps[t + 1]);
+#endif
+        if (has_w_rec && !rec_sparse && k_loop < DYN_NPT) {
             for (int e = 0; e < n_spiking; ++e) {
                 const dyn_weight* row = w_rec + (dyn_i64)s_idx[e] * DYN_N + tid;
                 const float c = s_cnt[e];
@@ -389,7 +550,12 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
         for (dyn_i64 e = steps[t]; e < steps[t + 1]; ++e) {
             const int channel = ev_channel[e];
             const float x = ev_value[e];
-            if (has_w_in) {
+            if (in_sparse) {
+#if DYN_SPARSE_ROWS
+                dyn_add_sparse_row(drive, sparse_ptr, sparse_post, sparse_weight,
+                                   DYN_N + channel, x);
+#endif
+            } else if (has_w_in) {
                 if (k_loop == DYN_NPT) continue;
                 const dyn_weight* row = w_in + (dyn_i64)channel * DYN_N + tid;
                 DYN_SIMD
@@ -460,21 +626,23 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
 
         // 3. spike counts and the per-neuron reductions of the flagged neurons
         int n_local = 0;
+        int* const bin = binned + (at * n_bins + (dyn_i64)(t / bin_width) * DYN_N);  // its bin
         auto fire = [&](int k) {
             // ceil(log(ratio)) is 1 for 1 < ratio <= 2.5 (log 2.5 = 0.92): skip the logf
             const float n_spikes = ratio[k] <= 2.5f ? 1.0f : ceilf(dyn_logf(ratio[k]));
             spikes[k] = n_spikes;
             const int c = (int)(n_spikes < DYN_MAX_COUNT ? n_spikes : DYN_MAX_COUNT);
-            count[k] += c;
-            bin_count[k] += c;
-            fired_steps[k] += 1;
-            if (last[k] >= 0) {
-                const double interval = (double)(t - last[k]);
-                isi_sq[k] += interval * interval;
+            const int n = k * DYN_NTHREADS + tid;
+            spike_count[at + n] += c;
+            bin[n] += c;
+            spiking_steps[at + n] += 1;
+            if (last_spike[at + n] >= 0) {
+                const double interval = (double)(t - last_spike[at + n]);
+                isi_sumsq[at + n] += interval * interval;
             } else {
-                first[k] = t;
+                first_spike[at + n] = t;
             }
-            last[k] = t;
+            last_spike[at + n] = t;
 #if DYN_NTHREADS == 1
             s_idx[n_local] = k;  // a lone thread's list is its own, in order
             s_cnt[n_local] = n_spikes;
@@ -546,15 +714,7 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
         }
 #endif
 
-        // 5. time bins and the optional full record
-        if ((t + 1) % bin_width == 0 || t + 1 == n_steps) {
-            int* out = binned + ((dyn_i64)b * n_bins + t / bin_width) * DYN_N;
-            DYN_UNROLL
-            for (int k = 0; k < DYN_NPT; ++k) {
-                if (dyn_valid(tid, k)) out[dyn_neuron(tid, k)] = bin_count[k];
-                bin_count[k] = 0;
-            }
-        }
+        // 5. the optional full record
         if (slot >= 0) {
             const dyn_i64 row = ((dyn_i64)slot * n_steps + t) * DYN_N;
             const dyn_i64 plane = (dyn_i64)n_steps * DYN_N;
@@ -572,17 +732,7 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
         }
     }
 
-    // --- per-neuron reductions out; per-instance flags through a block reduction
-    DYN_UNROLL
-    for (int k = 0; k < DYN_NPT; ++k) {
-        if (!dyn_valid(tid, k)) continue;
-        const dyn_i64 at = (dyn_i64)b * DYN_N + dyn_neuron(tid, k);
-        spike_count[at] = count[k];
-        first_spike[at] = first[k];
-        last_spike[at] = last[k];
-        spiking_steps[at] = fired_steps[k];
-        isi_sumsq[at] = isi_sq[k];
-    }
+    // --- per-instance flags through a block reduction
     const int block_first_bad = dyn_block_reduce(s_reduce[0], first_bad, true);
     const int block_bad_samples = dyn_block_reduce(s_reduce[1], bad_samples, false);
     if (tid == 0) {

@@ -2,11 +2,12 @@
 
 `python -m runner.kernel_check [N ...]` builds kernels/dynapsim.cu as the cuda backend would:
 the same self-contained source, defines and options (plus -Xptxas=-v), at every launch shape
-the backend may choose for N (`cuda.candidate_shapes`). It then picks the shape the backend
-would launch with `cuda.choose_shape`, the occupancy modelled from ptxas' register counts for
-an sm_80/sm_90 multiprocessor (65536 registers, 2048 threads, 32 blocks), prints every
-report, and exits non-zero on a compile error, if the chosen shape spills registers, or for
-an N the backend refuses. Needs cupy and NVRTC (`nvidia-cuda-nvrtc`), no device.
+the backend may choose for N (`cuda.candidate_shapes`, and where one spills, the same with
+its factors in shared memory). It then picks the shape the backend would launch with
+`cuda.choose_shape`, the occupancy modelled from ptxas' register and shared memory counts for
+an A100 (sm_80) or H100/H200 (sm_90) multiprocessor, prints every report, and exits non-zero
+on a compile error, if the chosen shape spills registers or does not fit a multiprocessor, or
+for an N the backend refuses. Needs cupy and NVRTC (`nvidia-cuda-nvrtc`), no device.
 """
 
 from __future__ import annotations
@@ -17,16 +18,21 @@ import sys
 from dataclasses import dataclass
 
 from .backends import _kernel
-from .backends.cuda import candidate_shapes, check_size, choose_shape, compile_options
+from .backends.cuda import Shape, check_size, choose_shape, compile_options
 
 __all__ = ["ARCHITECTURES", "DEFAULT_SIZES", "CompileReport", "compile_for", "check", "main"]
 
 ARCHITECTURES = ("sm_80", "sm_90")
 DEFAULT_SIZES = (256, 1024, 2048)  # a core, a DYNAP-SE2 chip, two chips
 _SPILLS = re.compile(r"(\d+) bytes spill stores, (\d+) bytes spill loads")
-_RUN_REGISTERS = re.compile(r"entry function 'dynapsim_run'.*?Used (\d+) registers", re.DOTALL)
+_RUN_USAGE = re.compile(r"entry function 'dynapsim_run'.*?Used (\d+) registers([^\n]*)", re.DOTALL)
+_STATIC_SHARED = re.compile(r"(\d+) bytes smem")
 _SM_REGISTERS, _SM_THREADS, _SM_BLOCKS = 65536, 2048, 32  # sm_80 and sm_90 alike
 _REGISTER_UNIT = 256  # registers are allocated per warp in units of 256
+# shared memory: (per multiprocessor, most a block may opt in to); each block also holds 1 KiB
+# the system reserves. A100 (sm_80): 164 and 163 KiB; H100/H200 (sm_90): 228 and 227 KiB.
+SHARED_BYTES = {"sm_80": (167936, 166912), "sm_90": (233472, 232448)}
+_RESERVED_SHARED = 1024
 
 kernel_source = _kernel.kernel_source  # the text NVRTC compiles (tests may substitute it)
 
@@ -35,7 +41,7 @@ kernel_source = _kernel.kernel_source  # the text NVRTC compiles (tests may subs
 class CompileReport:
     arch: str
     n_neurons: int
-    threads: int
+    shape: Shape
     ok: bool
     log: str
 
@@ -45,21 +51,29 @@ class CompileReport:
         return sum(int(a) + int(b) for a, b in _SPILLS.findall(self.log))
 
     def resident_blocks(self) -> int:
-        """Blocks of `dynapsim_run` one multiprocessor holds, limited by threads, blocks and
-        registers (shared memory, 8 bytes a neuron, never binds first)."""
-        registers = int(_RUN_REGISTERS.search(self.log).group(1))
-        per_warp = -(-registers * 32 // _REGISTER_UNIT) * _REGISTER_UNIT
-        by_registers = _SM_REGISTERS // (per_warp * (self.threads // 32))
-        return min(_SM_BLOCKS, _SM_THREADS // self.threads, by_registers)
+        """Blocks of `dynapsim_run` one multiprocessor holds, limited by threads, blocks,
+        registers and shared memory (static and dynamic); 0 if one block does not fit."""
+        registers, rest = _RUN_USAGE.search(self.log).groups()
+        static = _STATIC_SHARED.search(rest)
+        threads = self.shape.threads
+        per_warp = -(-int(registers) * 32 // _REGISTER_UNIT) * _REGISTER_UNIT
+        by_registers = _SM_REGISTERS // (per_warp * (threads // 32))
+        shared = _kernel.run_shared_bytes(self.n_neurons, threads, self.shape.shared_factors)
+        shared += int(static.group(1)) if static else 0
+        per_multiprocessor, per_block = SHARED_BYTES[self.arch]
+        if shared > per_block:
+            return 0
+        by_shared = per_multiprocessor // (shared + _RESERVED_SHARED)
+        return min(_SM_BLOCKS, _SM_THREADS // threads, by_registers, by_shared)
 
 
-def compile_for(arch: str, n_neurons: int, threads: int) -> CompileReport:
-    """NVRTC-compile the kernel for N neurons on `threads` threads per block to a cubin for
-    `arch`; the log carries ptxas' -v report."""
+def compile_for(arch: str, n_neurons: int, shape: Shape) -> CompileReport:
+    """NVRTC-compile the kernel for N neurons at launch `shape` to a cubin for `arch`; the
+    log carries ptxas' -v report."""
     from cupy_backends.cuda.libs import nvrtc
 
-    source = kernel_source(_kernel.defines(n_neurons, threads))
-    program = nvrtc.createProgram(source, "dynapsim.cu", (), ())
+    defines = _kernel.defines(n_neurons, shape.threads, shared_factors=shape.shared_factors)
+    program = nvrtc.createProgram(kernel_source(defines), "dynapsim.cu", (), ())
     options = (f"-arch={arch}", "-Xptxas=-v", *compile_options())
     try:
         nvrtc.compileProgram(program, options)
@@ -69,32 +83,36 @@ def compile_for(arch: str, n_neurons: int, threads: int) -> CompileReport:
         ok = False
     log = nvrtc.getProgramLog(program).replace("\x00", "")
     nvrtc.destroyProgram(program)
-    return CompileReport(arch, n_neurons, threads, ok, log)
+    return CompileReport(arch, n_neurons, shape, ok, log)
 
 
 def check(arch: str, n_neurons: int) -> tuple[bool, str]:
-    """Compile every candidate shape for `arch`; (passed, printed report)."""
-    reports = {threads: compile_for(arch, n_neurons, threads)
-               for threads, _ in candidate_shapes(n_neurons)}  # fmt: skip
+    """Compile the shapes the backend would try for `arch`; (passed, printed report)."""
+    reports: dict[Shape, CompileReport] = {}
+
+    def occupancy(shape: Shape) -> tuple[int, int]:
+        if shape not in reports:
+            reports[shape] = compile_for(arch, n_neurons, shape)
+        report = reports[shape]
+        return (report.resident_blocks(), report.spill_bytes) if report.ok else (0, 1 << 30)
+
+    shape = choose_shape(n_neurons, occupancy, SHARED_BYTES[arch][1])
     lines = []
-    for threads, report in reports.items():
+    for tried, report in reports.items():
         status = "ok" if report.ok else "FAILED"
-        lines.append(f"-- {arch} N={n_neurons} threads={threads}: {status}, "
-                     f"{report.spill_bytes} bytes spilled\n{report.log.strip()}")  # fmt: skip
+        lines.append(f"-- {arch} N={n_neurons} threads={tried.threads} shared factors="
+                     f"{tried.shared_factors}: {status}, {report.spill_bytes} bytes spilled\n"
+                     f"{report.log.strip()}")  # fmt: skip
     if not all(report.ok for report in reports.values()):
         return False, "\n".join(lines) + f"\n== {arch} N={n_neurons}: FAILED to compile"
-
-    def occupancy(threads: int) -> tuple[int, int]:
-        report = reports[threads]
-        return report.resident_blocks(), report.spill_bytes
-
-    threads, per_thread = choose_shape(n_neurons, occupancy)
-    spilled = reports[threads].spill_bytes
-    verdict = "ok" if not spilled else f"SPILLS {spilled} bytes"
-    lines.append(f"== {arch} N={n_neurons}: the backend launches {threads} threads x "
-                 f"{per_thread} neurons ({reports[threads].resident_blocks()} blocks per "
-                 f"multiprocessor): {verdict}")  # fmt: skip
-    return not spilled, "\n".join(lines)
+    chosen = reports[shape]
+    blocks, spilled = chosen.resident_blocks(), chosen.spill_bytes
+    verdict = "ok" if blocks and not spilled else (
+        f"SPILLS {spilled} bytes" if spilled else "does NOT fit a multiprocessor")
+    lines.append(f"== {arch} N={n_neurons}: the backend launches {shape.threads} threads x "
+                 f"{shape.per_thread} neurons, {shape.shared_factors} factors in shared memory "
+                 f"({blocks} blocks per multiprocessor): {verdict}")  # fmt: skip
+    return verdict == "ok", "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

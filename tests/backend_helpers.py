@@ -163,6 +163,10 @@ def _threaded_cpu(batch: Batch, **options: Any) -> BatchResult:
     return cpu.run(batch, threads_per_block=_THREADS, **options)
 
 
+def _cpu_sparse_rows(batch: Batch, **options: Any) -> BatchResult:
+    return cpu.run(batch, sparse=_kernel.SparseRows.REC | _kernel.SparseRows.IN, **options)
+
+
 def _threaded_draw(batch: Batch) -> tuple[dict[str, np.ndarray], np.ndarray]:
     return cpu.draw_parameters(batch, threads_per_block=_THREADS)
 
@@ -177,6 +181,9 @@ BACKENDS_UNDER_TEST = [
     _param(BackendUnderTest("cpu", cpu.run, CROSS_BACKEND, cpu.draw_parameters),
            cpu.unavailable()),
     _param(BackendUnderTest("cpu_threaded", _threaded_cpu, CROSS_BACKEND, _threaded_draw),
+           cpu.unavailable()),
+    # both weight matrices as sparse rows, whatever their density (cpu.sparse_flags)
+    _param(BackendUnderTest("cpu_sparse_rows", _cpu_sparse_rows, CROSS_BACKEND),
            cpu.unavailable()),
     _param(BackendUnderTest("cuda", cuda.run, CROSS_BACKEND, cuda.draw_parameters),
            cuda.unavailable(), pytest.mark.gpu),

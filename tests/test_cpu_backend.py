@@ -281,6 +281,64 @@ def test_narrow_weights_give_the_same_bits_as_float_weights(monkeypatch, has_w_i
     assert_same_result(narrow, threaded)
 
 
+_BOTH_SPARSE = _kernel.SparseRows.REC | _kernel.SparseRows.IN
+
+
+@pytest.mark.parametrize("n_neurons", [48, 300, 1024])
+def test_sparse_rows_give_the_same_bits_as_dense_rows(n_neurons):
+    # N = 300 and 1024: the sparse rows are added before (W_rec) and after (W_in) the
+    # register-blocked dense rows of the other matrix and the row loops of the rest
+    batch = small_batch(n_neurons=n_neurons, n_steps=100 if n_neurons < 1000 else 40,
+                        n_instances=2)  # fmt: skip
+    dense = cpu.run(batch, sparse=0)
+    assert dense.spike_count.sum() > n_neurons
+    for flags in (_kernel.SparseRows.REC, _kernel.SparseRows.IN, _BOTH_SPARSE):
+        assert_same_result(dense, cpu.run(batch, sparse=flags))
+    without_inputs = dataclasses.replace(batch, weights_in=None)  # events drive neurons 0..7
+    assert_same_result(cpu.run(without_inputs, sparse=0),
+                       cpu.run(without_inputs, sparse=_BOTH_SPARSE))  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_sparse_rows_take_a_non_finite_value_as_dense_rows_do():
+    # an infinite input: a dense row gives NaN (0 x inf) to every neuron without that input
+    # and +-inf to those with it; sparse rows must too, bit for bit, NaN included
+    batch = small_batch(n_neurons=48, n_steps=60, n_instances=2, record_instances=(0, 1))
+    x = (np.random.default_rng(0).random((2, 60, 8)) < 0.15).astype(np.float32)
+    x[0, 20, 3] = np.inf
+    batch = dataclasses.replace(batch, inputs=InputEvents.from_dense(x, 2))
+    dense = cpu.run(batch, sparse=0)
+    assert dense.nonfinite_step[0] == 20 and dense.nonfinite_step[1] == -1
+    isyn = dense.traces[0]["isyn"][20]  # NaN where the weight is 0, inf elsewhere
+    assert np.isnan(isyn).any() and not np.isnan(isyn).all()
+    sparse = cpu.run(batch, sparse=_BOTH_SPARSE)
+    assert_same_result(dense, sparse)
+    for name, trace in dense.traces[0].items():
+        bits = sparse.traces[0][name].view(np.uint32)
+        np.testing.assert_array_equal(trace.view(np.uint32), bits, err_msg=name)
+
+
+def test_sparse_rows_are_used_where_they_pay():
+    from runner.generators import ei_network
+
+    # a chip's E/I network: 24 of 1024 recurrent and 8 of 256 input weights per neuron, 4 and
+    # 1 MiB of dense rows: both sparse
+    core_map = np.repeat(np.arange(4), 256)
+    ei = ei_network(core_map, n_inputs=256, seed=1)
+    chip = small_batch(n_neurons=1024, n_steps=30, n_instances=2, weights_in=ei["weights_in"],
+                       weights_rec=ei["weights_rec"])  # fmt: skip
+    assert cpu.sparse_flags(chip) == _BOTH_SPARSE
+    # 20 % of the weights nonzero: dense rows
+    assert cpu.sparse_flags(small_batch(n_neurons=1024, n_steps=1, n_instances=1)) == 0
+    # a core of 256 neurons with 2 % recurrence: its 256 KiB of rows stay in cache: dense
+    w_rec = np.zeros((256, 256), np.float32)
+    w_rec[:, :5] = 1.0
+    core = small_batch(n_neurons=256, n_steps=1, n_instances=1, weights_rec=w_rec)
+    assert cpu.sparse_flags(core) == 0
+    # the default run reads the chip's rows sparse: the same bits as dense rows
+    assert_same_result(cpu.run(chip, sparse=0), cpu.run(chip))
+
+
 _MATH_HARNESS = r"""
 #include "exact_math.cuh"
 extern "C" void vector_math(const float* x, float* e, float* l, int n) {

@@ -36,6 +36,19 @@ def test_threaded_blocks_equal_one_thread_blocks(n_neurons, threads, warp):
     assert_same_result(one, cpu.run(batch, threads_per_block=threads, warp_size=warp))
 
 
+# some (7) or all (18) of the per-neuron factors in shared memory, as the cuda backend puts
+# them where a shape's registers cannot hold them (N = 2048 on a GPU)
+@pytest.mark.parametrize(("n_neurons", "threads", "warp", "factors"),
+                         [(48, 16, 4, 7), (200, 64, 32, 18)])  # fmt: skip
+def test_factors_in_shared_memory_change_no_bit(n_neurons, threads, warp, factors):
+    batch = small_batch(n_neurons=n_neurons, n_steps=150, n_instances=2,
+                        mismatch=MismatchModel(percent=0.3, shared_fraction=0.3))  # fmt: skip
+    one = cpu.run(batch)
+    assert (one.spike_count > 0).sum() > n_neurons // 2
+    threaded = cpu.run(batch, threads_per_block=threads, warp_size=warp, shared_factors=factors)
+    assert_same_result(one, threaded)
+
+
 def test_threaded_blocks_count_nonphysical_samples_alike():
     batch = small_batch(n_neurons=40, n_steps=30, n_instances=3,
                         mismatch=MismatchModel(percent=3.0, shared_fraction=0.3))  # fmt: skip

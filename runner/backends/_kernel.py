@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -26,11 +26,14 @@ __all__ = [
     "source_digest",
     "kernel_source",
     "defines",
+    "N_FACTORS",
     "run_shared_bytes",
+    "max_shared_factors",
     "weight_bits",
     "Launch",
     "launches",
     "static_inputs",
+    "SparseRows",
     "variant_arrays",
     "output_layout",
     "layout_bytes",
@@ -83,17 +86,25 @@ def kernel_source(defines: dict[str, int]) -> str:
 
 
 def defines(
-    n_neurons: int, threads_per_block: int, warp_size: int = 32, weight_bits: int = 32
+    n_neurons: int,
+    threads_per_block: int,
+    warp_size: int = 32,
+    weight_bits: int = 32,
+    shared_factors: int = 0,
 ) -> dict[str, int]:
     """Compile-time shape: N neurons, DYN_NTHREADS threads each owning DYN_NPT of them (the
     last slots of some threads are padding when they do not divide N), warps of DYN_WARP;
-    weights stored in DYN_WEIGHT_BITS (`weight_bits`)."""
+    weights stored in DYN_WEIGHT_BITS (`weight_bits`); the first `shared_factors` per-neuron
+    factors of the kernel's list in shared memory instead of registers."""
+    if not 0 <= shared_factors <= N_FACTORS:
+        raise ValueError(f"shared_factors must be 0 to {N_FACTORS}, got {shared_factors}")
     return {
         "DYN_N": n_neurons,
         "DYN_NPT": -(-n_neurons // threads_per_block),
         "DYN_NTHREADS": threads_per_block,
         "DYN_WARP": warp_size,
         "DYN_WEIGHT_BITS": weight_bits,
+        "DYN_SHARED_FACTORS": shared_factors,
     }
 
 
@@ -117,10 +128,27 @@ def weight_bits(batch: Batch) -> int:
     return 32
 
 
-def run_shared_bytes(n_neurons: int) -> int:
-    """Dynamic shared memory of `dynapsim_run`: the step's spike list, an int and a float per
-    neuron (the kernel's DYN_DYNAMIC_SHARED s_spikes)."""
-    return 8 * n_neurons
+N_FACTORS = 18  # the kernel's per-neuron factors (DYN_N_FACTORS)
+STATIC_SHARED_BYTES = 2048  # bound on `dynapsim_run`'s static shared memory (1.3 KiB at most)
+
+
+def _slots(n_neurons: int, threads: int) -> int:
+    """Neuron slots of a block (the kernel's DYN_SLOTS): neurons, and padding slots."""
+    return -(-n_neurons // threads) * threads
+
+
+def run_shared_bytes(n_neurons: int, threads: int = 1, shared_factors: int = 0) -> int:
+    """Dynamic shared memory of `dynapsim_run` on `threads` threads per block: the step's
+    spike list, an int and a float per neuron (the kernel's DYN_DYNAMIC_SHARED s_spikes), and
+    for each factor held there a float per slot."""
+    return 4 * (2 * n_neurons + shared_factors * _slots(n_neurons, threads))
+
+
+def max_shared_factors(n_neurons: int, threads: int, block_shared_bytes: int) -> int:
+    """The most factors a block's shared memory (`block_shared_bytes`, the device's limit per
+    block) holds besides the spike list and the static arrays: 0 to N_FACTORS."""
+    free = block_shared_bytes - STATIC_SHARED_BYTES - run_shared_bytes(n_neurons, threads)
+    return max(0, min(N_FACTORS, free // (4 * _slots(n_neurons, threads))))
 
 
 @dataclass(frozen=True)
@@ -173,6 +201,7 @@ def static_inputs(batch: Batch, bits: int) -> dict[str, np.ndarray]:
         "core_map": np.ascontiguousarray(batch.core_map, dtype=np.int32),
         "w_in": weights(batch.weights_in),
         "w_rec": weights(batch.weights_rec),
+        **SparseRows.none().arrays(),
         "step_ptr": np.ascontiguousarray(events.step_ptr, dtype=np.int64),
         "channel": np.ascontiguousarray(events.channel, dtype=np.int32),
         "value": np.ascontiguousarray(events.value, dtype=np.float32),
@@ -181,6 +210,54 @@ def static_inputs(batch: Batch, bits: int) -> dict[str, np.ndarray]:
         "instance_variant": np.ascontiguousarray(batch.instance_variant, dtype=np.int32),
         **variant_arrays(batch),
     }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SparseRows:
+    """Weight matrices as sparse rows (CSR) for the one-thread host build: `flags` says which
+    (the kernel's DYN_SPARSE_REC = 1, DYN_SPARSE_IN = 2); W_rec rows are rows 0..N-1, W_in
+    rows N..N+C-1 (an absent or dense matrix has empty rows). float32 weights."""
+
+    flags: int
+    ptr: np.ndarray  # int64 (rows + 1,)
+    post: np.ndarray  # int32 (nonzeros,), ascending within a row
+    weight: np.ndarray  # float32 (nonzeros,)
+
+    REC: ClassVar[int] = 1
+    IN: ClassVar[int] = 2
+
+    @classmethod
+    def none(cls) -> SparseRows:
+        """No matrix as sparse rows (the arrays are one-element stand-ins, never read)."""
+        return cls(0, np.zeros(1, np.int64), np.zeros(1, np.int32), np.zeros(1, np.float32))
+
+    @classmethod
+    def of(cls, batch: Batch, flags: int) -> SparseRows:
+        """The matrices of `batch` that `flags` names (and it has) as sparse rows."""
+        matrices = ((cls.REC, batch.weights_rec, batch.n_neurons),
+                    (cls.IN, batch.weights_in, _rows(batch.weights_in)))  # fmt: skip
+        ptr, posts, weights = [np.zeros(1, np.int64)], [], []
+        present = 0
+        for flag, matrix, n_rows in matrices:
+            counts = np.zeros(n_rows, np.int64)
+            if matrix is not None and flags & flag:
+                present |= flag
+                dense = np.asarray(matrix, np.float32)
+                pre, post = np.nonzero(dense)  # rows ascending, posts ascending in a row
+                counts = np.bincount(pre, minlength=n_rows)
+                posts.append(post.astype(np.int32))
+                weights.append(dense[pre, post])
+            ptr.append(ptr[-1][-1] + np.cumsum(counts))
+        if not present:
+            return cls.none()
+        return cls(present, np.concatenate(ptr), np.concatenate(posts), np.concatenate(weights))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"sparse_ptr": self.ptr, "sparse_post": self.post, "sparse_weight": self.weight}
+
+
+def _rows(matrix: Any) -> int:
+    return 0 if matrix is None else np.shape(matrix)[0]
 
 
 def variant_arrays(batch: Batch) -> dict[str, np.ndarray]:
@@ -269,13 +346,14 @@ def run_launches(
     chunk_size: int,
     launch: Callable[[Launch, list[Any]], None],
     to_host: Callable[[Any], np.ndarray],
+    sparse_flags: int = 0,
 ) -> BatchResult:
     """The chunk loop of both kernel backends: per chunk, allocate its outputs, `launch`
     `dynapsim_run` with its arguments, copy the outputs `to_host`; then join the chunks."""
     parts, offsets = [], []
     for chunk in launches(batch, chunk_size):
         outputs = allocate_outputs(xp, batch, chunk)
-        launch(chunk, run_arguments(xp, batch, inputs, chunk, outputs))
+        launch(chunk, run_arguments(xp, batch, inputs, chunk, outputs, sparse_flags))
         host = {name: to_host(array) for name, array in outputs.items()}
         parts.append(to_result(batch, chunk, host))
         offsets.append(chunk.start)
@@ -292,15 +370,22 @@ def _record_slots(batch: Batch, chunk: Launch) -> np.ndarray:
 
 
 def run_arguments(
-    xp: ModuleType, batch: Batch, inputs: dict[str, Any], chunk: Launch, outputs: dict[str, Any]
+    xp: ModuleType,
+    batch: Batch,
+    inputs: dict[str, Any],
+    chunk: Launch,
+    outputs: dict[str, Any],
+    sparse_flags: int = 0,
 ) -> list[Any]:
-    """`dynapsim_run`'s arguments, in signature order, for one chunk."""
+    """`dynapsim_run`'s arguments, in signature order, for one chunk; `sparse_flags`: the
+    matrices `inputs` also holds as sparse rows (`SparseRows`)."""
     part = slice(chunk.start, chunk.stop)
     return [
         inputs["nominal"], inputs["core_map"],
         inputs["w_in"], np.int32(batch.weights_in is not None),
         inputs["w_rec"], np.int32(batch.weights_rec is not None),
-        inputs["step_ptr"], inputs["channel"], inputs["value"],
+        np.int32(sparse_flags), inputs["sparse_ptr"], inputs["sparse_post"],
+        inputs["sparse_weight"], inputs["step_ptr"], inputs["channel"], inputs["value"],
         xp.ascontiguousarray(inputs["instance_stream"][part]),
         xp.ascontiguousarray(inputs["instances"][part]),
         xp.ascontiguousarray(inputs["instance_variant"][part]),

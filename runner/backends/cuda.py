@@ -3,14 +3,18 @@
 One block per instance, each of its threads owning DYN_NPT neurons (interleaved, so that a
 warp's weight-row reads coalesce). The launch shape is chosen among `candidate_shapes` with
 CuPy's occupancy API: the shape whose compiled kernel keeps the most warps resident per
-multiprocessor without spilling registers. The network and input events are uploaded once,
-each chunk of instances is one launch; chunks are sized from the free device memory, and
-without full records an instance's memory does not depend on the number of steps.
+multiprocessor without spilling registers; a shape whose threads own several neurons each
+and spill is also tried with the neurons' time-invariant factors in shared memory, as many
+as the device's shared memory holds (the state stays in registers). The network and input
+events are uploaded once, each chunk of instances is one launch; chunks are sized from the
+free device memory, and without full records an instance's memory does not depend on the
+number of steps.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +24,7 @@ from ..model import PARAMETER_NAMES
 from . import _kernel
 
 __all__ = ["run", "draw_parameters", "unavailable", "compile_options", "candidate_shapes",
-           "check_size", "choose_shape", "MAX_NEURONS"]  # fmt: skip
+           "check_size", "Shape", "choose_shape", "launch_shape", "MAX_NEURONS"]  # fmt: skip
 
 MAX_NEURONS = 8192  # the spike list (8 N bytes) fits the 64 KiB of dynamic shared memory
 _MAX_THREADS = 1024  # per block, every CUDA architecture
@@ -72,53 +76,80 @@ def candidate_shapes(n_neurons: int) -> list[tuple[int, int]]:
     return sorted(shapes.items())
 
 
-def choose_shape(n_neurons: int, occupancy: Any) -> tuple[int, int]:
-    """The candidate shape to launch. `occupancy(threads)` -> (resident blocks per
-    multiprocessor, bytes of local memory per thread) of the kernel compiled for that shape.
-    Spill-free shapes first, then the most resident warps, then the most neurons per thread
-    (fewer threads per instance: more instances in flight)."""
+@dataclass(frozen=True)
+class Shape:
+    """A launch shape: threads per block, neurons per thread, and how many of the kernel's
+    per-neuron factors live in shared memory (0: all in registers)."""
 
-    def score(shape: tuple[int, int]) -> tuple:
-        threads, per_thread = shape
-        blocks, local_bytes = occupancy(threads)
-        return (local_bytes == 0, blocks * threads // 32, per_thread, -local_bytes)
+    threads: int
+    per_thread: int
+    shared_factors: int = 0
 
-    return max(candidate_shapes(n_neurons), key=score)
+
+def choose_shape(n_neurons: int, occupancy: Any, block_shared_bytes: int) -> Shape:
+    """The shape to launch. `occupancy(shape)` -> (resident blocks per multiprocessor, bytes
+    of local memory per thread) of the kernel compiled for that shape. Each candidate is tried
+    with its factors in registers and, where that spills and its threads own several neurons,
+    with as many of them in shared memory as a block's `block_shared_bytes` hold. The fewest
+    bytes spilled first (spill-free shapes, or else the least local-memory traffic), then
+    the most resident warps, then factors in registers rather than shared memory, then the
+    most neurons per thread (fewer threads per instance: more instances in flight)."""
+    tried = []
+    for threads, per_thread in candidate_shapes(n_neurons):
+        shape = Shape(threads, per_thread)
+        tried.append(shape)
+        factors = _kernel.max_shared_factors(n_neurons, threads, block_shared_bytes)
+        if factors and per_thread > 1 and occupancy(shape)[1] > 0:
+            tried.append(Shape(threads, per_thread, factors))
+
+    def score(shape: Shape) -> tuple:
+        blocks, local_bytes = occupancy(shape)
+        return (-local_bytes, blocks * shape.threads // 32, -shape.shared_factors,
+                shape.per_thread)  # fmt: skip
+
+    return max(tried, key=score)
 
 
 @functools.cache
-def _module(n_neurons: int, threads: int, weight_bits: int, digest: str) -> Any:
+def _module(n_neurons: int, shape: Shape, weight_bits: int, digest: str) -> Any:
     import cupy
 
-    source = _kernel.kernel_source(_kernel.defines(n_neurons, threads, 32, weight_bits))
-    return cupy.RawModule(code=source, options=compile_options(), name_expressions=None)
+    defines = _kernel.defines(n_neurons, shape.threads, 32, weight_bits, shape.shared_factors)
+    return cupy.RawModule(code=_kernel.kernel_source(defines), options=compile_options(),
+                          name_expressions=None)  # fmt: skip
 
 
-def _function(n_neurons: int, threads: int, name: str, weight_bits: int = 32) -> Any:
+def _function(n_neurons: int, shape: Shape, name: str, weight_bits: int = 32) -> Any:
     digest = _kernel.source_digest()
-    function = _module(n_neurons, threads, weight_bits, digest).get_function(name)
+    function = _module(n_neurons, shape, weight_bits, digest).get_function(name)
     if name == "dynapsim_run":
-        function.max_dynamic_shared_size_bytes = _kernel.run_shared_bytes(n_neurons)
+        shared = _kernel.run_shared_bytes(n_neurons, shape.threads, shape.shared_factors)
+        function.max_dynamic_shared_size_bytes = shared
     return function
 
 
 def _occupancy(n_neurons: int) -> Any:
     from cupy_backends.cuda.api import driver
 
-    def occupancy(threads: int) -> tuple[int, int]:
-        function = _function(n_neurons, threads, "dynapsim_run")
+    @functools.cache
+    def occupancy(shape: Shape) -> tuple[int, int]:
+        function = _function(n_neurons, shape, "dynapsim_run")
         blocks = driver.occupancyMaxActiveBlocksPerMultiprocessor(
-            function.kernel.ptr, threads, _kernel.run_shared_bytes(n_neurons)
-        )
+            function.kernel.ptr, shape.threads,
+            _kernel.run_shared_bytes(n_neurons, shape.threads, shape.shared_factors)
+        )  # fmt: skip
         return blocks, function.local_size_bytes
 
     return occupancy
 
 
 @functools.cache
-def launch_shape(n_neurons: int) -> tuple[int, int]:
+def launch_shape(n_neurons: int) -> Shape:
     """The shape this device runs N neurons with (compiles the candidates once each)."""
-    return choose_shape(n_neurons, _occupancy(n_neurons))
+    import cupy
+
+    limit = cupy.cuda.Device().attributes["MaxSharedMemoryPerBlockOptin"]
+    return choose_shape(n_neurons, _occupancy(n_neurons), limit)
 
 
 def _chunk_size(batch: Batch) -> int:
@@ -147,14 +178,14 @@ def run(batch: Batch, *, chunk_size: int | None = None) -> BatchResult:
     import cupy
 
     check_size(batch.n_neurons)
-    threads, _ = launch_shape(batch.n_neurons)
+    shape = launch_shape(batch.n_neurons)
     bits = _kernel.weight_bits(batch)
-    function = _function(batch.n_neurons, threads, "dynapsim_run", bits)
-    shared = _kernel.run_shared_bytes(batch.n_neurons)
+    function = _function(batch.n_neurons, shape, "dynapsim_run", bits)
+    shared = _kernel.run_shared_bytes(batch.n_neurons, shape.threads, shape.shared_factors)
     inputs = _upload(batch, bits)
 
     def launch(chunk: _kernel.Launch, arguments: list) -> None:
-        function((chunk.size,), (threads,), tuple(arguments), shared_mem=shared)
+        function((chunk.size,), (shape.threads,), tuple(arguments), shared_mem=shared)
 
     return _kernel.run_launches(cupy, batch, inputs, chunk_size or _chunk_size(batch), launch,
                               to_host=cupy.asnumpy)  # fmt: skip
@@ -165,12 +196,12 @@ def draw_parameters(batch: Batch) -> tuple[dict[str, np.ndarray], np.ndarray]:
     import cupy
 
     check_size(batch.n_neurons)
-    threads, _ = launch_shape(batch.n_neurons)
+    shape = launch_shape(batch.n_neurons)
     bits = _kernel.weight_bits(batch)
-    function = _function(batch.n_neurons, threads, "dynapsim_draw", bits)
+    function = _function(batch.n_neurons, shape, "dynapsim_draw", bits)
     inputs = _upload(batch, bits)
     drawn = cupy.zeros((batch.n_instances, len(PARAMETER_NAMES), batch.n_neurons), cupy.float32)
     nonphysical = cupy.zeros(batch.n_instances, cupy.int64)
-    function((batch.n_instances,), (threads,),
+    function((batch.n_instances,), (shape.threads,),
              tuple(_kernel.draw_arguments(cupy, batch, inputs, drawn, nonphysical)))  # fmt: skip
     return _kernel.to_parameters(drawn.get()), nonphysical.get()
