@@ -94,10 +94,11 @@ def test_sharded_sweep_on_slurm_equals_the_unsharded_run(tmp_path: Path, unshard
 
 @requires_slurm
 def test_shards_without_chunks_complete_on_slurm(tmp_path: Path, unsharded: Path) -> None:
-    """3 shards of a sweep that packs into one chunk: two jobs have nothing to do, and
-    every job must still end COMPLETED, the multirun exit 0, and collect merge the sweep."""
+    """3 shards of a sweep that packs into one chunk (all 24 rows): two jobs have nothing
+    to do, and every job must still end COMPLETED, the multirun exit 0, and collect merge
+    the sweep."""
     sweep_dir = tmp_path / "sweep"
-    one_chunk = [o for o in SMALL if not o.startswith("chunk_size=")] + ["chunk_size=12"]
+    one_chunk = [o for o in SMALL if not o.startswith("chunk_size=")] + ["chunk_size=24"]
     ok(slurm_runner(*one_chunk, "shard.count=3", "shard.index=range(3)",
                     f"hydra.sweep.dir={sweep_dir}"))  # fmt: skip
     states = wait_for_states(array_id(sweep_dir), {str(t): "COMPLETED" for t in range(3)})
