@@ -23,7 +23,6 @@ from .plan import Plan, Point
 from .readout import LinearReadout, Readout
 from .robustness import instance_metrics
 from .scoring import predictions, refitted_predictions
-from .stimulus import Stimulus
 from .sweep import Chunk
 from .tables import ChunkStore, nominal_raster_label
 
@@ -48,14 +47,6 @@ def _simulate_points(
     return get_backend(backend)(batch)
 
 
-def _trial_streams(
-    stimulus: Stimulus, trials: np.ndarray, stream_of_row: np.ndarray
-) -> InputEvents:
-    """One event stream per trial id in `trials`; row b reads stream `stream_of_row[b]`."""
-    events = InputEvents.from_dense(stimulus.for_trials(trials), len(trials))
-    return replace(events, instance_stream=stream_of_row.astype(np.int32))
-
-
 def simulate_nominals(plan: Plan, points: list[Point], store: ChunkStore, backend: str) -> None:
     """The points' networks without mismatch (no draws at all), each on every trial of its
     `nominal_trials`, packed into one backend call per group of packable points; stored
@@ -69,7 +60,7 @@ def simulate_nominals(plan: Plan, points: list[Point], store: ChunkStore, backen
         ]
         trials = [p.stimulus.nominal_trials for p in group]
         inputs = InputEvents.concatenate([
-            _trial_streams(p.stimulus, mine, np.arange(len(mine)))
+            InputEvents.from_dense(p.stimulus.for_trials(mine), len(mine))
             for p, mine in zip(group, trials, strict=True)
         ])  # fmt: skip
         starts = np.cumsum([0] + [len(mine) for mine in trials])
@@ -142,7 +133,8 @@ def simulate_chunk(
         stimulus = point.stimulus
         trials[mine] = stimulus.chip_trials[positions[mine]]
         nominal[mine] = nominal_rates[p][stimulus.nominal_positions(trials[mine])]
-        streams.append(_trial_streams(stimulus, stimulus.chip_trials, positions[mine]))
+        streams.append(replace(stimulus.chip_events,
+                               instance_stream=positions[mine].astype(np.int32)))
     record = (
         [int(plan.raster_instance - chunk.first)]
         if chunk.first <= plan.raster_instance <= chunk.last

@@ -14,10 +14,12 @@ else the test samples.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
+from .batch import InputEvents
 from .dataset import LabelledDataset, check_spike_counts, load_dataset
 from .files import unreadable_as_error
 from .netconfig import find_file
@@ -195,6 +197,12 @@ class Stimulus:
     def for_trials(self, trials: np.ndarray) -> np.ndarray:
         """(len(trials), T, C) float32: one input stream per trial id."""
         return np.stack([self.trial(int(trial)) for trial in trials])
+
+    @cached_property
+    def chip_events(self) -> InputEvents:
+        """Every chip trial as one event stream (stream i = chip_trials[i]), built once per
+        point: each chunk's rows read these streams instead of regenerating the trials."""
+        return InputEvents.from_dense(self.for_trials(self.chip_trials), len(self.chip_trials))
 
     def nominal_positions(self, trials: np.ndarray) -> np.ndarray:
         """Where each of these trial ids sits in `nominal_trials` (its nominal reference)."""
