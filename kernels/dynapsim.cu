@@ -174,12 +174,13 @@ DYN_FN int dyn_draw(Values& value, int p, const float* __restrict__ nominal,
 }
 
 // Host builds with one thread per block (it owns every neuron): the drive of neurons
-// [0, DYN_DRIVE_BLOCKED) in blocks of DYN_DRIVE_VECTORS 16-float vectors held in registers
-// over all of a step's rows (W_rec rows of the spiking neurons, then W_in rows of the input
-// events), stored once (added `onto` the drive of sparse W_rec rows): one load, multiply and
-// add per row vector instead of a load-add-store round trip through `drive`. Per neuron the
-// same products are added in the same order from +0, so the sums are bitwise those of the
-// row-by-row loops, which handle the rest.
+// [0, DYN_DRIVE_BLOCKED) in blocks of up to DYN_DRIVE_VECTORS 16-float vectors held in
+// registers over all of a step's rows (W_rec rows of the spiking neurons, then W_in rows of
+// the input events), stored once (added `onto` the drive of sparse W_rec rows): one load,
+// multiply and add per row vector instead of a load-add-store round trip through `drive`.
+// Full blocks, then one block of the remaining whole pairs of vectors; per neuron the same
+// products are added in the same order from +0, so the sums are bitwise those of the
+// row-by-row loops, which handle the last < 32 neurons.
 #if !(defined(__CUDACC__) || defined(__CUDACC_RTC__)) && DYN_NTHREADS == 1
 #ifndef DYN_DRIVE_VECTORS
 #ifdef __AVX512F__
@@ -188,45 +189,151 @@ DYN_FN int dyn_draw(Values& value, int p, const float* __restrict__ nominal,
 #define DYN_DRIVE_VECTORS 4  // 8 of the 16 ymm registers
 #endif
 #endif
-#define DYN_DRIVE_BLOCKED (DYN_N / (16 * DYN_DRIVE_VECTORS) * (16 * DYN_DRIVE_VECTORS))
+#define DYN_DRIVE_FULL (DYN_N / (16 * DYN_DRIVE_VECTORS) * (16 * DYN_DRIVE_VECTORS))
+#define DYN_DRIVE_TAIL_VECTORS ((DYN_N - DYN_DRIVE_FULL) / 32 * 2)
+#define DYN_DRIVE_BLOCKED (DYN_DRIVE_FULL + 16 * DYN_DRIVE_TAIL_VECTORS)
 typedef float dyn_v16 __attribute__((vector_size(64)));
 typedef dyn_weight dyn_w16 __attribute__((vector_size(16 * sizeof(dyn_weight))));
-// acc[v] += (row[16v .. 16v+15]) * x, the row loaded unaligned
-#define DYN_ADD_ROW(acc, row, x)                                        \
-    _Pragma("GCC unroll 16") for (int v = 0; v < DYN_DRIVE_VECTORS; ++v) { \
-        dyn_w16 w;                                                      \
-        memcpy(&w, (row) + 16 * v, sizeof w);                           \
-        acc[v] += __builtin_convertvector(w, dyn_v16) * (x);            \
+
+// acc[v] += (row[16v .. 16v+15]) * x for V vectors, the row loaded unaligned
+template <int V>
+DYN_FN void dyn_add_row(dyn_v16 (&acc)[V], const dyn_weight* __restrict__ row, float x) {
+#pragma GCC unroll 16
+    for (int v = 0; v < V; ++v) {
+        dyn_w16 w;
+        memcpy(&w, row + 16 * v, sizeof w);
+        acc[v] += __builtin_convertvector(w, dyn_v16) * x;
     }
+}
+
+// Integer weights (int8/int16 rows) and a step whose counts are all integers: every product
+// and partial sum of the drive is an integer of magnitude at most the sum of |weight x count|,
+// so each float addition is exact and the float sum IS the integer sum (a zero one is +0).
+// Where that bound fits int16, the rows are added in 32 int16 lanes a vector (no conversion
+// to float per weight, half the vectors) and the sums converted once: the same bits.
+#if DYN_WEIGHT_BITS != 32
+#if defined(__AVX512BW__)
+#include <immintrin.h>
+#endif
+#define DYN_INTEGER_DRIVE 1
+#define DYN_INT16_MAX 32767
+typedef short dyn_i16x32 __attribute__((vector_size(64)));
+typedef dyn_weight dyn_w32 __attribute__((vector_size(32 * sizeof(dyn_weight))));
+typedef float dyn_v32 __attribute__((vector_size(128)));
+
+// Whether every count of [begin, end) is an integer and the bound (`*bound`, to which
+// |count| x max_abs is added) stays within int16; a NaN or infinite count is no integer.
+DYN_FN bool dyn_integer_counts(const float* __restrict__ c, dyn_i64 begin, dyn_i64 end,
+                               int max_abs, int* bound) {
+    for (dyn_i64 e = begin; e < end; ++e) {
+        const float x = c[e];
+        if (!(fabsf(x) <= (float)DYN_INT16_MAX && x == floorf(x))) return false;
+        *bound += (int)fabsf(x) * max_abs;
+        if (*bound > DYN_INT16_MAX) return false;
+    }
+    return true;
+}
+
+// 32 weights as int16 lanes (one sign-extending load where AVX-512 has it: GCC's generic
+// conversion goes through halves)
+DYN_FN dyn_i16x32 dyn_widen(const dyn_weight* __restrict__ at) {
+#if defined(__AVX512BW__) && DYN_WEIGHT_BITS == 8
+    return (dyn_i16x32)_mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i*)at));
+#else
+    dyn_w32 w;
+    memcpy(&w, at, sizeof w);
+    return __builtin_convertvector(w, dyn_i16x32);
+#endif
+}
+
+// acc[v] += (row[32v .. 32v+31]) * x in int16 lanes, for V/2 vectors
+template <int V>
+DYN_FN void dyn_add_row_i16(dyn_i16x32 (&acc)[V / 2], const dyn_weight* __restrict__ row,
+                            float x) {
+    const short count = (short)x;
+#pragma GCC unroll 16
+    for (int v = 0; v < V / 2; ++v) acc[v] += dyn_widen(row + 32 * v) * count;
+}
+#else
+#define DYN_INTEGER_DRIVE 0
+#endif
+
+// The drive of neurons [k0, k0 + 16 V); `integer`: in int16 lanes (DYN_INTEGER_DRIVE).
+template <int V>
+DYN_FN void dyn_drive_block(int k0, bool integer, float* __restrict__ drive, bool onto,
+                            const dyn_weight* __restrict__ w_rec, const int* __restrict__ idx,
+                            const float* __restrict__ cnt, int n_spiking,
+                            const dyn_weight* __restrict__ w_in,
+                            const int* __restrict__ ev_channel,
+                            const float* __restrict__ ev_value, dyn_i64 e_begin,
+                            dyn_i64 e_end) {
+#if DYN_INTEGER_DRIVE
+    if (integer) {
+        dyn_i16x32 acc[V / 2];
+#pragma GCC unroll 16
+        for (int v = 0; v < V / 2; ++v) {
+            dyn_v32 sums = {};
+            if (onto) memcpy(&sums, drive + k0 + 32 * v, sizeof sums);  // integers, in bound
+            acc[v] = __builtin_convertvector(sums, dyn_i16x32);
+        }
+        for (int e = 0; w_rec && e < n_spiking; ++e) {
+            dyn_add_row_i16<V>(acc, w_rec + (dyn_i64)idx[e] * DYN_N + k0, cnt[e]);
+        }
+        for (dyn_i64 e = e_begin; w_in && e < e_end; ++e) {
+            dyn_add_row_i16<V>(acc, w_in + (dyn_i64)ev_channel[e] * DYN_N + k0, ev_value[e]);
+        }
+#pragma GCC unroll 16
+        for (int v = 0; v < V / 2; ++v) {
+            const dyn_v32 sums = __builtin_convertvector(acc[v], dyn_v32);
+            memcpy(drive + k0 + 32 * v, &sums, sizeof sums);
+        }
+        return;
+    }
+#else
+    (void)integer;
+#endif
+    dyn_v16 acc[V];
+    if (onto) {
+        memcpy(acc, drive + k0, sizeof acc);
+    } else {
+#pragma GCC unroll 16
+        for (int v = 0; v < V; ++v) acc[v] = dyn_v16{};
+    }
+    for (int e = 0; w_rec && e < n_spiking; ++e) {
+        dyn_add_row<V>(acc, w_rec + (dyn_i64)idx[e] * DYN_N + k0, cnt[e]);
+    }
+    for (dyn_i64 e = e_begin; w_in && e < e_end; ++e) {
+        dyn_add_row<V>(acc, w_in + (dyn_i64)ev_channel[e] * DYN_N + k0, ev_value[e]);
+    }
+    memcpy(drive + k0, acc, sizeof acc);
+}
 
 DYN_FN void dyn_drive_blocks(float* __restrict__ drive, bool onto,
                              const dyn_weight* __restrict__ w_rec,
                              const int* __restrict__ idx, const float* __restrict__ cnt,
                              int n_spiking, const dyn_weight* __restrict__ w_in,
                              const int* __restrict__ ev_channel, const float* __restrict__ ev_value,
-                             dyn_i64 e_begin, dyn_i64 e_end) {
-    for (int k0 = 0; k0 < DYN_DRIVE_BLOCKED; k0 += 16 * DYN_DRIVE_VECTORS) {
-        dyn_v16 acc[DYN_DRIVE_VECTORS];
-        if (onto) {
-            memcpy(acc, drive + k0, sizeof acc);
-        } else {
-#pragma GCC unroll 16
-            for (int v = 0; v < DYN_DRIVE_VECTORS; ++v) acc[v] = dyn_v16{};
-        }
-        if (w_rec) {
-            for (int e = 0; e < n_spiking; ++e) {
-                const dyn_weight* row = w_rec + (dyn_i64)idx[e] * DYN_N + k0;
-                DYN_ADD_ROW(acc, row, cnt[e]);
-            }
-        }
-        if (w_in) {
-            for (dyn_i64 e = e_begin; e < e_end; ++e) {
-                const dyn_weight* row = w_in + (dyn_i64)ev_channel[e] * DYN_N + k0;
-                DYN_ADD_ROW(acc, row, ev_value[e]);
-            }
-        }
-        memcpy(drive + k0, acc, sizeof acc);
+                             dyn_i64 e_begin, dyn_i64 e_end, int max_abs_rec, int max_abs_in) {
+    if (!w_rec && !w_in) return;  // every row sparse, or none
+    bool integer = false;
+#if DYN_INTEGER_DRIVE
+    // the sparse W_rec rows of `onto` count towards the bound as the dense ones do
+    int bound = 0;
+    integer = (!(w_rec || onto) || dyn_integer_counts(cnt, 0, n_spiking, max_abs_rec, &bound)) &&
+              (!w_in || dyn_integer_counts(ev_value, e_begin, e_end, max_abs_in, &bound));
+#else
+    (void)max_abs_rec;
+    (void)max_abs_in;
+#endif
+    for (int k0 = 0; k0 < DYN_DRIVE_FULL; k0 += 16 * DYN_DRIVE_VECTORS) {
+        dyn_drive_block<DYN_DRIVE_VECTORS>(k0, integer, drive, onto, w_rec, idx, cnt, n_spiking,
+                                           w_in, ev_channel, ev_value, e_begin, e_end);
     }
+#if DYN_DRIVE_TAIL_VECTORS
+    dyn_drive_block<DYN_DRIVE_TAIL_VECTORS>(DYN_DRIVE_FULL, integer, drive, onto, w_rec, idx,
+                                            cnt, n_spiking, w_in, ev_channel, ev_value,
+                                            e_begin, e_end);
+#endif
 }
 
 // The one-thread host build may also take a weight matrix as sparse rows (CSR: the nonzero
@@ -257,6 +364,41 @@ DYN_FN void dyn_add_sparse_row(float* __restrict__ drive, const dyn_i64* __restr
 #define DYN_SPARSE_ROWS 0  // other builds read the dense rows
 #endif
 enum { DYN_SPARSE_REC = 1, DYN_SPARSE_IN = 2 };  // the matrices given as sparse rows
+
+#if !(defined(__CUDACC__) || defined(__CUDACC_RTC__)) && DYN_NTHREADS == 1
+// The one-thread host build's vector passes over all neurons of step 3 (where many fire, or
+// need the log), kept out of line so that they leave the model step's registers alone.
+// The spike counts of the neurons flagged 3 (fired, ratio > 2.5), as the scalar count.
+__attribute__((noinline)) static void dyn_count_all(float* __restrict__ spikes,
+                                                    const unsigned char* __restrict__ over,
+                                                    const float* __restrict__ ratio) {
+    DYN_SIMD
+    for (int k = 0; k < DYN_NPT; ++k) {
+        spikes[k] = over[k] == 3 ? ceilf(dyn_logf(ratio[k])) : spikes[k];
+    }
+}
+
+// The per-neuron reductions of step t, every neuron at once (spikes[k] is 0 where none
+// fired): the scalar record's operations, so the same values.
+__attribute__((noinline)) static void dyn_record_all(
+    int t, const float* __restrict__ spikes, const unsigned char* __restrict__ over,
+    dyn_i64* __restrict__ spike_count, int* __restrict__ bin, int* __restrict__ spiking_steps,
+    double* __restrict__ isi_sumsq, int* __restrict__ first_spike, int* __restrict__ last_spike) {
+    DYN_SIMD
+    for (int k = 0; k < DYN_NPT; ++k) {
+        const bool fired = over[k] != 0;
+        const int c = (int)(spikes[k] < DYN_MAX_COUNT ? spikes[k] : DYN_MAX_COUNT);
+        spike_count[k] += c;
+        bin[k] += c;
+        spiking_steps[k] += fired ? 1 : 0;
+        const int last = last_spike[k];
+        const double interval = (double)(t - last);
+        isi_sumsq[k] += (fired && last >= 0) ? interval * interval : 0.0;
+        first_spike[k] = (fired && last < 0) ? t : first_spike[k];
+        last_spike[k] = fired ? t : last;
+    }
+}
+#endif
 
 // Per-variant mismatch settings (runner/backends/_kernel.py: variant_int, variant_real rows).
 enum { VI_MASK, VI_LOGNORMAL, VI_CLIP, VI_SHARED, DYN_VARIANT_INTS };
@@ -346,7 +488,8 @@ dynapsim_draw(const float* __restrict__ nominal, const int* __restrict__ core_ma
 // Integrate `n_instances` instances for `n_steps` steps; one block per instance.
 // Inputs: nominal (P, 24, N) of P variants, instance b is variant instance_variant[b] with
 // mismatch settings and Iscale in row v of variant_int/variant_real; w_in (C, N) and
-// w_rec (N, N) [pre, post] of dyn_weight when has_*, and as sparse rows (float weights) where
+// w_rec (N, N) [pre, post] of dyn_weight when has_*, their largest |weight| max_abs_* when
+// integer (the one-thread host build's exact int16 drive; 0 otherwise), and as sparse rows (float weights) where
 // `sparse` says so (DYN_SPARSE_REC | DYN_SPARSE_IN; one-thread host builds only, which then
 // read those dense rows only for a non-finite count); input events of stream s at step t:
 // ev_*[step_ptr[s*(T+1)+t] : step_ptr[s*(T+1)+t+1]];
@@ -356,7 +499,7 @@ dynapsim_draw(const float* __restrict__ nominal, const int* __restrict__ core_ma
 extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
     const float* __restrict__ nominal, const int* __restrict__ core_map,
     const dyn_weight* __restrict__ w_in, int has_w_in, const dyn_weight* __restrict__ w_rec,
-    int has_w_rec, int sparse, const dyn_i64* __restrict__ sparse_ptr,
+    int has_w_rec, int max_abs_in, int max_abs_rec, int sparse, const dyn_i64* __restrict__ sparse_ptr,
     const int* __restrict__ sparse_post, const float* __restrict__ sparse_weight,
     const dyn_i64* __restrict__ step_ptr, const int* __restrict__ ev_channel,
     const float* __restrict__ ev_value, const int* __restrict__ instance_stream,
@@ -482,7 +625,9 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
     // --- state (initial currents: the nominal Io, as Rockpool)
     float isyn[DYN_NPT], iahp[DYN_NPT], imem[DYN_NPT], vmem[DYN_NPT], spikes[DYN_NPT];
     float timer[DYN_NPT], drive[DYN_NPT], ratio[DYN_NPT], ifb[DYN_NPT], log_arg[DYN_NPT];
-    unsigned char over[DYN_NPT];  // imem above threshold this step (valid neurons)
+    // imem above threshold this step (valid neurons), padded to whole 8-byte words
+    unsigned char over[(DYN_NPT + 7) / 8 * 8];
+    memset(over, 0, sizeof over);
     DYN_SIMD
     for (int k = 0; k < DYN_NPT; ++k) {
         const float io0 = nominal_v[P_IO * DYN_N + dyn_neuron(tid, k)];
@@ -535,7 +680,7 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
 #if DYN_DRIVE_BLOCKED
         dyn_drive_blocks(drive, rec_sparse, has_w_rec && !rec_sparse ? w_rec : nullptr, s_idx,
                          s_cnt, n_spiking, has_w_in && !in_sparse ? w_in : nullptr, ev_channel,
-                         ev_value, steps[t], steps[t + 1]);
+                         ev_value, steps[t], steps[t + 1], max_abs_rec, max_abs_in);
 #endif
         if (has_w_rec && !rec_sparse && k_loop < DYN_NPT) {
             for (int e = 0; e < n_spiking; ++e) {
@@ -613,7 +758,8 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
             spikes[k] = fired ? 1.0f : 0.0f;
             imem[k] = fired ? io[k] : imem_new;
             timer[k] = fired ? t_ref[k] : dyn_max(timer[k] - dt, 0.0f);
-            over[k] = (fired && dyn_valid(tid, k)) ? 1 : 0;
+            // bit 0: fired; bit 1: fired with ratio > 2.5, a count that needs the log
+            over[k] = (fired && dyn_valid(tid, k)) ? (ratio[k] > 2.5f ? 3 : 1) : 0;
             any_fired |= over[k];
         }
         DYN_SIMD_REDUCE(| : bad)
@@ -627,11 +773,10 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
         // 3. spike counts and the per-neuron reductions of the flagged neurons
         int n_local = 0;
         int* const bin = binned + (at * n_bins + (dyn_i64)(t / bin_width) * DYN_N);  // its bin
-        auto fire = [&](int k) {
-            // ceil(log(ratio)) is 1 for 1 < ratio <= 2.5 (log 2.5 = 0.92): skip the logf
-            const float n_spikes = ratio[k] <= 2.5f ? 1.0f : ceilf(dyn_logf(ratio[k]));
-            spikes[k] = n_spikes;
-            const int c = (int)(n_spikes < DYN_MAX_COUNT ? n_spikes : DYN_MAX_COUNT);
+        // ceil(log(ratio)) is 1 for 1 < ratio <= 2.5 (log 2.5 = 0.92): the logf only above
+        auto count = [&](int k) { return ratio[k] <= 2.5f ? 1.0f : ceilf(dyn_logf(ratio[k])); };
+        auto record = [&](int k) {  // neuron k fired spikes[k] spikes
+            const int c = (int)(spikes[k] < DYN_MAX_COUNT ? spikes[k] : DYN_MAX_COUNT);
             const int n = k * DYN_NTHREADS + tid;
             spike_count[at + n] += c;
             bin[n] += c;
@@ -645,29 +790,69 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
             last_spike[at + n] = t;
 #if DYN_NTHREADS == 1
             s_idx[n_local] = k;  // a lone thread's list is its own, in order
-            s_cnt[n_local] = n_spikes;
+            s_cnt[n_local] = spikes[k];
 #endif
             ++n_local;
         };
         if (any_fired) {
-#if DYN_DYNAMIC_INDEX && DYN_NPT % 8 == 0
-            // host: the flags of up to 64 neurons as the bits of one word (one multiply packs
-            // 8 flag bytes into 8 bits), then the set bits in order; spiking neurons are too
-            // many and too random for a branch per neuron or per byte to predict
-            for (int w = 0; w < DYN_NPT; w += 64) {
-                const int width = DYN_NPT - w < 64 ? DYN_NPT - w : 64;
-                dyn_u64 bits = 0;
-                for (int j = 0; j < width; j += 8) {
+#if DYN_DYNAMIC_INDEX && DYN_NTHREADS == 1
+            // host, one thread owning every neuron: the flags of 64 neurons as the bits of one
+            // word (one multiply packs 8 flag bytes into 8 bits), then the set bits in order;
+            // spiking neurons are too many and too random for a branch per neuron to predict.
+            // Where many fire, or need the log, a vector pass over all neurons costs less than
+            // one scalar pass per spiking neuron: the same operations, so the same bits.
+            constexpr int n_words = (DYN_NPT + 63) / 64;
+            dyn_u64 fired_bits[n_words], multi_bits[n_words];
+            int n_fired = 0, n_multi = 0;
+            for (int w = 0; w < n_words; ++w) {
+                dyn_u64 fired = 0, multi = 0;
+                for (int j = 0; j < 64 && 64 * w + j < DYN_NPT; j += 8) {
                     dyn_u64 bytes;
-                    memcpy(&bytes, over + w + j, sizeof bytes);
-                    bits |= ((bytes * 0x0102040810204080ull) >> 56) << j;
+                    memcpy(&bytes, over + 64 * w + j, sizeof bytes);
+                    const dyn_u64 low = bytes & 0x0101010101010101ull;
+                    const dyn_u64 high = (bytes >> 1) & 0x0101010101010101ull;
+                    fired |= ((low * 0x0102040810204080ull) >> 56) << j;
+                    multi |= ((high * 0x0102040810204080ull) >> 56) << j;
                 }
-                for (; bits; bits &= bits - 1) fire(w + __builtin_ctzll(bits));
+                fired_bits[w] = fired;
+                multi_bits[w] = multi;
+                n_fired += __builtin_popcountll(fired);
+                n_multi += __builtin_popcountll(multi);
+            }
+            if (n_multi > DYN_NPT / 32) {
+                dyn_count_all(spikes, over, ratio);
+            } else {
+                for (int w = 0; w < n_words; ++w) {
+                    for (dyn_u64 bits = multi_bits[w]; bits; bits &= bits - 1) {
+                        const int k = 64 * w + __builtin_ctzll(bits);
+                        spikes[k] = count(k);
+                    }
+                }
+            }
+            if (n_fired > DYN_NPT / 8) {
+                dyn_record_all(t, spikes, over, spike_count + at, bin, spiking_steps + at,
+                               isi_sumsq + at, first_spike + at, last_spike + at);
+                for (int w = 0; w < n_words; ++w) {
+                    for (dyn_u64 bits = fired_bits[w]; bits; bits &= bits - 1) {
+                        const int k = 64 * w + __builtin_ctzll(bits);
+                        s_idx[n_local] = k;
+                        s_cnt[n_local++] = spikes[k];
+                    }
+                }
+            } else {
+                for (int w = 0; w < n_words; ++w) {
+                    for (dyn_u64 bits = fired_bits[w]; bits; bits &= bits - 1) {
+                        record(64 * w + __builtin_ctzll(bits));
+                    }
+                }
             }
 #else
             DYN_UNROLL
             for (int k = 0; k < DYN_NPT; ++k) {
-                if (over[k]) fire(k);
+                if (over[k]) {
+                    spikes[k] = count(k);
+                    record(k);
+                }
             }
 #endif
         }

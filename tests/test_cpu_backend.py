@@ -281,6 +281,36 @@ def test_narrow_weights_give_the_same_bits_as_float_weights(monkeypatch, has_w_i
     assert_same_result(narrow, threaded)
 
 
+def _with_inputs(batch, x: np.ndarray):
+    return dataclasses.replace(batch, inputs=InputEvents.from_dense(x, batch.n_instances))
+
+
+@pytest.mark.parametrize("case", ["fractional counts", "beyond int16", "multi-spike steps"])
+def test_the_int16_drive_gives_the_bits_of_float_rows_or_is_not_taken(case):
+    # the one-thread build adds integer rows in int16 lanes only where every count of a step
+    # is an integer and the sum of |weight x count| fits int16; otherwise float rows. N = 300:
+    # a full block of 256, a tail block of 32 and 12 neurons in the row loops
+    batch = small_batch(n_neurons=300, n_steps=80, n_instances=2)
+    x = (np.random.default_rng(5).random((2, 80, 8)) < 0.3).astype(np.float32)
+    if case == "fractional counts":  # some steps' events are not integers
+        x[:, ::3] *= np.float32(0.5)
+    elif case == "beyond int16":  # weights up to 3 * 120, counts up to 60: some steps over
+        batch = dataclasses.replace(batch, weights_in=batch.weights_in * np.float32(120))
+        x *= np.random.default_rng(6).integers(1, 60, x.shape).astype(np.float32)
+    else:  # strong drive: most neurons fire each step, several spikes in one step
+        batch = dataclasses.replace(batch, weights_in=batch.weights_in * np.float32(40))
+    batch = _with_inputs(batch, x)
+    bits = _kernel.weight_bits(batch)
+    assert bits in (8, 16)
+    narrow = cpu.run(batch)
+    assert_same_result(narrow, cpu.run(batch, weight_bits=32))
+    assert_same_result(narrow, cpu.run(batch, threads_per_block=64))  # scalar step 3 there
+    if case == "multi-spike steps":  # the vector counts and reductions of step 3 were taken
+        raster = narrow.raster[1].astype(np.int64)  # the recorded instance (T, N)
+        assert raster.max() > 1 and ((raster > 1).sum(axis=1) > 300 // 32).any()
+        assert ((raster > 0).sum(axis=1) > 300 // 8).mean() > 0.5
+
+
 _BOTH_SPARSE = _kernel.SparseRows.REC | _kernel.SparseRows.IN
 
 

@@ -128,6 +128,15 @@ def weight_bits(batch: Batch) -> int:
     return 32
 
 
+def largest_weight(weights: np.ndarray | None) -> int:
+    """The largest |weight| of a matrix of integer weights, for the kernel's exact int16
+    drive (capped above int16's range, where that drive is never taken); 0 when the matrix
+    is absent or not integer."""
+    if weights is None or not np.array_equal(weights, np.round(weights)):
+        return 0
+    return int(min(np.abs(np.asarray(weights, np.float64)).max(initial=0.0), 1 << 16))
+
+
 N_FACTORS = 18  # the kernel's per-neuron factors (DYN_N_FACTORS)
 STATIC_SHARED_BYTES = 2048  # bound on `dynapsim_run`'s static shared memory (1.3 KiB at most)
 
@@ -384,6 +393,7 @@ def run_arguments(
         inputs["nominal"], inputs["core_map"],
         inputs["w_in"], np.int32(batch.weights_in is not None),
         inputs["w_rec"], np.int32(batch.weights_rec is not None),
+        np.int32(largest_weight(batch.weights_in)), np.int32(largest_weight(batch.weights_rec)),
         np.int32(sparse_flags), inputs["sparse_ptr"], inputs["sparse_post"],
         inputs["sparse_weight"], inputs["step_ptr"], inputs["channel"], inputs["value"],
         xp.ascontiguousarray(inputs["instance_stream"][part]),

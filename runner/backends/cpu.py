@@ -1,7 +1,7 @@
 """The cpu backend: kernels/dynapsim.cu compiled by the host C++ compiler, run over OpenMP.
 
 The same source the GPU runs, through `kernels/portability.h`: one thread per block owning
-all N neurons (vectorised with `omp simd` and glibc's vector expf/logf), one block per
+all N neurons (vectorised with `omp simd`), one block per
 instance, blocks spread over cores. Built once per (sources, compiler, flags, N) into a user
 cache and loaded with ctypes. `threads_per_block > 1` selects a test build that runs each
 block with real threads and barriers, exercising the GPU's multi-thread code path.
@@ -258,11 +258,10 @@ def sparse_flags(batch: Batch) -> int:
     return flags
 
 
-def _weight_bits(batch: Batch, threads_per_block: int) -> int:
-    """float32 rows for the one-thread build: on the host, converting int8/int16 rows costs
-    more than the bytes it saves (measured at N = 256 and 1024: 1.2-1.7x slower). The
-    threaded build is the GPU's code path and stores them as the GPU does."""
-    return 32 if threads_per_block == 1 else _kernel.weight_bits(batch)
+def _weight_bits(batch: Batch) -> int:
+    """int8/int16 rows where the weights are integers, as the GPU stores them: the one-thread
+    build then adds a step's rows in exact int16 lanes where its counts are integers."""
+    return _kernel.weight_bits(batch)
 
 
 def run(
@@ -281,7 +280,7 @@ def run(
     weight_bits: how weight rows are stored (default `_weight_bits`); sparse: the matrices
     read as sparse rows (`_kernel.SparseRows` flags; default `sparse_flags`, one-thread build
     only)."""
-    bits = weight_bits or _weight_bits(batch, threads_per_block)
+    bits = weight_bits or _weight_bits(batch)
     library = build(batch.n_neurons, threads_per_block, warp_size, bits, shared_factors)
     if num_threads is not None:
         library.dyn_set_num_threads(num_threads)
@@ -305,7 +304,7 @@ def draw_parameters(
     batch: Batch, *, threads_per_block: int = 1, warp_size: int = 32
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The kernel's own mismatch draws: name -> (B, N) float32, and non-physical counts (B,)."""
-    bits = _weight_bits(batch, threads_per_block)
+    bits = _weight_bits(batch)
     library = build(batch.n_neurons, threads_per_block, warp_size, bits)
     inputs = _kernel.static_inputs(batch, bits)
     drawn = np.zeros((batch.n_instances, len(PARAMETER_NAMES), batch.n_neurons), np.float32)
