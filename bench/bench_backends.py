@@ -2,7 +2,7 @@
 
 The suite (bench/workloads.py): N=256 one core with a shared stimulus and with one stimulus
 per instance, N=1024 four E/I cores, a low-rate network (~7 Hz), a high-rate one with
-multi-spike steps, strong adaptation. Per workload, in one run:
+multi-spike steps, inputs that are not integer counts, strong adaptation. Per workload, in one run:
 
 - kernel: the backend on the prepared batch (`backend.run(batch)`);
 - end to end: `net.simulate(x, K, backend=...)` from the dense input x, as a user calls it

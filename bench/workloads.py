@@ -38,6 +38,7 @@ class Workload:
     per_instance_inputs: bool = False
     ei: bool = False  # 80/20 E/I cores (ei_network); else random signed recurrence
     recurrent_density: float = 0.05
+    input_value: float = 1.0  # an input event's value (1: spike counts)
     currents: dict[str, list[Any]] = field(default_factory=dict)  # per-core overrides
     dt: float = 1e-3
     seed: int = 2026
@@ -73,7 +74,8 @@ class Workload:
         shape = (self.n_steps, self.n_inputs)
         if self.per_instance_inputs:
             shape = (n_instances, *shape)
-        return (rng.random(shape) < self.input_rate_hz * self.dt).astype(np.float32)
+        events = rng.random(shape) < self.input_rate_hz * self.dt
+        return events.astype(np.float32) * np.float32(self.input_value)
 
     def batch(self, network: DynapSimNetwork, x: np.ndarray, n_instances: int) -> Batch:
         """What `network.simulate(x, n_instances)` hands its backend."""
@@ -104,6 +106,8 @@ SUITE = (
     one_core(256, name="high_rate_multi_spike", input_rate_hz=50.0,
              currents={"Ispkthr": [2e-9], "Idc": [5e-9], "Iref": [DEFAULT_CURRENTS["Iref"] * 20]},
              description="N=256, 1 core, 64 inputs at 50 Hz, low threshold: multi-spike steps"),
+    one_core(256, name="analog_inputs", input_value=0.75,
+             description="N=256, 1 core, 64 inputs at 20 Hz of value 0.75: not integer counts"),
     one_core(256, name="strong_adaptation",
              currents={"Idc": [1e-9], "Iw_ahp": [2e-9],
                        "Igain_ahp": [DEFAULT_CURRENTS["Igain_ahp"] * 20]},

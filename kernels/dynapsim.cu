@@ -40,6 +40,15 @@ typedef short dyn_weight;
 typedef float dyn_weight;
 #endif
 
+// Length of a thread's per-neuron arrays (state, factors). The one-thread host build pads
+// them by a cache line: at N = 1024 the unpadded 4 KiB arrays all sit at the same offset
+// within a 4 KiB page, and the step's loads and stores falsely alias (measured: N = 1024
+// E/I 1.4e8 -> 1.7e8 neuron-steps/s on one thread; N = 256 unchanged).
+#if !(defined(__CUDACC__) || defined(__CUDACC_RTC__)) && DYN_NTHREADS == 1
+#define DYN_ROW (DYN_NPT + 16)
+#else
+#define DYN_ROW DYN_NPT
+#endif
 #define DYN_SLOTS (DYN_NPT * DYN_NTHREADS)  // neurons, and the padding slots of some threads
 #define DYN_PADDED (DYN_SLOTS != DYN_N)
 #define DYN_PRAGMA(x) _Pragma(#x)
@@ -107,13 +116,13 @@ struct dyn_shared_factor {
 };
 template <bool in_shared>
 struct dyn_factor_storage {
-    typedef float type[DYN_NPT];
+    typedef float type[DYN_ROW];
 };
 template <>
 struct dyn_factor_storage<true> {
     typedef dyn_shared_factor type;
 };
-DYN_FN void dyn_factor_bind(float (&)[DYN_NPT], float*) {}
+DYN_FN void dyn_factor_bind(float (&)[DYN_ROW], float*) {}
 DYN_FN void dyn_factor_bind(dyn_shared_factor& factor, float* at) { factor.column = at; }
 // Declares factor `name` (list entry f) of thread tid, s_factors being the shared ones.
 #define DYN_FACTOR(name, f)                                             \
@@ -193,17 +202,37 @@ DYN_FN int dyn_draw(Values& value, int p, const float* __restrict__ nominal,
 #define DYN_DRIVE_TAIL_VECTORS ((DYN_N - DYN_DRIVE_FULL) / 32 * 2)
 #define DYN_DRIVE_BLOCKED (DYN_DRIVE_FULL + 16 * DYN_DRIVE_TAIL_VECTORS)
 typedef float dyn_v16 __attribute__((vector_size(64)));
+typedef int dyn_i32x16 __attribute__((vector_size(64)));
 typedef dyn_weight dyn_w16 __attribute__((vector_size(16 * sizeof(dyn_weight))));
 
-// acc[v] += (row[16v .. 16v+15]) * x for V vectors, the row loaded unaligned
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+// 16 weights as floats, loaded unaligned; integer ones sign-extended by one instruction where
+// AVX-512 has it (GCC's generic conversion of int8/int16 vectors goes lane by lane)
+DYN_FN dyn_v16 dyn_weights16(const dyn_weight* __restrict__ at) {
+#if DYN_WEIGHT_BITS == 32
+    dyn_v16 w;
+    memcpy(&w, at, sizeof w);
+    return w;
+#elif defined(__AVX512F__) && DYN_WEIGHT_BITS == 8
+    return (dyn_v16)_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)at)));
+#elif defined(__AVX512F__)
+    return (dyn_v16)_mm512_cvtepi32_ps(
+        _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i*)at)));
+#else
+    dyn_w16 w;
+    memcpy(&w, at, sizeof w);
+    return __builtin_convertvector(__builtin_convertvector(w, dyn_i32x16), dyn_v16);
+#endif
+}
+
+// acc[v] += (row[16v .. 16v+15]) * x for V vectors
 template <int V>
 DYN_FN void dyn_add_row(dyn_v16 (&acc)[V], const dyn_weight* __restrict__ row, float x) {
 #pragma GCC unroll 16
-    for (int v = 0; v < V; ++v) {
-        dyn_w16 w;
-        memcpy(&w, row + 16 * v, sizeof w);
-        acc[v] += __builtin_convertvector(w, dyn_v16) * x;
-    }
+    for (int v = 0; v < V; ++v) acc[v] += dyn_weights16(row + 16 * v) * x;
 }
 
 // Integer weights (int8/int16 rows) and a step whose counts are all integers: every product
@@ -212,14 +241,12 @@ DYN_FN void dyn_add_row(dyn_v16 (&acc)[V], const dyn_weight* __restrict__ row, f
 // Where that bound fits int16, the rows are added in 32 int16 lanes a vector (no conversion
 // to float per weight, half the vectors) and the sums converted once: the same bits.
 #if DYN_WEIGHT_BITS != 32
-#if defined(__AVX512BW__)
-#include <immintrin.h>
-#endif
 #define DYN_INTEGER_DRIVE 1
 #define DYN_INT16_MAX 32767
 typedef short dyn_i16x32 __attribute__((vector_size(64)));
 typedef dyn_weight dyn_w32 __attribute__((vector_size(32 * sizeof(dyn_weight))));
 typedef float dyn_v32 __attribute__((vector_size(128)));
+typedef int dyn_i32x32 __attribute__((vector_size(128)));
 
 // Whether every count of [begin, end) is an integer and the bound (`*bound`, to which
 // |count| x max_abs is added) stays within int16; a NaN or infinite count is no integer.
@@ -234,8 +261,7 @@ DYN_FN bool dyn_integer_counts(const float* __restrict__ c, dyn_i64 begin, dyn_i
     return true;
 }
 
-// 32 weights as int16 lanes (one sign-extending load where AVX-512 has it: GCC's generic
-// conversion goes through halves)
+// 32 weights as int16 lanes (one sign-extending load where AVX-512 has it, see dyn_weights16)
 DYN_FN dyn_i16x32 dyn_widen(const dyn_weight* __restrict__ at) {
 #if defined(__AVX512BW__) && DYN_WEIGHT_BITS == 8
     return (dyn_i16x32)_mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i*)at));
@@ -258,49 +284,58 @@ DYN_FN void dyn_add_row_i16(dyn_i16x32 (&acc)[V / 2], const dyn_weight* __restri
 #define DYN_INTEGER_DRIVE 0
 #endif
 
-// The drive of neurons [k0, k0 + 16 V); `integer`: in int16 lanes (DYN_INTEGER_DRIVE).
+// The drive of neurons [k0, k0 + 16 V). `rec_integer`: the W_rec part (dense rows, or the
+// sparse rows' drive already in `drive` when `onto`) in int16 lanes (DYN_INTEGER_DRIVE);
+// `in_integer`: the W_in rows too, else they are added to its exact float sums as floats.
 template <int V>
-DYN_FN void dyn_drive_block(int k0, bool integer, float* __restrict__ drive, bool onto,
-                            const dyn_weight* __restrict__ w_rec, const int* __restrict__ idx,
-                            const float* __restrict__ cnt, int n_spiking,
-                            const dyn_weight* __restrict__ w_in,
+DYN_FN void dyn_drive_block(int k0, bool rec_integer, bool in_integer, float* __restrict__ drive,
+                            bool onto, const dyn_weight* __restrict__ w_rec,
+                            const int* __restrict__ idx, const float* __restrict__ cnt,
+                            int n_spiking, const dyn_weight* __restrict__ w_in,
                             const int* __restrict__ ev_channel,
                             const float* __restrict__ ev_value, dyn_i64 e_begin,
                             dyn_i64 e_end) {
+    dyn_v16 acc[V];
 #if DYN_INTEGER_DRIVE
-    if (integer) {
-        dyn_i16x32 acc[V / 2];
+    if (rec_integer) {
+        dyn_i16x32 sums[V / 2];
 #pragma GCC unroll 16
         for (int v = 0; v < V / 2; ++v) {
-            dyn_v32 sums = {};
-            if (onto) memcpy(&sums, drive + k0 + 32 * v, sizeof sums);  // integers, in bound
-            acc[v] = __builtin_convertvector(sums, dyn_i16x32);
+            dyn_v32 start = {};
+            if (onto) memcpy(&start, drive + k0 + 32 * v, sizeof start);  // integers, in bound
+            sums[v] = __builtin_convertvector(__builtin_convertvector(start, dyn_i32x32),
+                                              dyn_i16x32);  // in two steps: see dyn_weights16
         }
         for (int e = 0; w_rec && e < n_spiking; ++e) {
-            dyn_add_row_i16<V>(acc, w_rec + (dyn_i64)idx[e] * DYN_N + k0, cnt[e]);
+            dyn_add_row_i16<V>(sums, w_rec + (dyn_i64)idx[e] * DYN_N + k0, cnt[e]);
         }
-        for (dyn_i64 e = e_begin; w_in && e < e_end; ++e) {
-            dyn_add_row_i16<V>(acc, w_in + (dyn_i64)ev_channel[e] * DYN_N + k0, ev_value[e]);
+        for (dyn_i64 e = e_begin; in_integer && w_in && e < e_end; ++e) {
+            dyn_add_row_i16<V>(sums, w_in + (dyn_i64)ev_channel[e] * DYN_N + k0, ev_value[e]);
         }
 #pragma GCC unroll 16
         for (int v = 0; v < V / 2; ++v) {
-            const dyn_v32 sums = __builtin_convertvector(acc[v], dyn_v32);
-            memcpy(drive + k0 + 32 * v, &sums, sizeof sums);
+            const dyn_v32 exact = __builtin_convertvector(sums[v], dyn_v32);
+            memcpy(&acc[2 * v], &exact, sizeof exact);
         }
-        return;
-    }
+        if (in_integer || !w_in) {
+            memcpy(drive + k0, acc, sizeof acc);
+            return;
+        }
+    } else
 #else
-    (void)integer;
+    (void)rec_integer;
+    (void)in_integer;
 #endif
-    dyn_v16 acc[V];
-    if (onto) {
-        memcpy(acc, drive + k0, sizeof acc);
-    } else {
+    {
+        if (onto) {
+            memcpy(acc, drive + k0, sizeof acc);
+        } else {
 #pragma GCC unroll 16
-        for (int v = 0; v < V; ++v) acc[v] = dyn_v16{};
-    }
-    for (int e = 0; w_rec && e < n_spiking; ++e) {
-        dyn_add_row<V>(acc, w_rec + (dyn_i64)idx[e] * DYN_N + k0, cnt[e]);
+            for (int v = 0; v < V; ++v) acc[v] = dyn_v16{};
+        }
+        for (int e = 0; w_rec && e < n_spiking; ++e) {
+            dyn_add_row<V>(acc, w_rec + (dyn_i64)idx[e] * DYN_N + k0, cnt[e]);
+        }
     }
     for (dyn_i64 e = e_begin; w_in && e < e_end; ++e) {
         dyn_add_row<V>(acc, w_in + (dyn_i64)ev_channel[e] * DYN_N + k0, ev_value[e]);
@@ -315,24 +350,29 @@ DYN_FN void dyn_drive_blocks(float* __restrict__ drive, bool onto,
                              const int* __restrict__ ev_channel, const float* __restrict__ ev_value,
                              dyn_i64 e_begin, dyn_i64 e_end, int max_abs_rec, int max_abs_in) {
     if (!w_rec && !w_in) return;  // every row sparse, or none
-    bool integer = false;
+    bool rec_integer = false, in_integer = false;
 #if DYN_INTEGER_DRIVE
-    // the sparse W_rec rows of `onto` count towards the bound as the dense ones do
+    // the W_rec part first (the sparse rows of `onto` count as the dense ones do), then the
+    // W_in rows within what the bound has left
+    const bool has_rec = w_rec || onto;
     int bound = 0;
-    integer = (!(w_rec || onto) || dyn_integer_counts(cnt, 0, n_spiking, max_abs_rec, &bound)) &&
-              (!w_in || dyn_integer_counts(ev_value, e_begin, e_end, max_abs_in, &bound));
+    rec_integer = !has_rec || dyn_integer_counts(cnt, 0, n_spiking, max_abs_rec, &bound);
+    in_integer = rec_integer && w_in &&
+                 dyn_integer_counts(ev_value, e_begin, e_end, max_abs_in, &bound);
+    rec_integer = rec_integer && (has_rec || in_integer);  // else there is nothing to add
 #else
     (void)max_abs_rec;
     (void)max_abs_in;
 #endif
     for (int k0 = 0; k0 < DYN_DRIVE_FULL; k0 += 16 * DYN_DRIVE_VECTORS) {
-        dyn_drive_block<DYN_DRIVE_VECTORS>(k0, integer, drive, onto, w_rec, idx, cnt, n_spiking,
-                                           w_in, ev_channel, ev_value, e_begin, e_end);
+        dyn_drive_block<DYN_DRIVE_VECTORS>(k0, rec_integer, in_integer, drive, onto, w_rec, idx,
+                                           cnt, n_spiking, w_in, ev_channel, ev_value, e_begin,
+                                           e_end);
     }
 #if DYN_DRIVE_TAIL_VECTORS
-    dyn_drive_block<DYN_DRIVE_TAIL_VECTORS>(DYN_DRIVE_FULL, integer, drive, onto, w_rec, idx,
-                                            cnt, n_spiking, w_in, ev_channel, ev_value,
-                                            e_begin, e_end);
+    dyn_drive_block<DYN_DRIVE_TAIL_VECTORS>(DYN_DRIVE_FULL, rec_integer, in_integer, drive, onto,
+                                            w_rec, idx, cnt, n_spiking, w_in, ev_channel,
+                                            ev_value, e_begin, e_end);
 #endif
 }
 
@@ -540,12 +580,12 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
     DYN_FACTOR(ut, F_UT);
     DYN_FACTOR(ut_kappa, F_UT_KAPPA);
     DYN_FACTOR(kappa_prime, F_KAPPA_PRIME);
-    float vth[DYN_NPT];
+    float vth[DYN_ROW];
     draw(P_IO, io);
     draw(P_UT, ut);
     draw(P_VTH, vth);
     {
-        float kappa_n[DYN_NPT], kappa_p[DYN_NPT];
+        float kappa_n[DYN_ROW], kappa_p[DYN_ROW];
         draw(P_KAPPA_N, kappa_n);
         draw(P_KAPPA_P, kappa_p);
         DYN_SIMD
@@ -558,7 +598,7 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
     // the synapse's and the AHP's decay, charge and gain factors, alike from their parameters
     auto filter = [&](int p_itau, int p_igain, int p_c, int p_ipulse, int p_c_pulse,
                       auto& dis, auto& chg, auto& gain) {
-        float itau[DYN_NPT], x[DYN_NPT], y[DYN_NPT];
+        float itau[DYN_ROW], x[DYN_ROW], y[DYN_ROW];
         draw(p_itau, itau);
         draw(p_igain, x);
         DYN_SIMD
@@ -602,7 +642,7 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
     draw(P_IGAIN_MEM, igain_mem);
     draw(P_C_MEM, tau_mem_num);
     {
-        float c_ref[DYN_NPT];
+        float c_ref[DYN_ROW];
         draw(P_C_REF, c_ref);
         draw(P_IREF, t_ref);
         DYN_SIMD
@@ -618,13 +658,13 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
     draw(P_ISPKTHR, ispkthr);
     draw(P_IW_AHP, iw_ahp);
     {
-        float if_nmda[DYN_NPT];  // no part of the model, but its non-physical samples count
+        float if_nmda[DYN_ROW];  // no part of the model, but its non-physical samples count
         draw(P_IF_NMDA, if_nmda);
     }
 
     // --- state (initial currents: the nominal Io, as Rockpool)
-    float isyn[DYN_NPT], iahp[DYN_NPT], imem[DYN_NPT], vmem[DYN_NPT], spikes[DYN_NPT];
-    float timer[DYN_NPT], drive[DYN_NPT], ratio[DYN_NPT], ifb[DYN_NPT], log_arg[DYN_NPT];
+    float isyn[DYN_ROW], iahp[DYN_ROW], imem[DYN_ROW], vmem[DYN_ROW], spikes[DYN_ROW];
+    float timer[DYN_ROW], drive[DYN_ROW], ratio[DYN_ROW], ifb[DYN_ROW], log_arg[DYN_ROW];
     // imem above threshold this step (valid neurons), padded to whole 8-byte words
     unsigned char over[(DYN_NPT + 7) / 8 * 8];
     memset(over, 0, sizeof over);

@@ -285,11 +285,13 @@ def _with_inputs(batch, x: np.ndarray):
     return dataclasses.replace(batch, inputs=InputEvents.from_dense(x, batch.n_instances))
 
 
+@pytest.mark.parametrize("sparse", [0, _kernel.SparseRows.REC], ids=["dense", "sparse W_rec"])
 @pytest.mark.parametrize("case", ["fractional counts", "beyond int16", "multi-spike steps"])
-def test_the_int16_drive_gives_the_bits_of_float_rows_or_is_not_taken(case):
+def test_the_int16_drive_gives_the_bits_of_float_rows_or_is_not_taken(case, sparse):
     # the one-thread build adds integer rows in int16 lanes only where every count of a step
-    # is an integer and the sum of |weight x count| fits int16; otherwise float rows. N = 300:
-    # a full block of 256, a tail block of 32 and 12 neurons in the row loops
+    # is an integer and the sum of |weight x count| fits int16: all rows, or the W_rec rows
+    # (dense, or sparse ones added first) with the W_in rows then added as floats; otherwise
+    # float rows. N = 300: a full block of 256, a tail block of 32, 12 neurons in row loops
     batch = small_batch(n_neurons=300, n_steps=80, n_instances=2)
     x = (np.random.default_rng(5).random((2, 80, 8)) < 0.3).astype(np.float32)
     if case == "fractional counts":  # some steps' events are not integers
@@ -302,8 +304,8 @@ def test_the_int16_drive_gives_the_bits_of_float_rows_or_is_not_taken(case):
     batch = _with_inputs(batch, x)
     bits = _kernel.weight_bits(batch)
     assert bits in (8, 16)
-    narrow = cpu.run(batch)
-    assert_same_result(narrow, cpu.run(batch, weight_bits=32))
+    narrow = cpu.run(batch, sparse=sparse)
+    assert_same_result(narrow, cpu.run(batch, weight_bits=32, sparse=0))
     assert_same_result(narrow, cpu.run(batch, threads_per_block=64))  # scalar step 3 there
     if case == "multi-spike steps":  # the vector counts and reductions of step 3 were taken
         raster = narrow.raster[1].astype(np.int64)  # the recorded instance (T, N)
