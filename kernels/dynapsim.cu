@@ -408,6 +408,29 @@ enum { DYN_SPARSE_REC = 1, DYN_SPARSE_IN = 2 };  // the matrices given as sparse
 #if !(defined(__CUDACC__) || defined(__CUDACC_RTC__)) && DYN_NTHREADS == 1
 // The one-thread host build's vector passes over all neurons of step 3 (where many fire, or
 // need the log), kept out of line so that they leave the model step's registers alone.
+// Bits 0 and 1 of 64 flag bytes as two words of bits: one byte test each where AVX-512
+// has it (GCC vectorised the multiplies below into 64-bit vector multiplies that cost 5 %
+// of a step), else a multiply per 8 bytes packs them.
+DYN_FN void dyn_flag_bits(const unsigned char* __restrict__ at, dyn_u64* fired, dyn_u64* multi) {
+#if defined(__AVX512BW__)
+    const __m512i bytes = _mm512_loadu_si512(at);
+    *fired = _mm512_test_epi8_mask(bytes, _mm512_set1_epi8(1));
+    *multi = _mm512_test_epi8_mask(bytes, _mm512_set1_epi8(2));
+#else
+    dyn_u64 low_bits = 0, high_bits = 0;
+    for (int j = 0; j < 64; j += 8) {
+        dyn_u64 bytes;
+        memcpy(&bytes, at + j, sizeof bytes);
+        const dyn_u64 low = bytes & 0x0101010101010101ull;
+        const dyn_u64 high = (bytes >> 1) & 0x0101010101010101ull;
+        low_bits |= ((low * 0x0102040810204080ull) >> 56) << j;
+        high_bits |= ((high * 0x0102040810204080ull) >> 56) << j;
+    }
+    *fired = low_bits;
+    *multi = high_bits;
+#endif
+}
+
 // The spike counts of the neurons flagged 3 (fired, ratio > 2.5), as the scalar count.
 __attribute__((noinline)) static void dyn_count_all(float* __restrict__ spikes,
                                                     const unsigned char* __restrict__ over,
@@ -665,8 +688,8 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
     // --- state (initial currents: the nominal Io, as Rockpool)
     float isyn[DYN_ROW], iahp[DYN_ROW], imem[DYN_ROW], vmem[DYN_ROW], spikes[DYN_ROW];
     float timer[DYN_ROW], drive[DYN_ROW], ratio[DYN_ROW], ifb[DYN_ROW], log_arg[DYN_ROW];
-    // imem above threshold this step (valid neurons), padded to whole 8-byte words
-    unsigned char over[(DYN_NPT + 7) / 8 * 8];
+    // imem above threshold this step (valid neurons), padded to whole 64-byte words
+    unsigned char over[(DYN_NPT + 63) / 64 * 64];
     memset(over, 0, sizeof over);
     DYN_SIMD
     for (int k = 0; k < DYN_NPT; ++k) {
@@ -798,9 +821,14 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
             spikes[k] = fired ? 1.0f : 0.0f;
             imem[k] = fired ? io[k] : imem_new;
             timer[k] = fired ? t_ref[k] : dyn_max(timer[k] - dt, 0.0f);
-            // bit 0: fired; bit 1: fired with ratio > 2.5, a count that needs the log
-            over[k] = (fired && dyn_valid(tid, k)) ? (ratio[k] > 2.5f ? 3 : 1) : 0;
-            any_fired |= over[k];
+            any_fired |= (fired && dyn_valid(tid, k)) ? 1 : 0;
+        }
+        // the flags of step 3 (bit 0: fired; bit 1: fired with ratio > 2.5, a count that needs
+        // the log) in a loop of their own: bytes in the loop above would make the host build
+        // vectorise it 64 lanes (4 vectors) wide, and spill its registers
+        DYN_SIMD
+        for (int k = 0; k < DYN_NPT; ++k) {
+            over[k] = (ratio[k] > 1.0f && dyn_valid(tid, k)) ? (ratio[k] > 2.5f ? 3 : 1) : 0;
         }
         DYN_SIMD_REDUCE(| : bad)
         for (int k = 0; k < DYN_NPT; ++k) {
@@ -837,7 +865,7 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
         if (any_fired) {
 #if DYN_DYNAMIC_INDEX && DYN_NTHREADS == 1
             // host, one thread owning every neuron: the flags of 64 neurons as the bits of one
-            // word (one multiply packs 8 flag bytes into 8 bits), then the set bits in order;
+            // word (dyn_flag_bits), then the set bits in order;
             // spiking neurons are too many and too random for a branch per neuron to predict.
             // Where many fire, or need the log, a vector pass over all neurons costs less than
             // one scalar pass per spiking neuron: the same operations, so the same bits.
@@ -845,19 +873,9 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
             dyn_u64 fired_bits[n_words], multi_bits[n_words];
             int n_fired = 0, n_multi = 0;
             for (int w = 0; w < n_words; ++w) {
-                dyn_u64 fired = 0, multi = 0;
-                for (int j = 0; j < 64 && 64 * w + j < DYN_NPT; j += 8) {
-                    dyn_u64 bytes;
-                    memcpy(&bytes, over + 64 * w + j, sizeof bytes);
-                    const dyn_u64 low = bytes & 0x0101010101010101ull;
-                    const dyn_u64 high = (bytes >> 1) & 0x0101010101010101ull;
-                    fired |= ((low * 0x0102040810204080ull) >> 56) << j;
-                    multi |= ((high * 0x0102040810204080ull) >> 56) << j;
-                }
-                fired_bits[w] = fired;
-                multi_bits[w] = multi;
-                n_fired += __builtin_popcountll(fired);
-                n_multi += __builtin_popcountll(multi);
+                dyn_flag_bits(over + 64 * w, &fired_bits[w], &multi_bits[w]);
+                n_fired += __builtin_popcountll(fired_bits[w]);
+                n_multi += __builtin_popcountll(multi_bits[w]);
             }
             if (n_multi > DYN_NPT / 32) {
                 dyn_count_all(spikes, over, ratio);
