@@ -2,7 +2,8 @@
 
 The suite (bench/workloads.py): N=256 one core with a shared stimulus and with one stimulus
 per instance, N=1024 four E/I cores, a low-rate network (~7 Hz), a high-rate one with
-multi-spike steps, inputs that are not integer counts, strong adaptation. Per workload, in one run:
+multi-spike steps, inputs that are not integer counts, strong adaptation. Per workload, in
+one run:
 
 - kernel: the backend on the prepared batch (`backend.run(batch)`);
 - end to end: `net.simulate(x, K, backend=...)` from the dense input x, as a user calls it
@@ -102,21 +103,22 @@ def rockpool_runner(
     per_instance = 0 if x.ndim == 3 else None
     params, _ = batch.sample_parameters()
     k = batch.n_instances
-    if not all_cores:
-        evolve = jax.jit(jax.vmap(spike_counts, in_axes=(0, per_instance)))
+    vmapped = jax.vmap(spike_counts, in_axes=(0, per_instance))
+    if all_cores:
+        devices = math.gcd(k, jax.local_device_count())  # an even split of the instances
+
+        def split(v: np.ndarray) -> np.ndarray:
+            return np.asarray(v).reshape(devices, k // devices, *np.shape(v)[1:])
+
+        evolve = jax.pmap(vmapped, in_axes=(0, per_instance),
+                          devices=jax.local_devices()[:devices])  # fmt: skip
+        stacked = {name: split(v) for name, v in params.items()}
+        x_in = split(x) if x.ndim == 3 else x
+    else:
+        evolve = jax.jit(vmapped)
         stacked = {name: jnp.asarray(v) for name, v in params.items()}
-        x_device = jnp.asarray(x)
-        return lambda: np.asarray(jax.block_until_ready(evolve(stacked, x_device))).reshape(k, n)
-    devices = math.gcd(k, jax.local_device_count())  # an even split of the instances
-
-    def split(v: np.ndarray) -> np.ndarray:
-        return np.asarray(v).reshape(devices, k // devices, *np.shape(v)[1:])
-
-    evolve = jax.pmap(jax.vmap(spike_counts, in_axes=(0, per_instance)),
-                      in_axes=(0, per_instance), devices=jax.local_devices()[:devices])  # fmt: skip
-    stacked = {name: split(v) for name, v in params.items()}
-    x_split = split(x) if x.ndim == 3 else x
-    return lambda: np.asarray(jax.block_until_ready(evolve(stacked, x_split))).reshape(k, n)
+        x_in = jnp.asarray(x)
+    return lambda: np.asarray(jax.block_until_ready(evolve(stacked, x_in))).reshape(k, n)
 
 
 def measure_workload(workload: Workload, args: argparse.Namespace, backends: list[str]) -> dict:

@@ -406,8 +406,8 @@ DYN_FN void dyn_add_sparse_row(float* __restrict__ drive, const dyn_i64* __restr
 enum { DYN_SPARSE_REC = 1, DYN_SPARSE_IN = 2 };  // the matrices given as sparse rows
 
 #if !(defined(__CUDACC__) || defined(__CUDACC_RTC__)) && DYN_NTHREADS == 1
-// The one-thread host build's vector passes over all neurons of step 3 (where many fire, or
-// need the log), kept out of line so that they leave the model step's registers alone.
+// Step 3 of the one-thread host build, which owns every neuron.
+//
 // Bits 0 and 1 of 64 flag bytes as two words of bits: one byte test each where AVX-512
 // has it (GCC vectorised the multiplies below into 64-bit vector multiplies that cost 5 %
 // of a step), else a multiply per 8 bytes packs them.
@@ -431,6 +431,16 @@ DYN_FN void dyn_flag_bits(const unsigned char* __restrict__ at, dyn_u64* fired, 
 #endif
 }
 
+// f(k) for every set bit k of `words` (n_words of them), in ascending order.
+template <class F>
+DYN_FN void dyn_each_bit(const dyn_u64* words, int n_words, F f) {
+    for (int w = 0; w < n_words; ++w) {
+        for (dyn_u64 bits = words[w]; bits; bits &= bits - 1) f(64 * w + __builtin_ctzll(bits));
+    }
+}
+
+// The vector passes over all neurons (where many fire, or need the log), kept out of line so
+// that they leave the model step's registers alone.
 // The spike counts of the neurons flagged 3 (fired, ratio > 2.5), as the scalar count.
 __attribute__((noinline)) static void dyn_count_all(float* __restrict__ spikes,
                                                     const unsigned char* __restrict__ over,
@@ -552,9 +562,10 @@ dynapsim_draw(const float* __restrict__ nominal, const int* __restrict__ core_ma
 // Inputs: nominal (P, 24, N) of P variants, instance b is variant instance_variant[b] with
 // mismatch settings and Iscale in row v of variant_int/variant_real; w_in (C, N) and
 // w_rec (N, N) [pre, post] of dyn_weight when has_*, their largest |weight| max_abs_* when
-// integer (the one-thread host build's exact int16 drive; 0 otherwise), and as sparse rows (float weights) where
-// `sparse` says so (DYN_SPARSE_REC | DYN_SPARSE_IN; one-thread host builds only, which then
-// read those dense rows only for a non-finite count); input events of stream s at step t:
+// integer (the one-thread host build's exact int16 drive; 0 otherwise), and as sparse rows
+// (float weights) where `sparse` says so (DYN_SPARSE_REC | DYN_SPARSE_IN; one-thread host
+// builds only, which then read those dense rows only for a non-finite count); input events
+// of stream s at step t:
 // ev_*[step_ptr[s*(T+1)+t] : step_ptr[s*(T+1)+t+1]];
 // record_slot[b] >= 0 selects the instances whose raster (R, T, N) and traces (R, 4, T, N)
 // are written; the raster holds uint8 spike counts (saturating at 255), not single bits,
@@ -562,8 +573,9 @@ dynapsim_draw(const float* __restrict__ nominal, const int* __restrict__ core_ma
 extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
     const float* __restrict__ nominal, const int* __restrict__ core_map,
     const dyn_weight* __restrict__ w_in, int has_w_in, const dyn_weight* __restrict__ w_rec,
-    int has_w_rec, int max_abs_in, int max_abs_rec, int sparse, const dyn_i64* __restrict__ sparse_ptr,
-    const int* __restrict__ sparse_post, const float* __restrict__ sparse_weight,
+    int has_w_rec, int max_abs_in, int max_abs_rec, int sparse,
+    const dyn_i64* __restrict__ sparse_ptr, const int* __restrict__ sparse_post,
+    const float* __restrict__ sparse_weight,
     const dyn_i64* __restrict__ step_ptr, const int* __restrict__ ev_channel,
     const float* __restrict__ ev_value, const int* __restrict__ instance_stream,
     const dyn_u64* __restrict__ instances, const int* __restrict__ instance_variant,
@@ -865,10 +877,10 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
         if (any_fired) {
 #if DYN_DYNAMIC_INDEX && DYN_NTHREADS == 1
             // host, one thread owning every neuron: the flags of 64 neurons as the bits of one
-            // word (dyn_flag_bits), then the set bits in order;
-            // spiking neurons are too many and too random for a branch per neuron to predict.
-            // Where many fire, or need the log, a vector pass over all neurons costs less than
-            // one scalar pass per spiking neuron: the same operations, so the same bits.
+            // word (dyn_flag_bits), then the set bits in order; spiking neurons are too many
+            // and too random for a branch per neuron to predict. Where many fire, or need the
+            // log, a vector pass over all neurons costs less than one scalar pass per spiking
+            // neuron: the same operations, so the same bits.
             constexpr int n_words = (DYN_NPT + 63) / 64;
             dyn_u64 fired_bits[n_words], multi_bits[n_words];
             int n_fired = 0, n_multi = 0;
@@ -880,29 +892,17 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
             if (n_multi > DYN_NPT / 32) {
                 dyn_count_all(spikes, over, ratio);
             } else {
-                for (int w = 0; w < n_words; ++w) {
-                    for (dyn_u64 bits = multi_bits[w]; bits; bits &= bits - 1) {
-                        const int k = 64 * w + __builtin_ctzll(bits);
-                        spikes[k] = count(k);
-                    }
-                }
+                dyn_each_bit(multi_bits, n_words, [&](int k) { spikes[k] = count(k); });
             }
             if (n_fired > DYN_NPT / 8) {
                 dyn_record_all(t, spikes, over, spike_count + at, bin, spiking_steps + at,
                                isi_sumsq + at, first_spike + at, last_spike + at);
-                for (int w = 0; w < n_words; ++w) {
-                    for (dyn_u64 bits = fired_bits[w]; bits; bits &= bits - 1) {
-                        const int k = 64 * w + __builtin_ctzll(bits);
-                        s_idx[n_local] = k;
-                        s_cnt[n_local++] = spikes[k];
-                    }
-                }
+                dyn_each_bit(fired_bits, n_words, [&](int k) {
+                    s_idx[n_local] = k;
+                    s_cnt[n_local++] = spikes[k];
+                });
             } else {
-                for (int w = 0; w < n_words; ++w) {
-                    for (dyn_u64 bits = fired_bits[w]; bits; bits &= bits - 1) {
-                        record(64 * w + __builtin_ctzll(bits));
-                    }
-                }
+                dyn_each_bit(fired_bits, n_words, record);
             }
 #else
             DYN_UNROLL

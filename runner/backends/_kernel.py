@@ -29,6 +29,7 @@ __all__ = [
     "N_FACTORS",
     "run_shared_bytes",
     "max_shared_factors",
+    "largest_weight",
     "weight_bits",
     "Launch",
     "launches",
@@ -111,30 +112,38 @@ def defines(
 _WEIGHT_TYPES = {8: np.int8, 16: np.int16, 32: np.float32}
 
 
+def largest_weight(weights: np.ndarray | None) -> float:
+    """The largest |weight| of a matrix (as float32) whose weights are all integers; inf
+    when one is not (NaN included), 0 when the matrix is absent."""
+    if weights is None:
+        return 0.0
+    matrix = np.asarray(weights, np.float32)
+    if not np.array_equal(matrix, np.round(matrix)):
+        return float("inf")
+    return float(np.abs(matrix).max(initial=0.0))
+
+
 def weight_bits(batch: Batch) -> int:
     """8 or 16 when every weight (input and recurrent) is an integer that int8 or int16
     holds, as quantized weights are: stored so, exactly, the kernel fetches 4 or 2 times
-    fewer bytes per row. Otherwise 32 (float32)."""
-    present = [np.asarray(w, np.float32) for w in (batch.weights_in, batch.weights_rec)
-               if w is not None]  # fmt: skip
-    if not present or not all(np.array_equal(w, np.round(w)) for w in present):
+    fewer bytes per row (and the one-thread host build adds a step's rows in exact int16
+    lanes where its counts are integers). Otherwise 32 (float32)."""
+    present = [w for w in (batch.weights_in, batch.weights_rec) if w is not None]
+    if not present:
         return 32
-    largest = max(float(np.abs(w).max(initial=0.0)) for w in present)
-    smallest = min(float(w.min(initial=0.0)) for w in present)
+    largest = max(largest_weight(w) for w in present)
     for bits in (8, 16):
-        info = np.iinfo(_WEIGHT_TYPES[bits])
-        if info.min <= smallest and largest <= info.max:
+        if largest <= np.iinfo(_WEIGHT_TYPES[bits]).max:
             return bits
     return 32
 
 
-def largest_weight(weights: np.ndarray | None) -> int:
-    """The largest |weight| of a matrix of integer weights, for the kernel's exact int16
-    drive (capped above int16's range, where that drive is never taken); 0 when the matrix
-    is absent or not integer."""
-    if weights is None or not np.array_equal(weights, np.round(weights)):
-        return 0
-    return int(min(np.abs(np.asarray(weights, np.float64)).max(initial=0.0), 1 << 16))
+def _drive_bound(weights: np.ndarray | None) -> np.int32:
+    """The kernel's max_abs_* argument: the largest |weight| of an integer matrix, capped
+    above int16's range (where the exact int16 drive is never taken); 0 when the matrix is
+    absent or not integer."""
+    largest = largest_weight(weights)
+    return np.int32(min(largest, 1 << 16) if np.isfinite(largest) else 0)
 
 
 N_FACTORS = 18  # the kernel's per-neuron factors (DYN_N_FACTORS)
@@ -360,9 +369,10 @@ def run_launches(
     """The chunk loop of both kernel backends: per chunk, allocate its outputs, `launch`
     `dynapsim_run` with its arguments, copy the outputs `to_host`; then join the chunks."""
     parts, offsets = [], []
+    bounds = (_drive_bound(batch.weights_in), _drive_bound(batch.weights_rec))
     for chunk in launches(batch, chunk_size):
         outputs = allocate_outputs(xp, batch, chunk)
-        launch(chunk, run_arguments(xp, batch, inputs, chunk, outputs, sparse_flags))
+        launch(chunk, run_arguments(xp, batch, inputs, chunk, outputs, bounds, sparse_flags))
         host = {name: to_host(array) for name, array in outputs.items()}
         parts.append(to_result(batch, chunk, host))
         offsets.append(chunk.start)
@@ -384,16 +394,18 @@ def run_arguments(
     inputs: dict[str, Any],
     chunk: Launch,
     outputs: dict[str, Any],
+    drive_bounds: tuple[np.int32, np.int32],
     sparse_flags: int = 0,
 ) -> list[Any]:
-    """`dynapsim_run`'s arguments, in signature order, for one chunk; `sparse_flags`: the
-    matrices `inputs` also holds as sparse rows (`SparseRows`)."""
+    """`dynapsim_run`'s arguments, in signature order, for one chunk; `drive_bounds`: the
+    max_abs_in and max_abs_rec arguments (`_drive_bound`); `sparse_flags`: the matrices
+    `inputs` also holds as sparse rows (`SparseRows`)."""
     part = slice(chunk.start, chunk.stop)
     return [
         inputs["nominal"], inputs["core_map"],
         inputs["w_in"], np.int32(batch.weights_in is not None),
         inputs["w_rec"], np.int32(batch.weights_rec is not None),
-        np.int32(largest_weight(batch.weights_in)), np.int32(largest_weight(batch.weights_rec)),
+        *drive_bounds,
         np.int32(sparse_flags), inputs["sparse_ptr"], inputs["sparse_post"],
         inputs["sparse_weight"], inputs["step_ptr"], inputs["channel"], inputs["value"],
         xp.ascontiguousarray(inputs["instance_stream"][part]),

@@ -258,12 +258,6 @@ def sparse_flags(batch: Batch) -> int:
     return flags
 
 
-def _weight_bits(batch: Batch) -> int:
-    """int8/int16 rows where the weights are integers, as the GPU stores them: the one-thread
-    build then adds a step's rows in exact int16 lanes where its counts are integers."""
-    return _kernel.weight_bits(batch)
-
-
 def run(
     batch: Batch,
     *,
@@ -277,10 +271,10 @@ def run(
 ) -> BatchResult:
     """Integrate a batch on the host. num_threads: OpenMP threads (default: OpenMP's own);
     threads_per_block, warp_size, shared_factors: the threaded test build (see `build`);
-    weight_bits: how weight rows are stored (default `_weight_bits`); sparse: the matrices
-    read as sparse rows (`_kernel.SparseRows` flags; default `sparse_flags`, one-thread build
-    only)."""
-    bits = weight_bits or _weight_bits(batch)
+    weight_bits: how weight rows are stored (default `_kernel.weight_bits`); sparse: the
+    matrices read as sparse rows (`_kernel.SparseRows` flags; default `sparse_flags`,
+    one-thread build only)."""
+    bits = weight_bits or _kernel.weight_bits(batch)
     library = build(batch.n_neurons, threads_per_block, warp_size, bits, shared_factors)
     if num_threads is not None:
         library.dyn_set_num_threads(num_threads)
@@ -304,7 +298,7 @@ def draw_parameters(
     batch: Batch, *, threads_per_block: int = 1, warp_size: int = 32
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The kernel's own mismatch draws: name -> (B, N) float32, and non-physical counts (B,)."""
-    bits = _weight_bits(batch)
+    bits = _kernel.weight_bits(batch)
     library = build(batch.n_neurons, threads_per_block, warp_size, bits)
     inputs = _kernel.static_inputs(batch, bits)
     drawn = np.zeros((batch.n_instances, len(PARAMETER_NAMES), batch.n_neurons), np.float32)
