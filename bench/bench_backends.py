@@ -48,10 +48,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from workloads import SUITE, Workload, workload_by_name  # noqa: E402
 
-from runner.backends import cpu, cuda, reference  # noqa: E402
-from runner.batch import Batch  # noqa: E402
-from runner.model import PARAMETER_NAMES  # noqa: E402
-from runner.network import DynapSimNetwork  # noqa: E402
+from runner.kernel.backends import (
+    cpu,  # noqa: E402
+    cuda,  # noqa: E402
+    reference,  # noqa: E402
+)
+from runner.kernel.batch import Batch  # noqa: E402
+from runner.network.dynapsim import DynapSimNetwork  # noqa: E402
+from runner.physics.parameters import PARAMETER_NAMES  # noqa: E402
 
 __all__ = ["timed", "machine", "rockpool_runner", "main"]
 
@@ -135,7 +139,7 @@ def measure_workload(workload: Workload, args: argparse.Namespace, backends: lis
     for name in backends:
         module = modules[name]
         seconds = timed(lambda m=module: m.run(batch), args.repeats)
-        row[f"{name}_kernel"] = work / seconds
+        row[f"{name}kernel_calls"] = work / seconds
         e2e = timed(lambda n=name: network.simulate(x, k, backend=n), args.repeats)
         row[f"{name}_end_to_end"] = work / e2e
     counts = modules[backends[0]].run(batch).spike_count
@@ -201,8 +205,8 @@ def table(rows: list[dict], backends: list[str]) -> str:
         cells = [row["workload"], str(row["instances"]), f"{row['rate_hz']:.1f}",
                  _rate(row.get("reference"))]  # fmt: skip
         for b in backends:
-            cells += [_rate(row[f"{b}_kernel"]), _rate(row[f"{b}_end_to_end"])]
-        kernel, e2e = row[f"{main}_kernel"], row[f"{main}_end_to_end"]
+            cells += [_rate(row[f"{b}kernel_calls"]), _rate(row[f"{b}_end_to_end"])]
+        kernel, e2e = row[f"{main}kernel_calls"], row[f"{main}_end_to_end"]
         cells += [
             _rate(row.get("rockpool")), _rate(row.get("rockpool_all_cores")), f"{kernel / e2e:.2f}",
             _ratio(kernel, row.get("reference")), _ratio(e2e, row.get("rockpool")),

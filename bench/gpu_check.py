@@ -45,7 +45,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from workloads import Workload, one_core, workload_by_name  # noqa: E402
 
-from runner.backends import _kernel, cpu, cuda  # noqa: E402
+from runner.kernel import kernel_calls  # noqa: E402
+from runner.kernel.backends import (
+    cpu,  # noqa: E402
+    cuda,  # noqa: E402
+)
 
 __all__ = ["TARGETS", "Step", "bench_workloads", "evaluate_targets", "main"]
 
@@ -137,7 +141,7 @@ def find_sanitizer() -> str | None:
 
 def sanitizer_case() -> int:
     """The small case the sanitizer watches: N=200 (several warps), 4 instances, recorded."""
-    from runner.backends import reference
+    from runner.kernel.backends import reference
 
     workload = one_core(200, n_steps=40)
     network = workload.network()
@@ -156,13 +160,14 @@ def sanitizer_case() -> int:
 @contextlib.contextmanager
 def kernel_events() -> Iterator[list]:
     """CUDA events around every launch of the chunk loop the kernel backends share
-    (`_kernel.run_launches(xp, batch, inputs, chunk_size, launch, ...)`), as (start, stop)."""
+    (`kernel_calls.run_launches(xp, batch, inputs, chunk_size, launch, ...)`), as
+    (start, stop)."""
     import cupy
 
-    original = getattr(_kernel, "run_launches", None)
+    original = getattr(kernel_calls, "run_launches", None)
     if original is None:
         raise KernelTimingUnavailable(
-            "kernel time needs runner.backends._kernel.run_launches, the shared chunk loop"
+            "kernel time needs runner.kernel.kernel_calls.run_launches, the shared chunk loop"
         )
     pairs: list = []
 
@@ -177,11 +182,11 @@ def kernel_events() -> Iterator[list]:
 
         return original(xp, batch, inputs, chunk_size, timed_launch, *args, **kwargs)
 
-    _kernel.run_launches = run_launches
+    kernel_calls.run_launches = run_launches
     try:
         yield pairs
     finally:
-        _kernel.run_launches = original
+        kernel_calls.run_launches = original
 
 
 class KernelTimingUnavailable(RuntimeError):
@@ -212,7 +217,7 @@ def bench_worker(args: argparse.Namespace) -> int:
         print(json.dumps(record), flush=True)
 
     if gpu and not sweep_supported:
-        emit({"note": "launch-shape sweep skipped: runner.backends.cuda.run takes no "
+        emit({"note": "launch-shape sweep skipped: runner.kernel.backends.cuda.run takes no "
                       "threads_per_block keyword"})  # fmt: skip
     workloads = bench_workloads(args.steps)
     networks = {n: workload.network() for n, workload in workloads.items()}
@@ -394,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         add(Step("NVRTC compile check", "skipped", detail="the GPU compiles the kernel itself"))
     else:
         add(run_step("NVRTC compile check (sm_80, sm_90; N=1024)",
-                     [python, "-m", "runner.kernel_check", "1024"], left(150)))  # fmt: skip
+                     [python, "-m", "runner.kernel.nvrtc_check", "1024"], left(150)))  # fmt: skip
     if "tests" in args.skip:
         add(Step("tests", "skipped", detail="--skip tests"))
     elif gpu:

@@ -22,15 +22,19 @@ from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runner.backends import get_backend  # noqa: E402
-from runner.batch import InputEvents, packed_batch  # noqa: E402
-from runner.config import register_configs  # noqa: E402
-from runner.dataset import LabelledDataset  # noqa: E402
-from runner.mismatch import MismatchModel  # noqa: E402
-from runner.netconfig import CONF_DIR, build_network, resolve_network  # noqa: E402
-from runner.network import DynapSimNetwork  # noqa: E402
-from runner.readout import chance_level, chip_accuracies, features, fit_ridge  # noqa: E402
-from runner.tasks import PatternTask, patterns  # noqa: E402
+from runner.analysis.readout import chance_level, chip_accuracies, features, fit_ridge  # noqa: E402
+from runner.data.datasets import LabelledDataset  # noqa: E402
+from runner.data.patterns import PatternTask, patterns  # noqa: E402
+from runner.kernel.backends import get_backend  # noqa: E402
+from runner.kernel.batch import InputEvents  # noqa: E402
+from runner.network.dynapsim import (
+    DynapSimNetwork,  # noqa: E402
+    packed_batch,  # noqa: E402
+)
+from runner.physics.mismatch import MismatchModel  # noqa: E402
+from runner.study.network_config import build_network, resolve_network  # noqa: E402
+from runner.study.schema import register_configs  # noqa: E402
+from runner.util.paths import CONF_DIR  # noqa: E402
 
 
 def ei_4core(percent_mismatch: float) -> DynapSimNetwork:

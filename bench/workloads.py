@@ -16,10 +16,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runner.batch import Batch  # noqa: E402
-from runner.generators import ei_network  # noqa: E402
-from runner.model import DEFAULT_CURRENTS  # noqa: E402
-from runner.network import DynapSimNetwork, dynapsim_net_from_spec  # noqa: E402
+from runner.data.weights import ei_network  # noqa: E402
+from runner.kernel.batch import Batch  # noqa: E402
+from runner.network.dynapsim import DynapSimNetwork, dynapsim_net_from_spec  # noqa: E402
+from runner.physics.parameters import DEFAULT_CURRENTS  # noqa: E402
 
 __all__ = ["Workload", "SUITE", "workload_by_name", "one_core"]
 

@@ -1,10 +1,10 @@
 """dynapsim-runner: batch mismatch experiments on the DynapSim model of DYNAP-SE2."""
 
-from .identity import FORMAT_VERSION
-from .mismatch import MismatchModel
-from .network import DynapSimNetwork, SimulationResult, dynapsim_net_from_spec
-from .rockpool_bridge import from_rockpool, save_network_spec
-from .spec import NetworkSpec
+from runner.network.dynapsim import DynapSimNetwork, SimulationResult, dynapsim_net_from_spec
+from runner.network.rockpool import from_rockpool, save_network_spec
+from runner.physics.mismatch import MismatchModel
+from runner.physics.spec import NetworkSpec
+from runner.study.identity import FORMAT_VERSION
 
 __all__ = [
     "FORMAT_VERSION",

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from runner.backends import _kernel, cpu, cuda, reference
-from runner.batch import Batch, BatchResult
-from runner.model import PARAMETER_NAMES, RECORD_NAMES
+from runner.kernel import kernel_calls
+from runner.kernel.backends import cpu, cuda, reference
+from runner.kernel.batch import Batch, BatchResult
+from runner.physics.parameters import PARAMETER_NAMES, RECORD_NAMES
 
 __all__ = [
     "REDUCTIONS",
@@ -145,14 +146,14 @@ class BackendUnderTest:
 def record_chunk_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The sizes of the chunks the kernel backends go on to run, appended as they are cut."""
     sizes: list[int] = []
-    original = _kernel.launches
+    original = kernel_calls.launches
 
     def spy(batch: Batch, chunk_size: int) -> list[Any]:
         out = original(batch, chunk_size)
         sizes.extend(chunk.size for chunk in out)
         return out
 
-    monkeypatch.setattr(_kernel, "launches", spy)
+    monkeypatch.setattr(kernel_calls, "launches", spy)
     return sizes
 
 
@@ -164,7 +165,8 @@ def _threaded_cpu(batch: Batch, **options: Any) -> BatchResult:
 
 
 def _cpu_sparse_rows(batch: Batch, **options: Any) -> BatchResult:
-    return cpu.run(batch, sparse=_kernel.SparseRows.REC | _kernel.SparseRows.IN, **options)
+    rows = kernel_calls.SparseRows
+    return cpu.run(batch, sparse=rows.REC | rows.IN, **options)
 
 
 def _threaded_draw(batch: Batch) -> tuple[dict[str, np.ndarray], np.ndarray]:

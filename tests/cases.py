@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from runner.model import DEFAULT_CURRENTS
+from runner.physics.parameters import DEFAULT_CURRENTS
 
 __all__ = ["Case", "CASES", "case_by_name"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner import sweep
+from runner.study import sweep
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from runner.paths import CONF_DIR
+from runner.util.paths import CONF_DIR
 
 __all__ = ["ROOT", "compose_config", "run_cli", "module_available", "requires_submitit",
            "requires_optuna_sweeper"]  # fmt: skip

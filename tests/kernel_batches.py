@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from runner.batch import Batch, InputEvents, Variant
-from runner.mismatch import MismatchModel
-from runner.model import DEFAULT_CURRENTS, DEFAULT_DT, DEFAULT_ISCALE, DEFAULT_LAYOUT
-
-from .cases import Case
+from runner.kernel.batch import Batch, InputEvents, Variant
+from runner.physics.mismatch import MismatchModel
+from runner.physics.parameters import DEFAULT_CURRENTS, DEFAULT_DT, DEFAULT_ISCALE, DEFAULT_LAYOUT
+from tests.cases import Case
 
 __all__ = ["nominal_for", "batch_from_case", "small_batch"]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from runner import backends
-from runner.backends import cpu, cuda, resolve_backend
+from runner.kernel import backends
+from runner.kernel.backends import cpu, cuda, resolve_backend
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["stimulus.n_steps=50", "sweep.n_samples=2"]
@@ -37,7 +37,7 @@ def fallback_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 def test_no_compiler_falls_back_with_one_warning(fresh_auto, monkeypatch, caplog) -> None:
     monkeypatch.setattr(cpu, "unavailable", lambda: "no C++ compiler found")
-    with caplog.at_level(logging.INFO, logger="runner.backends"):
+    with caplog.at_level(logging.INFO, logger="runner.kernel.backends"):
         assert resolve_backend("auto") == "reference"
         assert resolve_backend("auto") == "reference"
     (warning,) = fallback_warnings(caplog)
@@ -48,7 +48,7 @@ def test_no_compiler_falls_back_with_one_warning(fresh_auto, monkeypatch, caplog
 @pytest.mark.skipif(cpu.unavailable() is not None, reason=str(cpu.unavailable()))
 def test_a_failing_cpu_build_falls_back_and_says_why(fresh_auto, monkeypatch, caplog) -> None:
     monkeypatch.setenv("CXX", "false")  # found on PATH, fails every compile
-    with caplog.at_level(logging.INFO, logger="runner.backends"):
+    with caplog.at_level(logging.INFO, logger="runner.kernel.backends"):
         assert resolve_backend("auto") == "reference"
     (warning,) = fallback_warnings(caplog)
     assert "cpu: the CPU build failed: compiling" in warning
@@ -56,7 +56,7 @@ def test_a_failing_cpu_build_falls_back_and_says_why(fresh_auto, monkeypatch, ca
 
 @pytest.mark.skipif(cpu.unavailable() is not None, reason=str(cpu.unavailable()))
 def test_a_working_cpu_build_is_chosen_without_warning(fresh_auto, caplog) -> None:
-    with caplog.at_level(logging.INFO, logger="runner.backends"):
+    with caplog.at_level(logging.INFO, logger="runner.kernel.backends"):
         assert resolve_backend("auto") == "cpu"
     assert not fallback_warnings(caplog)
 

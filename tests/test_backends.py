@@ -14,12 +14,11 @@ import warnings
 import numpy as np
 import pytest
 
-from runner.backends import reference
-from runner.batch import Batch, BatchResult, Variant
-from runner.mismatch import MismatchModel
-from runner.reductions import reduce_raster
-
-from .backend_helpers import (
+from runner.kernel.backends import reference
+from runner.kernel.batch import Batch, BatchResult, Variant
+from runner.kernel.reductions import reduce_raster
+from runner.physics.mismatch import MismatchModel
+from tests.backend_helpers import (
     BACKENDS_UNDER_TEST,
     REDUCTIONS,
     SAME_BACKEND,
@@ -29,7 +28,7 @@ from .backend_helpers import (
     instances_alone,
     record_chunk_sizes,
 )
-from .kernel_batches import nominal_for, small_batch
+from tests.kernel_batches import nominal_for, small_batch
 
 SIZES = (48, 200, 1024)
 

@@ -14,10 +14,11 @@ import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from runner.experiment import ExperimentError, prepare
-from runner.objective import check_direction, check_objective, objective_value
-from runner.paths import CONF_DIR
-from runner.statistics import SUMMARY_METRICS, summarize
+from runner.analysis.chip_statistics import SUMMARY_METRICS, summarize
+from runner.analysis.objective import check_direction, check_objective, objective_value
+from runner.study.plan import ExperimentError
+from runner.study.prepare import prepare
+from runner.util.paths import CONF_DIR
 from tests.helpers import compose_config, requires_optuna_sweeper, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent

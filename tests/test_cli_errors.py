@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runner.backends import cuda
+from runner.kernel.backends import cuda
 from tests.helpers import ROOT, run_cli
 
 

@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner.collect import MAX_LABEL_LENGTH, main
-
-from .test_runner_resume import run
+from runner.cli.collect import MAX_LABEL_LENGTH, main
+from tests.test_runner_resume import run
 
 SHARDS = ("shard.count=2",)
 

@@ -9,10 +9,11 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
-from runner.backends import cuda
-from runner.config import RunnerConfig, register_configs
-from runner.experiment import ExperimentError, prepare
-from runner.netconfig import CONF_DIR
+from runner.kernel.backends import cuda
+from runner.study.plan import ExperimentError
+from runner.study.prepare import prepare
+from runner.study.schema import RunnerConfig, register_configs
+from runner.util.paths import CONF_DIR
 from tests.helpers import compose_config
 
 register_configs()

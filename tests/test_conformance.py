@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 
 from runner import DynapSimNetwork, dynapsim_net_from_spec
-from runner.backends import cpu
-from runner.model import CURRENT_NAMES, DEFAULT_CURRENTS, DEFAULT_LAYOUT
-
-from .cases import CASES, Case
+from runner.kernel.backends import cpu
+from runner.physics.parameters import CURRENT_NAMES, DEFAULT_CURRENTS, DEFAULT_LAYOUT
+from tests.cases import CASES, Case
 
 pytestmark = pytest.mark.conformance
 pytest.importorskip("rockpool.devices.dynapse")

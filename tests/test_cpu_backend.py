@@ -11,19 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runner.backends import _kernel, cpu, reference
-from runner.batch import REDUCTION_FIELDS, BatchResult, InputEvents, Variant
-from runner.mismatch import MismatchModel
-from runner.reductions import reduce_raster
-
-from .backend_helpers import (
+from runner.kernel import kernel_calls
+from runner.kernel.backends import cpu, reference
+from runner.kernel.batch import REDUCTION_FIELDS, BatchResult, InputEvents, Variant
+from runner.kernel.reductions import reduce_raster
+from runner.physics.mismatch import MismatchModel
+from tests.backend_helpers import (
     CROSS_BACKEND,
     SAME_BACKEND,
     assert_draws_match_sampler,
     assert_results_agree,
 )
-from .cases import CASES
-from .kernel_batches import batch_from_case, nominal_for, small_batch
+from tests.cases import CASES
+from tests.kernel_batches import batch_from_case, nominal_for, small_batch
 
 pytestmark = pytest.mark.skipif(cpu.unavailable() is not None, reason=str(cpu.unavailable()))
 
@@ -262,9 +262,10 @@ def test_a_packed_sweep_equals_its_points_run_alone():
 def test_integer_weights_are_stored_as_narrow_as_they_fit(scale, bits):
     batch = small_batch(n_neurons=8, n_steps=2)  # weights in -2 .. 2 (recurrent), 0 .. 3
     scaled = dataclasses.replace(batch, weights_rec=batch.weights_rec * np.float32(scale))
-    assert _kernel.weight_bits(scaled) == bits
-    assert _kernel.static_inputs(scaled, bits)["w_rec"].dtype.itemsize * 8 == bits
-    assert _kernel.weight_bits(dataclasses.replace(batch, weights_in=None, weights_rec=None)) == 32
+    assert kernel_calls.weight_bits(scaled) == bits
+    assert kernel_calls.static_inputs(scaled, bits)["w_rec"].dtype.itemsize * 8 == bits
+    no_weights = dataclasses.replace(batch, weights_in=None, weights_rec=None)
+    assert kernel_calls.weight_bits(no_weights) == 32
 
 
 @pytest.mark.parametrize("has_w_in", [True, False])
@@ -272,7 +273,7 @@ def test_narrow_weights_give_the_same_bits_as_float_weights(monkeypatch, has_w_i
     # N=300: the one-thread build's register-blocked rows and its row loops both convert
     overrides = {} if has_w_in else {"weights_in": None}
     batch = small_batch(n_neurons=300, n_steps=80, n_instances=2, **overrides)
-    assert _kernel.weight_bits(batch) == 8
+    assert kernel_calls.weight_bits(batch) == 8
     narrow = cpu.run(batch, weight_bits=8)
     assert narrow.spike_count.sum() > 100
     for bits in (16, 32):
@@ -285,7 +286,7 @@ def _with_inputs(batch, x: np.ndarray):
     return dataclasses.replace(batch, inputs=InputEvents.from_dense(x, batch.n_instances))
 
 
-@pytest.mark.parametrize("sparse", [0, _kernel.SparseRows.REC], ids=["dense", "sparse W_rec"])
+@pytest.mark.parametrize("sparse", [0, kernel_calls.SparseRows.REC], ids=["dense", "sparse W_rec"])
 @pytest.mark.parametrize("case", ["fractional counts", "beyond int16", "multi-spike steps"])
 def test_the_int16_drive_gives_the_bits_of_float_rows_or_is_not_taken(case, sparse):
     # the one-thread build adds integer rows in int16 lanes only where every count of a step
@@ -302,7 +303,7 @@ def test_the_int16_drive_gives_the_bits_of_float_rows_or_is_not_taken(case, spar
     else:  # strong drive: most neurons fire each step, several spikes in one step
         batch = dataclasses.replace(batch, weights_in=batch.weights_in * np.float32(40))
     batch = _with_inputs(batch, x)
-    bits = _kernel.weight_bits(batch)
+    bits = kernel_calls.weight_bits(batch)
     assert bits in (8, 16)
     narrow = cpu.run(batch, sparse=sparse)
     assert_same_result(narrow, cpu.run(batch, weight_bits=32, sparse=0))
@@ -313,7 +314,7 @@ def test_the_int16_drive_gives_the_bits_of_float_rows_or_is_not_taken(case, spar
         assert ((raster > 0).sum(axis=1) > 300 // 8).mean() > 0.5
 
 
-_BOTH_SPARSE = _kernel.SparseRows.REC | _kernel.SparseRows.IN
+_BOTH_SPARSE = kernel_calls.SparseRows.REC | kernel_calls.SparseRows.IN
 
 
 @pytest.mark.parametrize("n_neurons", [48, 300, 1024])
@@ -324,7 +325,7 @@ def test_sparse_rows_give_the_same_bits_as_dense_rows(n_neurons):
                         n_instances=2)  # fmt: skip
     dense = cpu.run(batch, sparse=0)
     assert dense.spike_count.sum() > n_neurons
-    for flags in (_kernel.SparseRows.REC, _kernel.SparseRows.IN, _BOTH_SPARSE):
+    for flags in (kernel_calls.SparseRows.REC, kernel_calls.SparseRows.IN, _BOTH_SPARSE):
         assert_same_result(dense, cpu.run(batch, sparse=flags))
     without_inputs = dataclasses.replace(batch, weights_in=None)  # events drive neurons 0..7
     assert_same_result(cpu.run(without_inputs, sparse=0),
@@ -351,7 +352,7 @@ def test_sparse_rows_take_a_non_finite_value_as_dense_rows_do():
 
 
 def test_sparse_rows_are_used_where_they_pay():
-    from runner.generators import ei_network
+    from runner.data.weights import ei_network
 
     # a chip's E/I network: 24 of 1024 recurrent and 8 of 256 input weights per neuron, 4 and
     # 1 MiB of dense rows: both sparse
@@ -394,7 +395,7 @@ def test_kernel_exp_log_are_within_an_ulp_and_the_same_in_vector_and_scalar_code
     source = tmp_path / "math.cpp"
     source.write_text(_MATH_HARNESS)
     library = tmp_path / "math.so"
-    subprocess.run([cpu._compiler(), *cpu._FLAGS, "-std=c++17", f"-I{_kernel.KERNEL_DIR}",
+    subprocess.run([cpu._compiler(), *cpu._FLAGS, "-std=c++17", f"-I{kernel_calls.KERNEL_DIR}",
                     str(source), "-o", str(library)], check=True)  # fmt: skip
     math = ctypes.CDLL(str(library))
     rng = np.random.default_rng(0)

@@ -6,13 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runner.backends import cpu, cuda, reference
-from runner.mismatch import MismatchModel
-from runner.model import PARAMETER_NAMES
-
-from .cases import CASES
-from .kernel_batches import batch_from_case, small_batch
-from .test_cpu_backend import assert_same_result
+from runner.kernel.backends import cpu, cuda, reference
+from runner.physics.mismatch import MismatchModel
+from runner.physics.parameters import PARAMETER_NAMES
+from tests.cases import CASES
+from tests.kernel_batches import batch_from_case, small_batch
+from tests.test_cpu_backend import assert_same_result
 
 pytestmark = [
     pytest.mark.gpu,

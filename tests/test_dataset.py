@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runner.dataset import LabelledDataset, load_dataset, stratified_split
+from runner.data.datasets import LabelledDataset, load_dataset, stratified_split
 
 
 def arrays(n_samples: int = 12, n_steps: int = 5, n_channels: int = 3) -> dict[str, np.ndarray]:

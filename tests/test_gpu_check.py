@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.backends import cpu, cuda
+from runner.kernel.backends import cpu, cuda
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runner import batch as batch_module
-from runner import network as network_module
-from runner.batch import InputEvents
-from runner.network import dynapsim_net_from_spec
+from runner.kernel import batch as batch_module
+from runner.kernel.batch import InputEvents
+from runner.network import dynapsim as network_module
+from runner.network.dynapsim import dynapsim_net_from_spec
 
 
 def events_by_nonzero(x: np.ndarray, n_instances: int) -> InputEvents:

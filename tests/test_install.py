@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from runner.paths import find_data_dir
+from runner.util.paths import find_data_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("pyproject.toml", "README.md", "runner", "conf", "kernels")
@@ -70,7 +70,7 @@ def test_wheel_carries_every_config_and_kernel_file(wheel: Path) -> None:
 
 
 def test_installed_package_finds_its_own_conf_and_kernels(installed: Path, tmp_path: Path):
-    show = "import runner.paths as p; print(p.CONF_DIR); print(p.KERNEL_DIR)"
+    show = "import runner.util.paths as p; print(p.CONF_DIR); print(p.KERNEL_DIR)"
     done = run_installed(installed, tmp_path, sys.executable, "-c", show)
     assert done.returncode == 0, done.stderr
     conf, kernels = done.stdout.split()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from runner import kernel_check
-from runner.backends import _kernel, cuda
+from runner.kernel import kernel_calls, nvrtc_check
+from runner.kernel.backends import cuda
 
 
 def _nvrtc_missing() -> str | None:
@@ -23,10 +23,10 @@ needs_nvrtc = pytest.mark.skipif(_nvrtc_missing() is not None, reason=f"NVRTC: {
 
 
 @needs_nvrtc
-@pytest.mark.parametrize("arch", kernel_check.ARCHITECTURES)
+@pytest.mark.parametrize("arch", nvrtc_check.ARCHITECTURES)
 def test_kernel_source_compiles_for_the_gpu_without_spills(arch):
     threads, _ = cuda.candidate_shapes(200)[0]  # 7 warps, 4 neurons per thread, padding
-    report = kernel_check.compile_for(arch, 200, cuda.Shape(threads, 4))
+    report = nvrtc_check.compile_for(arch, 200, cuda.Shape(threads, 4))
     print(report.log)
     assert report.ok, report.log
     assert "dynapsim_run" in report.log and "dynapsim_draw" in report.log
@@ -35,13 +35,13 @@ def test_kernel_source_compiles_for_the_gpu_without_spills(arch):
 
 @needs_nvrtc
 def test_kernel_check_exits_non_zero_on_a_compile_error(monkeypatch, capsys):
-    monkeypatch.setattr(kernel_check, "kernel_source", lambda defines: "this is not C++;\n")
-    assert kernel_check.main(["16"]) == 1
+    monkeypatch.setattr(nvrtc_check, "kernel_source", lambda defines: "this is not C++;\n")
+    assert nvrtc_check.main(["16"]) == 1
     assert "FAILED" in capsys.readouterr().out
 
 
 def test_kernel_check_refuses_networks_the_backend_refuses(capsys):
-    assert kernel_check.main([str(cuda.MAX_NEURONS + 1)]) == 1
+    assert nvrtc_check.main([str(cuda.MAX_NEURONS + 1)]) == 1
     assert f"1 to {cuda.MAX_NEURONS} neurons" in capsys.readouterr().out
 
 
@@ -50,7 +50,7 @@ def test_spill_bytes_are_read_from_the_ptxas_report():
            "    24 bytes stack frame, 16 bytes spill stores, 8 bytes spill loads\n"
            "ptxas info    : Function properties for dynapsim_draw\n"
            "    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads\n")  # fmt: skip
-    assert kernel_check.CompileReport("sm_90", 64, 64, True, log).spill_bytes == 24
+    assert nvrtc_check.CompileReport("sm_90", 64, 64, True, log).spill_bytes == 24
 
 
 def test_kernel_check_models_occupancy_from_the_ptxas_registers():
@@ -59,10 +59,10 @@ def test_kernel_check_models_occupancy_from_the_ptxas_registers():
            "ptxas info    : Compiling entry function 'dynapsim_run' for 'sm_90'\n"
            "ptxas info    : Used 78 registers, used 1 barriers, 2080 bytes smem\n")  # fmt: skip
     # 78 registers: 2560 a warp (units of 256), 8 warps a block: 3 blocks in 65536 registers
-    report = kernel_check.CompileReport("sm_90", 1024, cuda.Shape(256, 4), True, log)
+    report = nvrtc_check.CompileReport("sm_90", 1024, cuda.Shape(256, 4), True, log)
     assert report.resident_blocks() == 3
     # 32 threads: the 32-block limit binds before the registers (2560 x 32 > 65536? no: 25)
-    report = kernel_check.CompileReport("sm_90", 32, cuda.Shape(32, 1), True, log)
+    report = nvrtc_check.CompileReport("sm_90", 32, cuda.Shape(32, 1), True, log)
     assert report.resident_blocks() == 25
 
 
@@ -73,15 +73,15 @@ def test_kernel_check_models_occupancy_from_the_shared_memory():
     # shared memory, 512 static, 1024 reserved = 50688: 3 blocks in 164 KiB; on 1024 threads
     # the 2048 threads bind first
     shape = cuda.Shape(1024, 2, 4)
-    assert kernel_check.CompileReport("sm_80", 2048, shape, True, log).resident_blocks() == 2
+    assert nvrtc_check.CompileReport("sm_80", 2048, shape, True, log).resident_blocks() == 2
     shape = cuda.Shape(256, 8, 4)
-    assert kernel_check.CompileReport("sm_80", 2048, shape, True, log).resident_blocks() == 3
+    assert nvrtc_check.CompileReport("sm_80", 2048, shape, True, log).resident_blocks() == 3
     # 18 factors: 163840 + 512 bytes, within the 163 KiB a block may have on sm_80: one block
     shape = cuda.Shape(1024, 2, 18)
-    assert kernel_check.CompileReport("sm_80", 2048, shape, True, log).resident_blocks() == 1
+    assert nvrtc_check.CompileReport("sm_80", 2048, shape, True, log).resident_blocks() == 1
     # 4096 neurons with 18 factors: more than a block may have: does not fit
     shape = cuda.Shape(1024, 4, 18)
-    assert kernel_check.CompileReport("sm_90", 4096, shape, True, log).resident_blocks() == 0
+    assert nvrtc_check.CompileReport("sm_90", 4096, shape, True, log).resident_blocks() == 0
 
 
 @pytest.mark.parametrize("n_neurons", [1, 48, 200, 256, 1000, 1024, 2048, 4096, 8192])
@@ -130,8 +130,10 @@ def test_factors_move_to_shared_memory_only_where_registers_spill():
     # 2048 neurons, 163 KiB a block: 18 factors fit (16 + 144 KiB) on 1024 threads x 2
     chosen = cuda.choose_shape(2048, occupancy, 166912)
     assert chosen == cuda.Shape(1024, 2, 18)
-    assert {s for s in tried if s.shared_factors} == {cuda.Shape(t, p, _kernel.max_shared_factors(
-        2048, t, 166912)) for t, p in cuda.candidate_shapes(2048)}  # fmt: skip
+    most = kernel_calls.max_shared_factors
+    assert {s for s in tried if s.shared_factors} == {
+        cuda.Shape(t, p, most(2048, t, 166912)) for t, p in cuda.candidate_shapes(2048)
+    }
     # 1024 neurons: 1024 threads x 1 neuron does not spill; no variant of it is tried
     tried.clear()
     assert cuda.choose_shape(1024, occupancy, 166912) == cuda.Shape(1024, 1)
@@ -162,26 +164,26 @@ def test_at_equal_occupancy_factors_stay_in_registers():
 
 def test_the_shared_factors_fit_the_block_limit():
     # 2048 neurons, 1024 threads: 16 KiB of spike list, 8 KiB a factor, 2 KiB static bound
-    assert _kernel.max_shared_factors(2048, 1024, 166912) == 18  # sm_80: 163 KiB
-    assert _kernel.max_shared_factors(4096, 1024, 166912) == 8
-    assert _kernel.max_shared_factors(8192, 1024, 232448) == 5  # sm_90: 227 KiB
-    assert _kernel.max_shared_factors(8192, 1024, 48 * 1024) == 0
+    assert kernel_calls.max_shared_factors(2048, 1024, 166912) == 18  # sm_80: 163 KiB
+    assert kernel_calls.max_shared_factors(4096, 1024, 166912) == 8
+    assert kernel_calls.max_shared_factors(8192, 1024, 232448) == 5  # sm_90: 227 KiB
+    assert kernel_calls.max_shared_factors(8192, 1024, 48 * 1024) == 0
     # padding slots count: 200 neurons on 64 threads are 256 slots
-    assert _kernel.run_shared_bytes(200, 64, 3) == 4 * (2 * 200 + 3 * 256)
+    assert kernel_calls.run_shared_bytes(200, 64, 3) == 4 * (2 * 200 + 3 * 256)
 
 
 def test_the_gpu_source_is_self_contained_and_keyed_on_every_header(monkeypatch, tmp_path):
     # CuPy's on-disk cache keys on the source text: every header must be inside it
-    shape = _kernel.defines(64, 32)
-    source = _kernel.kernel_source(shape)
+    shape = kernel_calls.defines(64, 32)
+    source = kernel_calls.kernel_source(shape)
     assert '#include "' not in source and "dyn_philox" in source and "dyn_expf" in source
-    for name in _kernel.KERNEL_FILES:
-        (tmp_path / name).write_text((_kernel.KERNEL_DIR / name).read_text())
-    monkeypatch.setattr(_kernel, "KERNEL_DIR", tmp_path)
-    assert _kernel.kernel_source(shape) == source
+    for name in kernel_calls.KERNEL_FILES:
+        (tmp_path / name).write_text((kernel_calls.KERNEL_DIR / name).read_text())
+    monkeypatch.setattr(kernel_calls, "KERNEL_DIR", tmp_path)
+    assert kernel_calls.kernel_source(shape) == source
     for header in ("philox.cuh", "portability.h", "exact_math.cuh"):
         (tmp_path / header).write_text((tmp_path / header).read_text() + "\n// edited\n")
-        edited = _kernel.kernel_source(shape)
+        edited = kernel_calls.kernel_source(shape)
         assert edited != source
         source = edited
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runner.backends import cpu
-from runner.mismatch import MismatchModel
-from runner.model import PARAMETER_NAMES
-
-from .kernel_batches import small_batch
-from .test_cpu_backend import assert_same_result
+from runner.kernel.backends import cpu
+from runner.physics.mismatch import MismatchModel
+from runner.physics.parameters import PARAMETER_NAMES
+from tests.kernel_batches import small_batch
+from tests.test_cpu_backend import assert_same_result
 
 pytestmark = pytest.mark.skipif(cpu.unavailable() is not None, reason=str(cpu.unavailable()))
 

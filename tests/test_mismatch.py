@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from runner.mismatch import NONPHYSICAL_FLOOR, MismatchModel, sample_parameters
-from runner.model import DEFAULT_CURRENTS, DEFAULT_LAYOUT, PARAMETER_NAMES
+from runner.physics.mismatch import NONPHYSICAL_FLOOR, MismatchModel, sample_parameters
+from runner.physics.parameters import DEFAULT_CURRENTS, DEFAULT_LAYOUT, PARAMETER_NAMES
 
 N_NEURONS = 64
 CORE_MAP = np.repeat(np.arange(4), N_NEURONS // 4)
@@ -74,7 +74,7 @@ def test_zero_percent_is_the_nominal_network() -> None:
 
 def test_gaussian_follows_rockpool_formula() -> None:
     """x' = x + (sigma * z) * x in float32, z from the documented Philox stream."""
-    from runner.philox import STREAM_NEURON, standard_normal
+    from runner.physics.philox import STREAM_NEURON, standard_normal
 
     model = MismatchModel(0.3)
     sampled, _ = sample_parameters(NOMINAL, CORE_MAP, model, 42, [7])

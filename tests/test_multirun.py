@@ -48,7 +48,7 @@ def runner(*overrides: str, timeout: float = 300) -> subprocess.CompletedProcess
 
 
 def collect(sweep_dir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "runner.collect", str(sweep_dir), *args],
+    return subprocess.run([sys.executable, "-m", "runner.cli.collect", str(sweep_dir), *args],
                           cwd=ROOT, env=_env(), capture_output=True, text=True,
                           timeout=timeout)  # fmt: skip
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from runner.overrides import OverrideError, check_overrides, group_options
-from runner.paths import CONF_DIR
+from runner.cli.overrides import OverrideError, check_overrides, group_options
+from runner.util.paths import CONF_DIR
 
 
 def test_groups_are_the_conf_folders() -> None:

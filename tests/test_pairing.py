@@ -10,13 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 import runner.experiment as experiment
-from runner.robustness import robustness_metrics
-from runner.statistics import SUMMARY_METRICS, summarize
-from runner.tables import ChunkStore, nominal_raster_label
 
-from .test_runner_resume import config, run
+from runner.analysis.chip_statistics import SUMMARY_METRICS, summarize
+from runner.analysis.instance_metrics import robustness_metrics
+from runner.study.run_folder import ChunkStore, nominal_raster_label
+from tests.test_runner_resume import config, run
 
 N_CHIPS, N_TRIALS = 6, 2  # the sweep of test_runner_resume: levels 0.1 and 0.3
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from runner.philox import (
+from runner.physics.philox import (
     exact_cos_2pi,
     exact_exp,
     exact_log,

@@ -18,14 +18,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 import runner.experiment as experiment
-from runner.backends import get_backend
-from runner.batch import REDUCTION_FIELDS, InputEvents, packed_batch
-from runner.footprint import ChunkFootprint, check_chunks_fit, chunk_footprint
-from runner.simulate import simulate_chunk
-from runner.sweep import Chunk
-from runner.tables import ChunkStore
+
+from runner.kernel.backends import get_backend
+from runner.kernel.batch import REDUCTION_FIELDS, InputEvents
+from runner.network.dynapsim import packed_batch
+from runner.study.footprint import ChunkFootprint, check_chunks_fit, chunk_footprint
+from runner.study.run_folder import ChunkStore
+from runner.study.simulate import simulate_chunk
+from runner.study.sweep import Chunk
 from tests.test_multirun import ROOT, SMALL, assert_same_tables, collect, ok, output, runner
 from tests.test_runner_resume import config
 
@@ -136,7 +137,7 @@ def test_the_progress_bar_draws_only_on_a_terminal(tty: bool, monkeypatch, caplo
     monkeypatch.setattr(sys, "stderr", stream)
     monkeypatch.setattr(experiment, "_PROGRESS_LOG_INTERVAL_S", float("inf"))
     chunks = [Chunk(0, 3), Chunk(4, 7)]
-    with caplog.at_level(logging.INFO, logger="runner.experiment"):
+    with caplog.at_level(logging.INFO, logger="runner.study.run"):
         bar = experiment._Progress(total=8, done=0, n_chunks=2, enabled=True)
         for number, chunk in enumerate(chunks, start=1):
             bar.chunk_done(number, chunk, range(0, 1))
@@ -224,7 +225,7 @@ def test_ctrl_c_while_planning_or_simulating_exits_130(where: str, tmp_path: Pat
         "import runner.experiment\n"
         "def interrupted(*args, **kwargs):\n"
         "    raise KeyboardInterrupt\n"
-        f"runner.experiment.{where} = interrupted\n"
+        f"runner.study.run.{where} = interrupted\n"
         f"sys.argv = ['runner', 'backend=reference', 'hydra.run.dir={tmp_path}']\n"
         "runpy.run_module('runner', run_name='__main__', alter_sys=True)\n"
     )

@@ -11,7 +11,7 @@ from matplotlib.collections import PathCollection
 from matplotlib.container import ErrorbarContainer
 from matplotlib.patches import Rectangle
 
-from runner.plots import (
+from runner.report.figures import (
     CHIPS_SHOWN,
     axis_label,
     plot_chip_curves,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runner import dynapsim_net_from_spec, readout
-from runner.readout import (
+from runner import dynapsim_net_from_spec
+from runner.analysis import readout
+from runner.analysis.readout import (
     LinearReadout,
     ReadoutConfig,
     VoteReadout,

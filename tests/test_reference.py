@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from runner import dynapsim_net_from_spec
-from runner.backends.reference import derive_constants
-from runner.model import DEFAULT_CURRENTS, DEFAULT_LAYOUT
-from runner.reductions import reduce_raster
+from runner.kernel.backends.reference import derive_constants
+from runner.kernel.reductions import reduce_raster
+from runner.physics.parameters import DEFAULT_CURRENTS, DEFAULT_LAYOUT
 
 D = {**DEFAULT_CURRENTS, **DEFAULT_LAYOUT}
 
@@ -106,7 +106,7 @@ def test_refractory_steps_are_decided_in_float32() -> None:
     dt=1e-3 and 10 at dt=1e-4 (Rockpool's counts)."""
 
     def blocked_steps(dt: float, dtype: type) -> int:
-        from runner.backends.reference import derive_constants
+        from runner.kernel.backends.reference import derive_constants
 
         p = {name: np.array([value], dtype=dtype) for name, value in D.items()}
         timer, steps = derive_constants(p, dtype(dt)).t_ref[0], 0

@@ -20,11 +20,10 @@ import pandas as pd
 import pytest
 
 from runner import DynapSimNetwork, dynapsim_net_from_spec, from_rockpool, save_network_spec
-from runner.backends import cpu, cuda
-from runner.model import CURRENT_NAMES, DEFAULT_CURRENTS, PARAMETER_NAMES
-from runner.specfile import load_spec_file
-
-from .cases import Case, case_by_name
+from runner.kernel.backends import cpu, cuda
+from runner.physics.parameters import CURRENT_NAMES, DEFAULT_CURRENTS, PARAMETER_NAMES
+from runner.physics.specfile import load_spec_file
+from tests.cases import Case, case_by_name
 
 ROOT = Path(__file__).resolve().parent.parent
 RECURRENT_MULTI_CORE = ["two_core_recurrent_ei", "four_core_per_neuron_currents", "dt_1e-4"]

@@ -20,18 +20,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.figure import Figure
-
-import runner
 import runner.experiment as experiment
 import runner.plots as plots
 import runner.simulate as simulate
-from runner.paths import CONF_DIR
-from runner.robustness import robustness_metrics
-from runner.tables import ExperimentMismatch, RunFolderError, write_atomic
+from matplotlib.figure import Figure
 
-from .helpers import compose_config
-from .test_runner_resume import config, run, tables
+import runner
+from runner.analysis.instance_metrics import robustness_metrics
+from runner.study.run_folder import ExperimentMismatch, RunFolderError, write_atomic
+from runner.util.paths import CONF_DIR
+from tests.helpers import compose_config
+from tests.test_runner_resume import config, run, tables
 
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK = "000000008-000000015"  # the middle of the three chunks of 8 rows (2 x 6 chips x 2)
@@ -142,7 +141,7 @@ def test_a_bad_chunk_file_is_moved_aside_and_simulated_again(
     run(tmp_path)
     chunks = tmp_path / "chunks"
     damage(chunks / f"{CHUNK}.{kind}.parquet", chunks / f"{FIRST}.{kind}.parquet")
-    with caplog.at_level(logging.WARNING, logger="runner.tables"):
+    with caplog.at_level(logging.WARNING, logger="runner.study.run_folder"):
         outcome = run(tmp_path)
     assert outcome.simulated == 8
     assert any(CHUNK in r.getMessage() and "simulated again" in r.getMessage()
@@ -191,7 +190,7 @@ def test_atomic_writes_do_not_follow_a_planted_symlink(tmp_path: Path) -> None:
 _HOLD_LOCK = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from runner.tables import ChunkStore
+    from runner.study.run_folder import ChunkStore
     store = ChunkStore(Path(sys.argv[1]))
     store.lock()
     print("locked", flush=True)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from runner import dynapsim_net_from_spec
-from runner.generators import feedforward
+from runner.data.weights import feedforward
 from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent

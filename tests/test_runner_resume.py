@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 import runner.experiment as experiment
 import runner.simulate as simulate
-from runner.config import register_configs
-from runner.tables import ExperimentMismatch
+
+from runner.study.run_folder import ExperimentMismatch
+from runner.study.schema import register_configs
 from tests.helpers import compose_config
 
 register_configs()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runner.netconfig import resolve_network
-from runner.robustness import robustness_metrics
-from runner.sweep import expand_sweep, plan_chunks, shard_chunks
+from runner.analysis.instance_metrics import robustness_metrics
+from runner.study.network_config import resolve_network
+from runner.study.sweep import expand_sweep, plan_chunks, shard_chunks
 
 
 def network() -> dict:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from runner import dynapsim_net_from_spec
-from runner.model import CURRENT_NAMES, DEFAULT_CURRENTS, DEFAULT_LAYOUT, LAYOUT_NAMES
+from runner.physics.parameters import CURRENT_NAMES, DEFAULT_CURRENTS, DEFAULT_LAYOUT, LAYOUT_NAMES
 
 
 def spec(**changes: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from runner import dynapsim_net_from_spec
-from runner.specfile import load_spec_file, save_spec_file
+from runner.physics.specfile import load_spec_file, save_spec_file
 
 FIELDS = dict(n_cluster=2, core_map=[0, 0, 1], weights_in=np.arange(6.0).reshape(2, 3),
               Itau_mem=[2e-12, [3e-12]], Iscale=2e-8, C_mem=3e-12)  # fmt: skip

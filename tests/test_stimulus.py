@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runner.stimulus import Stimulus
+from runner.study.stimulus import Stimulus
 
 
 def config(**changes: object) -> dict:

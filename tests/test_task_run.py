@@ -17,17 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 import runner.experiment as experiment
-from runner.backends import get_backend
-from runner.batch import InputEvents, packed_batch
-from runner.collect import main as collect_main
-from runner.config import register_configs
-from runner.footprint import chunk_footprint
-from runner.mismatch import MismatchModel
-from runner.network import DynapSimNetwork
-from runner.objective import objective_value
-from runner.readout import (
+
+from runner.analysis.chip_statistics import AccuracySettings, chip_table, summarize
+from runner.analysis.objective import objective_value
+from runner.analysis.readout import (
     ReadoutConfig,
     VoteReadout,
     chip_accuracies,
@@ -35,8 +29,14 @@ from runner.readout import (
     fit_ridge,
     refit_predictions,
 )
-from runner.scoring import PointTask, predictions, refitted_predictions
-from runner.statistics import AccuracySettings, chip_table, summarize
+from runner.cli.collect import main as collect_main
+from runner.kernel.backends import get_backend
+from runner.kernel.batch import InputEvents
+from runner.network.dynapsim import DynapSimNetwork, packed_batch
+from runner.physics.mismatch import MismatchModel
+from runner.study.footprint import chunk_footprint
+from runner.study.schema import register_configs
+from runner.study.scoring import PointTask, predictions, refitted_predictions
 from tests.helpers import compose_config
 
 register_configs()

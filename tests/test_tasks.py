@@ -9,10 +9,10 @@ import pytest
 from omegaconf import OmegaConf
 
 from runner import dynapsim_net_from_spec
-from runner.generators import ei_network
-from runner.netconfig import CONF_DIR
-from runner.readout import ReadoutConfig, accuracy, chance_level, features, fit_ridge
-from runner.tasks import PatternTask, pattern_templates, patterns
+from runner.analysis.readout import ReadoutConfig, accuracy, chance_level, features, fit_ridge
+from runner.data.patterns import PatternTask, pattern_templates, patterns
+from runner.data.weights import ei_network
+from runner.util.paths import CONF_DIR
 
 SMALL = PatternTask(n_classes=4, n_samples=80, n_steps=60, n_channels=64, active_channels=12,
                     rate_hz=60.0, jitter_steps=5, seed=3)  # fmt: skip

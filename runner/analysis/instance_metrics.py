@@ -1,0 +1,85 @@
+"""Per-instance metrics: activity aggregates and robustness against the nominal instance.
+
+The nominal instance is the same sweep point without mismatch (percent 0: no draws at all).
+Definitions (README "Metrics"), with r the per-neuron rates of an instance and r0 those of
+the nominal instance:
+- rate_rel_error = sum|r - r0| / sum r0 (population-weighted relative error; NaN if r0 == 0)
+- rate_corr = Pearson correlation of r and r0 over neurons (NaN if either is constant)
+- frac_within = fraction of neurons with |r - r0| <= within * r0 (silent stays silent)
+All three are NaN against a non-finite nominal instance (r0 NaN): there is nothing to compare.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from runner.kernel.batch import BatchResult
+
+__all__ = ["robustness_metrics", "instance_metrics"]
+
+
+def robustness_metrics(
+    rates: np.ndarray, nominal: np.ndarray, within: float
+) -> dict[str, np.ndarray]:
+    """rates: (B, N), nominal: (N,) or (B, N) (each instance's own point) -> (B,) arrays."""
+    nominal = np.broadcast_to(np.asarray(nominal, dtype=np.float64), rates.shape)
+    error = np.abs(rates - nominal)
+    total = nominal.sum(axis=1)
+    centred = rates - rates.mean(axis=1, keepdims=True)
+    centred_nominal = nominal - nominal.mean(axis=1, keepdims=True)
+    norm = np.sqrt((centred**2).sum(axis=1) * (centred_nominal**2).sum(axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = np.where(norm > 0, (centred * centred_nominal).sum(axis=1) / norm, np.nan)
+        rel_error = np.where(total > 0, error.sum(axis=1) / total, np.nan)
+    within_fraction = (error <= within * nominal).mean(axis=1)
+    return {
+        "rate_rel_error": rel_error,
+        "rate_corr": corr,
+        "frac_within": np.where(np.isnan(nominal).any(axis=1), np.nan, within_fraction),
+    }
+
+
+def instance_metrics(
+    result: BatchResult,
+    neuron: dict[str, np.ndarray],
+    nominal_rate: np.ndarray,
+    dt: float,
+    bin_steps: int,
+    bin_width: int,
+    n_steps: int,
+    within: float,
+    saturated_rate_hz: float,
+) -> dict[str, np.ndarray]:
+    """(B,) arrays from the reductions, the per-neuron metrics and the nominal rates.
+
+    The kernel bins `result.binned_counts` are `bin_width` steps wide, a divisor of
+    `bin_steps` (a readout may need finer bins): they are summed into bins of `bin_steps`.
+    """
+    rates = neuron["rate_hz"]
+    kernel_bins = result.binned_counts.sum(axis=2, dtype=np.int64)  # (B, kernel bins)
+    counts = np.add.reduceat(kernel_bins, np.arange(0, kernel_bins.shape[1],
+                                                    bin_steps // bin_width), axis=1)  # fmt: skip
+    n_bins = counts.shape[1]
+    widths = np.full(n_bins, bin_steps, dtype=np.float64)
+    widths[-1] = n_steps - (n_bins - 1) * bin_steps
+    population = counts / (rates.shape[1] * widths * dt)  # (B, bins)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows give NaN, as intended
+        mean_cv = np.nanmean(neuron["isi_cv"], axis=1)
+        mean_latency = np.nanmean(neuron["first_spike_s"], axis=1)
+    return {
+        "mean_rate_hz": rates.mean(axis=1),
+        "rate_std_hz": rates.std(axis=1),
+        "pop_rate_std_hz": population.std(axis=1),
+        "pop_rate_peak_hz": population.max(axis=1),
+        "mean_isi_cv": mean_cv,
+        "mean_first_spike_s": mean_latency,
+        "n_silent": (result.spike_count == 0).sum(axis=1),
+        "n_saturated": (rates >= saturated_rate_hz).sum(axis=1),
+        **robustness_metrics(rates, nominal_rate, within),
+        "nonfinite": result.nonfinite_step >= 0,
+        "nonfinite_step": result.nonfinite_step,
+        "nonphysical": result.nonphysical,
+    }

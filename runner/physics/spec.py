@@ -1,0 +1,257 @@
+"""The network specification: `dynapsim_net_from_spec`'s arguments, validated once.
+
+`NetworkSpec.build(...)` checks every field and names the field and what was expected,
+so that bad input fails before any work starts. Per-cluster bias lists are expanded to
+per-neuron arrays the way Rockpool does (`np.place` over the core map).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from runner.physics.mismatch import MismatchModel
+from runner.physics.parameters import (
+    CURRENT_NAMES,
+    DEFAULT_CURRENTS,
+    DEFAULT_DT,
+    DEFAULT_ISCALE,
+    DEFAULT_LAYOUT,
+    LAYOUT_NAMES,
+    POSITIVE_PARAMETERS,
+)
+
+__all__ = ["NetworkSpec", "check_uint64"]
+
+_FLOAT32 = np.finfo(np.float32)
+
+
+def check_uint64(name: str, value: Any, stop: int = 2**64) -> int:
+    """A seed or instance id: an int in [0, stop). Both key Philox with 64 bits, so a
+    larger or negative one would silently alias another; it is refused instead."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 <= value < stop:
+        bound = "2**64" if stop == 2**64 else str(stop)
+        raise ValueError(f"{name} must be an int in [0, {bound}), got {value!r}")
+    return int(value)
+
+
+def _finite_scalar(name: str, value: Any) -> float:
+    if (
+        isinstance(value, bool)
+        or not np.isscalar(value)
+        or np.iscomplexobj(value)
+        or not np.isreal(value)
+    ):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def _positive_float32(name: str, value: Any, unit: str) -> float:
+    """A scale the float32 model divides or multiplies by: > 0 also after rounding."""
+    value = _finite_scalar(name, value)
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0 ({unit}), got {value}")
+    if value > float(_FLOAT32.max) or np.float32(value) == 0:
+        raise ValueError(
+            f"{name}={value} is 0 or inf in float32, the model's precision ({unit}; "
+            f"float32 holds {_FLOAT32.smallest_subnormal:.3g} to {_FLOAT32.max:.3g})"
+        )
+    return value
+
+
+def _check_float32(name: str, values: np.ndarray) -> None:
+    """Finite, also once cast to float32 (the precision the model runs in)."""
+    if not np.isfinite(values).all():
+        raise ValueError(
+            f"{name} must be finite (no NaN/inf), got {values[~np.isfinite(values)][:3]}"
+        )
+    if (np.abs(values) > _FLOAT32.max).any():
+        raise ValueError(
+            f"{name} must fit in float32 (|value| <= {_FLOAT32.max:.3g}, the model's precision), "
+            f"got {values.flat[np.argmax(np.abs(values))]}"
+        )
+
+
+def _check_range(name: str, values: np.ndarray) -> None:
+    _check_float32(name, values)
+    if name in POSITIVE_PARAMETERS and (values.astype(np.float32) <= 0).any():
+        raise ValueError(
+            f"{name} must be > 0 in float32 (it divides or sets a scale; the smallest float32 "
+            f"is {_FLOAT32.smallest_subnormal:.3g}), got {values.min()}"
+        )
+    if (values < 0).any():
+        raise ValueError(f"{name} must be >= 0 (a current), got {values.min()}")
+
+
+def _as_float_array(name: str, value: Any) -> np.ndarray:
+    try:
+        if np.iscomplexobj(value):
+            raise TypeError("complex values (the model's parameters and weights are real)")
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be numeric, got {type(value).__name__}: {error}") from None
+    return array
+
+
+def _expand_per_cluster(name: str, values: Any, core_map: np.ndarray, n_cluster: int) -> np.ndarray:
+    """A per-cluster list (scalars or per-neuron arrays of that cluster) -> (N,) array."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence | np.ndarray):
+        raise TypeError(
+            f"{name} must be a list with one entry per cluster ({n_cluster}), "
+            f"got {type(values).__name__}"
+        )
+    if len(values) != n_cluster:
+        raise ValueError(f"{name} must have n_cluster={n_cluster} entries, got {len(values)}")
+    out = np.zeros(core_map.size, dtype=np.float64)
+    for cluster, entry in enumerate(values):
+        members = core_map == cluster
+        array = _as_float_array(f"{name}[{cluster}]", entry)
+        if array.ndim > 1 or (array.ndim == 1 and array.size != members.sum()):
+            raise ValueError(
+                f"{name}[{cluster}] must be a scalar or an array of the {members.sum()} neurons "
+                f"of cluster {cluster}, got shape {array.shape}"
+            )
+        np.place(out, members, array)
+    _check_range(name, out)
+    return out
+
+
+def _expand_layout(name: str, value: Any, n_neurons: int) -> np.ndarray:
+    array = _as_float_array(name, value)
+    if array.ndim > 1 or (array.ndim == 1 and array.size != n_neurons):
+        raise ValueError(
+            f"{name} must be a scalar or an array of the {n_neurons} neurons, "
+            f"got shape {array.shape}"
+        )
+    array = np.broadcast_to(array, (n_neurons,)).copy()
+    _check_range(name, array)
+    return array
+
+
+def _weights(name: str, value: Any, shape: tuple[int | None, int]) -> np.ndarray | None:
+    if value is None:
+        return None
+    array = _as_float_array(name, value)
+    rows, cols = shape
+    expected = f"({'Nin' if rows is None else rows}, {cols})"
+    if array.ndim != 2 or array.shape[1] != cols or (rows is not None and array.shape[0] != rows):
+        raise ValueError(f"{name} must have shape {expected} for {cols} neurons, got {array.shape}")
+    _check_float32(name, array)
+    return array
+
+
+def _core_map(value: Any, n_cluster: int) -> np.ndarray:
+    array = np.asarray(value)
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(
+            f"core_map must be a non-empty 1-D list of core ids, got shape {array.shape}"
+        )
+    integral = np.issubdtype(array.dtype, np.integer) or (
+        np.issubdtype(array.dtype, np.floating) and (array == np.round(array)).all()
+    )
+    if not integral:
+        raise TypeError(f"core_map must hold integer core ids, got dtype {array.dtype}")
+    array = array.astype(np.int64)
+    if array.min() < 0 or array.max() >= n_cluster:
+        raise ValueError(
+            f"core_map ids must be in [0, n_cluster={n_cluster}), "
+            f"got [{array.min()}, {array.max()}]"
+        )
+    return array.astype(np.int32)
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A validated DynapSim network: per-neuron nominal parameters, weights, mismatch."""
+
+    n_cluster: int
+    core_map: np.ndarray  # (N,) int32
+    weights_in: np.ndarray | None  # (Nin, N), quantized input weights
+    weights_rec: np.ndarray | None  # (N, N) [pre, post], quantized recurrent weights
+    nominal: dict[str, np.ndarray]  # the 24 parameters, (N,) float64 each
+    Iscale: float = DEFAULT_ISCALE
+    dt: float = DEFAULT_DT
+    mismatch: MismatchModel = field(default_factory=MismatchModel)
+    seed: int = 0
+
+    @property
+    def n_neurons(self) -> int:
+        return int(self.core_map.size)
+
+    @property
+    def n_inputs(self) -> int:
+        """Input channels: rows of weights_in, or one per neuron without it."""
+        return self.n_neurons if self.weights_in is None else int(self.weights_in.shape[0])
+
+    @classmethod
+    def build(
+        cls,
+        n_cluster: int,
+        core_map: Sequence[int] | np.ndarray,
+        weights_in: Any,
+        weights_rec: Any,
+        currents: Mapping[str, Any],
+        layout: Mapping[str, Any],
+        Iscale: float = DEFAULT_ISCALE,
+        percent_mismatch: float | None = None,
+        dt: float = DEFAULT_DT,
+        seed: int = 0,
+        mismatch_options: Mapping[str, Any] | None = None,
+    ) -> NetworkSpec:
+        """Validate everything; `currents[name]` is a per-cluster list or None (default)."""
+        if isinstance(n_cluster, bool) or not isinstance(n_cluster, int | np.integer):
+            raise TypeError(f"n_cluster must be an int, got {type(n_cluster).__name__}")
+        if n_cluster < 1:
+            raise ValueError(f"n_cluster must be >= 1, got {n_cluster}")
+        n_cluster = int(n_cluster)
+        core_map = _core_map(core_map, n_cluster)
+        n_neurons = core_map.size
+        unknown = sorted(set(currents) - set(CURRENT_NAMES)) + sorted(
+            set(layout) - set(LAYOUT_NAMES)
+        )
+        if unknown:
+            raise TypeError(
+                f"unknown parameter(s) {unknown}; the currents are {list(CURRENT_NAMES)}, "
+                f"the layout constants {list(LAYOUT_NAMES)}"
+            )
+        nominal = {}
+        for name in CURRENT_NAMES:
+            values = currents.get(name)
+            if values is None:
+                values = [DEFAULT_CURRENTS[name]] * n_cluster
+            nominal[name] = _expand_per_cluster(name, values, core_map, n_cluster)
+        for name in LAYOUT_NAMES:
+            nominal[name] = _expand_layout(name, layout.get(name, DEFAULT_LAYOUT[name]), n_neurons)
+
+        Iscale = _positive_float32("Iscale", Iscale, "A per weight unit")
+        dt = _positive_float32("dt", dt, "seconds")
+        percent = (
+            0.0
+            if percent_mismatch is None
+            else _finite_scalar("percent_mismatch", percent_mismatch)
+        )
+        if percent < 0:
+            raise ValueError(f"percent_mismatch must be >= 0 (0.3 means 30 %), got {percent}")
+        seed = check_uint64("seed", seed)
+        options = dict(mismatch_options or {})
+        if "parameters" in options and options["parameters"] is not None:
+            options["parameters"] = tuple(options["parameters"])
+        else:
+            options.pop("parameters", None)
+        return cls(
+            n_cluster=n_cluster,
+            core_map=core_map,
+            weights_in=_weights("weights_in", weights_in, (None, n_neurons)),
+            weights_rec=_weights("weights_rec", weights_rec, (n_neurons, n_neurons)),
+            nominal=nominal,
+            Iscale=Iscale,
+            dt=dt,
+            mismatch=MismatchModel(percent=percent, **options),
+            seed=seed,
+        )

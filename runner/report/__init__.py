@@ -1,0 +1,1 @@
+"""What a finished run shows: figures and the printed summary, written from the tables."""

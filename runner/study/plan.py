@@ -1,0 +1,125 @@
+"""An experiment's plan: every sweep point built and checked, and this shard's chunks.
+
+A `Plan` is made by `runner.study.prepare` and read by everything after it. Chunks are
+arithmetic (`sweep.Chunks`): planning costs the same for 32 or 10^12 chips, and only the
+chunks this shard runs are ever made into objects. A row (instance id) is one
+(point, chip, trial), see runner.study.sweep; `mismatch_keys` says which chip's draws a
+row gets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from runner.analysis.chip_statistics import AccuracySettings
+from runner.study.sweep import Chunk, SweepPoint
+
+if TYPE_CHECKING:
+    from runner.network.dynapsim import DynapSimNetwork
+    from runner.study.scoring import PointTask
+    from runner.study.stimulus import Stimulus
+
+__all__ = ["ExperimentError", "Point", "Plan"]
+
+
+class ExperimentError(ValueError):
+    """A config that cannot run, found before any simulation: the message says why."""
+
+
+@dataclass
+class Point:
+    """A sweep point ready to simulate."""
+
+    sweep: SweepPoint
+    network: DynapSimNetwork
+    stimulus: Stimulus
+    task: PointTask | None = None  # with a readout: the labels, split and readout
+
+
+@dataclass
+class Plan:
+    config: dict[str, Any]
+    points: list[Point]
+    sweep_columns: list[str]
+    chunks: Sequence[Chunk]  # this shard's chunks (may be none)
+    n_chips: int  # chips per point (sweep.n_samples)
+    n_trials: int  # rows per chip: the length of every point's stimulus.chip_trials
+    raster_instance: int | None  # a row id
+    group_of: list[int]  # per point: consecutive points of a group share backend calls
+    sweep_chunks: Sequence[Chunk]  # every chunk of the sweep, computed on demand
+
+    @property
+    def rows_per_point(self) -> int:
+        return self.n_chips * self.n_trials
+
+    @property
+    def baseline(self) -> int:
+        """The sweep point paired changes are measured against."""
+        return self.config["sweep"]["baseline"]
+
+    @property
+    def paired(self) -> bool:
+        return self.config["sweep"]["pairing"] == "paired"
+
+    def point_of(self, row: int) -> Point:
+        return self.points[row // self.rows_per_point]
+
+    def locate(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(point, chip, position in the point's chip_trials) of each row id."""
+        chips, positions = np.divmod(rows, self.n_trials)
+        points, chips = np.divmod(chips, self.n_chips)
+        return points, chips, positions
+
+    def mismatch_keys(self, points: np.ndarray, chips: np.ndarray) -> np.ndarray:
+        """The id each row's draws are keyed by: the chip (paired: chip c is the same chip
+        at every point), or point * n_chips + chip (independent: unrelated chips)."""
+        return chips if self.paired else points * self.n_chips + chips
+
+    def points_of(self, chunk: Chunk) -> range:
+        """Indices of the sweep points a chunk holds rows of."""
+        return range(chunk.first // self.rows_per_point, chunk.last // self.rows_per_point + 1)
+
+    def touched_points(self) -> range:
+        """Indices of the sweep points this shard's chunks hold rows of (a block)."""
+        if not self.chunks:
+            return range(0)
+        return range(self.chunks[0].first // self.rows_per_point,
+                      self.chunks[-1].last // self.rows_per_point + 1)  # fmt: skip
+
+    def nominal_rows(self, point: int) -> int:
+        """Rows of a point's nominal table: its nominal trials x its neurons."""
+        stimulus, spec = self.points[point].stimulus, self.points[point].network.spec
+        return len(stimulus.nominal_trials) * spec.n_neurons
+
+    def neurons_per_instance(self, chunk: Chunk) -> int | None:
+        """Rows per instance in the chunk's neurons file (None: output.neurons is off)."""
+        if not self.config["output"]["neurons"]:
+            return None
+        return self.point_of(chunk.first).network.spec.n_neurons
+
+    def fits_readout(self, point: int) -> bool:
+        """Is the point's readout fitted on its nominal instance (ridge)?"""
+        task = self.points[point].task
+        return task is not None and task.configured is None
+
+    def bin_width(self, point: int) -> int:
+        """Steps per kernel bin of a point's backend calls (see scoring.kernel_bin_width)."""
+        task = self.points[point].task
+        return self.config["metrics"]["bin_steps"] if task is None else task.bin_width
+
+    @property
+    def accuracy(self) -> AccuracySettings | None:
+        """What the summary needs to describe accuracies (None: no readout)."""
+        if self.config.get("readout") is None:
+            return None
+        chance = {p.sweep.index: p.task.chance for p in self.points if p.task is not None}
+        return AccuracySettings(self.config["readout"]["target"], chance)
+
+    @property
+    def shard_label(self) -> str:
+        shard = self.config["shard"]
+        return f"shard {shard['index']}/{shard['count']}"

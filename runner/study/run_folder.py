@@ -1,0 +1,380 @@
+"""Chunk files in a run folder, and the final tables assembled from them.
+
+Every finished chunk is written at once, atomically (an exclusively created temporary file,
+then rename), as `chunks/<first>-<last>.instances.parquet` (+ `.neurons.parquet`); the
+instances file is written last, so its presence means the chunk is complete. Final tables
+are rebuilt from chunk files only, so an interrupted run leaves a consistent folder and a
+rerun resumes. One invocation at a time writes a folder (an OS lock on `chunks/.lock`,
+released when the process ends however it ends); `chunks/experiment.json` records which
+experiment the chunks belong to, and chunk files are checked before they are reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import logging
+import os
+import secrets
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from runner.analysis.chip_statistics import AccuracySettings, chip_table, summarize
+from runner.study.identity import differences, flatten, identity_digest
+from runner.study.sweep import Chunk
+
+__all__ = [
+    "write_atomic",
+    "RunFolderError",
+    "ExperimentMismatch",
+    "RunFolderNotWritable",
+    "probe_writable",
+    "ChunkStore",
+    "nominal_raster_label",
+    "write_tables",
+]
+
+log = logging.getLogger(__name__)
+
+_TEMPORARY = ".tmp-"
+
+
+def nominal_raster_label(point: int, trial: int) -> str:
+    """Raster file label of a point's nominal instance on one trial."""
+    return f"nominal-p{point:05d}-t{trial:09d}"
+
+
+class RunFolderError(ValueError):
+    """The run folder cannot take this run (in use, read-only, or another experiment's)."""
+
+
+class ExperimentMismatch(RunFolderError):
+    """The run folder holds chunks of a different experiment."""
+
+
+class RunFolderNotWritable(RunFolderError):
+    """A file cannot be created in the run folder (read-only mount, permissions)."""
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write through a new temporary file in the same folder, then rename: all or nothing.
+
+    The temporary file is created exclusively under an unpredictable name, so neither a
+    planted symlink nor another process's temporary file is ever written through.
+    """
+    descriptor, temporary = _create_exclusive(path.parent, path.name)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            write(stream)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def _create_exclusive(folder: Path, name: str) -> tuple[int, Path]:
+    """A new temporary file `.tmp-<name>.<random>` (O_EXCL: never an existing file or link);
+    its mode follows the umask, like any file the run writes."""
+    path = folder / f"{_TEMPORARY}{name}.{secrets.token_hex(8)}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    return os.open(path, flags, 0o666), path
+
+
+def _parquet_writer(frame: pd.DataFrame) -> Callable[[BinaryIO], None]:
+    return lambda stream: frame.to_parquet(stream, index=False)
+
+
+def probe_writable(folder: Path) -> None:
+    """Create and remove a file: permission bits alone say nothing for root or read-only mounts."""
+    try:
+        descriptor, probe = _create_exclusive(folder, "probe")
+    except OSError as error:
+        raise RunFolderNotWritable(
+            f"run folder {folder} is not writable ({error.strerror}): use a writable hydra.run.dir"
+        ) from error
+    os.close(descriptor)
+    os.unlink(probe)
+
+
+def _table_problem(path: Path, first: int, last: int, repeat: int) -> str | None:
+    """Why a chunk table is not the one of instances first..last (each `repeat` rows), or None."""
+    if path.is_symlink() or not path.is_file():
+        return "is not a regular file"
+    expected = np.repeat(np.arange(first, last + 1), repeat)
+    try:
+        rows = pq.read_metadata(path).num_rows
+        if rows != len(expected):
+            return f"holds {rows} rows, expected {len(expected)}"
+        ids = pq.read_table(path, columns=["instance"]).column(0).to_numpy()
+    except (OSError, pa.ArrowException, KeyError) as error:
+        return f"is unreadable ({error})"
+    if not np.array_equal(ids, expected):
+        return f"holds instances {ids.min()}..{ids.max()}, not those of its name"
+    return None
+
+
+class ChunkStore:
+    """The `chunks/` folder of a run: what is done, and writing what gets done.
+
+    `ChunkStore(run_dir)` only reads (collect may look at a job that is still running);
+    `ChunkStore.open(...)` locks the folder for one invocation and may write.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.root = self.run_dir / "chunks"
+        self.problems: list[str] = []  # files found bad by a read-only store
+        self._lock: int | None = None
+
+    @classmethod
+    def open(cls, run_dir: Path, identity: dict[str, Any], config: dict[str, Any]) -> ChunkStore:
+        """Lock the folder, check it is writable and holds this experiment (or none), claim it.
+
+        Raises RunFolderError before anything in the folder changes; call release() after.
+        """
+        store = cls(run_dir)
+        store.lock()
+        try:
+            probe_writable(store.root)
+            probe_writable(store.run_dir)
+            store._claim(identity, config)
+            for folder in (store.root, store.run_dir):  # no other writer can be alive now
+                for stale in folder.glob(f"{_TEMPORARY}*"):
+                    stale.unlink()
+        except BaseException:
+            store.release()
+            raise
+        return store
+
+    def lock(self) -> None:
+        """Hold the folder for this process, or raise RunFolderError at once."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            lock = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as error:
+            raise RunFolderNotWritable(
+                f"run folder {self.root} is not writable ({error.strerror}): "
+                "use a writable hydra.run.dir"
+            ) from error
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            holder = os.pread(lock, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(lock)
+            if error.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            raise RunFolderError(
+                f"run folder {self.run_dir} is in use by another invocation (pid {holder}): "
+                "wait for it to end or use another hydra.run.dir"
+            ) from error
+        os.ftruncate(lock, 0)
+        os.pwrite(lock, f"{os.getpid()}\n".encode(), 0)
+        self._lock = lock
+
+    def release(self) -> None:
+        """Give up the folder (the OS also does when the process ends)."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    @property
+    def _record_path(self) -> Path:
+        return self.root / "experiment.json"
+
+    def recorded(self) -> dict[str, Any] | None:
+        """The stored record (`identity`, its `digest`, the claiming `config`), or None.
+
+        Raises ValueError naming the file when it cannot be read.
+        """
+        path = self._record_path
+        if not path.exists():
+            return None
+        try:
+            record = json.loads(path.read_text())
+            if not {"digest", "identity", "config"} <= set(record):
+                raise ValueError("expected the keys digest, identity, config")
+        except (OSError, ValueError, TypeError) as error:
+            raise ValueError(f"{path} is unreadable ({error})") from error
+        return record
+
+    def _claim(self, identity: dict[str, Any], config: dict[str, Any]) -> None:
+        """Record which experiment these chunks belong to; refuse a different one."""
+        digest = identity_digest(identity)
+        try:
+            recorded = self.recorded()
+        except ValueError as error:
+            raise RunFolderError(f"{error}: cannot tell which experiment the chunks are") from error
+        if recorded is not None and recorded["digest"] != digest:
+            before, now = flatten(recorded["identity"]), flatten(identity)
+            differs = "; ".join(
+                f"{key}: {before.get(key, '-')!r} in the folder, {now.get(key, '-')!r} now"
+                for key in differences(before, now)
+            )
+            raise ExperimentMismatch(
+                f"{self.run_dir} holds chunks of a different experiment (differs in {differs}); "
+                f"use a new hydra.run.dir or delete {self.root}"
+            )
+        record = {"digest": digest, "identity": identity, "config": config}
+        payload = json.dumps(record, sort_keys=True, indent=1).encode()
+        write_atomic(self._record_path, lambda stream: stream.write(payload))
+
+    def _path(self, name: str, kind: str) -> Path:
+        return self.root / f"{name}.{kind}.parquet"
+
+    def _reject(self, paths: list[Path], problem: str) -> None:
+        """Move bad files aside (a writing store) or note them (a read-only one)."""
+        if self._lock is None:
+            self.problems.append(f"{paths[0]} {problem}: left out")
+            return
+        aside = self.root / "rejected"
+        aside.mkdir(exist_ok=True)
+        for path in paths:
+            if path.exists() or path.is_symlink():
+                target = Path(tempfile.mkdtemp(dir=aside, prefix=f"{path.name}.")) / path.name
+                os.replace(path, target)
+        log.warning("%s %s: moved to %s; simulated again", paths[0], problem, aside)
+
+    def finished(self, chunk: Chunk, neurons_per_instance: int | None) -> bool:
+        """The chunk's files are complete and hold its instances (and, when given, the
+        neuron rows of each); bad or partial ones are rejected, so the chunk runs again."""
+        instances = self._path(chunk.name, "instances")
+        if not (instances.exists() or instances.is_symlink()):
+            return False
+        problem = _table_problem(instances, chunk.first, chunk.last, 1)
+        neurons = self._path(chunk.name, "neurons")
+        if problem is None and neurons_per_instance is not None:
+            problem = _table_problem(neurons, chunk.first, chunk.last, neurons_per_instance)
+            if problem is not None:
+                problem = f"is finished, but its neurons file {problem}"
+        if problem is None:
+            return True
+        self._reject([instances, neurons], problem)
+        return False
+
+    def write(self, chunk: Chunk, instances: pd.DataFrame, neurons: pd.DataFrame | None) -> None:
+        if neurons is not None:
+            write_atomic(self._path(chunk.name, "neurons"), _parquet_writer(neurons))
+        write_atomic(self._path(chunk.name, "instances"), _parquet_writer(instances))
+
+    def read(self, chunks: list[Chunk], kind: str) -> pd.DataFrame:
+        """Concatenate the `kind` tables of these chunks (those that exist), in id order."""
+        paths = [self._path(c.name, kind) for c in sorted(chunks, key=lambda c: c.first)]
+        frames = [pd.read_parquet(p) for p in paths if p.exists()]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def _nominal_path(self, point: int) -> Path:
+        return self._path(f"nominal-p{point:05d}", "neurons")
+
+    def has_nominal(self, point: int, n_rows: int, fitted_readout: bool = False) -> bool:
+        """The point's nominal table is there and whole, `n_rows` (trials x neurons) rows,
+        and so is its fitted readout when one is needed (a bad one is rejected)."""
+        path = self._nominal_path(point)
+        if not (path.exists() or path.is_symlink()):
+            return False
+        problem = None
+        try:
+            if fitted_readout and self.read_readout(point) is None:
+                problem = f"has no readable fitted readout {self._readout_path(point).name}"
+            elif path.is_symlink() or not path.is_file():
+                problem = "is not a regular file"
+            elif (rows := pq.read_metadata(path).num_rows) != n_rows:
+                problem = f"holds {rows} rows, expected {n_rows}"
+            elif set(pq.read_table(path, columns=["point"]).column(0).to_pylist()) != {point}:
+                problem = f"holds rows of another point than {point}"
+        except (OSError, pa.ArrowException, KeyError) as error:
+            problem = f"is unreadable ({error})"
+        if problem is None:
+            return True
+        self._reject([path, self._readout_path(point)], problem)
+        return False
+
+    def write_nominal(self, point: int, frame: pd.DataFrame) -> None:
+        """The (trial, neuron) table of a point's nominal instance, computed once per folder
+        (written after its fitted readout: the table's presence means both are there)."""
+        write_atomic(self._nominal_path(point), _parquet_writer(frame))
+
+    def _readout_path(self, point: int) -> Path:
+        return self.root / f"nominal-p{point:05d}.readout.npz"
+
+    def write_readout(self, point: int, weights: np.ndarray, bias: np.ndarray) -> None:
+        """The readout fitted on a point's nominal instance: (F, K) weights, (K,) bias."""
+        write_atomic(self._readout_path(point),
+                     lambda stream: np.savez(stream, weights=weights, bias=bias))  # fmt: skip
+
+    def read_readout(self, point: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(weights, bias) of the point's fitted readout, or None when missing or unreadable."""
+        path = self._readout_path(point)
+        if path.is_symlink() or not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return data["weights"], data["bias"]
+        except (OSError, ValueError, KeyError, EOFError):
+            return None
+
+    def read_nominal(self, point: int) -> pd.DataFrame:
+        return pd.read_parquet(self._nominal_path(point))
+
+    def raster_path(self, label: str) -> Path:
+        return self.root / f"{label}.raster.npz"
+
+    def write_raster(self, label: str, raster: np.ndarray) -> None:
+        """A (T, N) spike-count raster, stored sparse."""
+        steps, neurons = np.nonzero(raster)
+        write_atomic(
+            self.raster_path(label),
+            lambda stream: np.savez_compressed(
+                stream, shape=np.asarray(raster.shape), step=steps.astype(np.int32),
+                neuron=neurons.astype(np.int32), count=raster[steps, neurons].astype(np.int16),
+            ),
+        )  # fmt: skip
+
+    def read_raster(self, label: str) -> np.ndarray | None:
+        """The raster, or None when it is missing or unreadable (figures only leave it out)."""
+        path = self.raster_path(label)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path) as data:
+                raster = np.zeros(tuple(data["shape"]), dtype=np.int16)
+                raster[data["step"], data["neuron"]] = data["count"]
+        except (OSError, ValueError, KeyError, EOFError) as error:
+            log.warning("raster %s is unreadable (%s): left out of the figures", path, error)
+            return None
+        return raster
+
+
+def write_tables(
+    folder: Path,
+    instances: pd.DataFrame,
+    nominal: pd.DataFrame,
+    neurons: pd.DataFrame | None,
+    sweep_columns: list[str],
+    baseline: int,
+    paired: bool,
+    accuracy: AccuracySettings | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The final tables of a run or a merge: instances, chips, nominal (and neurons)
+    parquet and summary.csv (paired changes against point `baseline` when `paired`,
+    accuracies described with `accuracy` when there is a readout), each written
+    atomically; returns the chips table and the summary."""
+    chips = chip_table(instances, sweep_columns)
+    summary = summarize(chips, instances, sweep_columns, nominal, baseline, paired, accuracy)
+    write_atomic(folder / "instances.parquet", _parquet_writer(instances))
+    write_atomic(folder / "chips.parquet", _parquet_writer(chips))
+    write_atomic(folder / "nominal.parquet", _parquet_writer(nominal))
+    if neurons is not None:
+        write_atomic(folder / "neurons.parquet", _parquet_writer(neurons))
+    csv = summary.to_csv(index=False).encode()
+    write_atomic(folder / "summary.csv", lambda stream: stream.write(csv))
+    return chips, summary
