@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import runner.experiment as experiment
-import runner.simulate as simulate
 
+import runner.study.run as experiment
+import runner.study.simulate as simulate
+from runner.study.outcome import Outcome
+from runner.study.prepare import prepare
 from runner.study.run_folder import ExperimentMismatch
 from runner.study.schema import register_configs
 from tests.helpers import compose_config
@@ -30,8 +32,8 @@ def config(*extra: str) -> dict:
     return compose_config([*SMALL, *extra])
 
 
-def run(run_dir: Path, *extra: str) -> experiment.Outcome:
-    return experiment.run(experiment.prepare(config(*extra)), run_dir, progress=False)
+def run(run_dir: Path, *extra: str) -> Outcome:
+    return experiment.run(prepare(config(*extra)), run_dir, progress=False)
 
 
 def tables(run_dir: Path) -> dict[str, pd.DataFrame]:

@@ -449,5 +449,5 @@ def to_result(batch: Batch, chunk: Launch, outputs: dict[str, np.ndarray]) -> Ba
 
 
 def to_parameters(drawn: np.ndarray) -> dict[str, np.ndarray]:
-    """(B, 24, N) kernel draws -> name -> (B, N), as runner.mismatch.sample_parameters."""
+    """(B, 24, N) kernel draws -> name -> (B, N), as runner.physics.mismatch.sample_parameters."""
     return {name: np.ascontiguousarray(drawn[:, i]) for i, name in enumerate(PARAMETER_NAMES)}
