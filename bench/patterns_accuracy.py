@@ -33,7 +33,7 @@ from runner.network.dynapsim import (
 )
 from runner.physics.mismatch import MismatchModel  # noqa: E402
 from runner.study.network_config import build_network, resolve_network  # noqa: E402
-from runner.study.schema import register_configs  # noqa: E402
+from runner.study.schema import NetworkConfig, register_configs, typed  # noqa: E402
 from runner.util.paths import CONF_DIR  # noqa: E402
 
 
@@ -43,7 +43,7 @@ def ei_4core(percent_mismatch: float) -> DynapSimNetwork:
         cfg = compose("config", overrides=["network=ei_4core"])
     network = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)["network"]
     network["percent_mismatch"] = percent_mismatch
-    return build_network(resolve_network(network), seed=0)
+    return build_network(typed(NetworkConfig, resolve_network(network)), seed=0)
 
 
 def chip_responses(

@@ -1,6 +1,6 @@
 """Batches for the kernel tests, built directly from the shared test cases (tests/cases.py).
 
-Deliberately independent of runner.spec: per-core current lists are expanded to per-neuron
+Deliberately independent of runner.physics.spec: per-core current lists are expanded to per-neuron
 float32 arrays here, so these tests exercise only the backends.
 """
 

@@ -4,6 +4,7 @@ best trial's own tables."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -15,7 +16,13 @@ from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from runner.analysis.chip_statistics import SUMMARY_METRICS, summarize
-from runner.analysis.objective import check_direction, check_objective, objective_value
+from runner.analysis.objective import (
+    ObjectiveConfig,
+    check_direction,
+    check_objective,
+    objective_value,
+)
+from runner.analysis.readout import ReadoutConfig
 from runner.study.plan import ExperimentError
 from runner.study.prepare import prepare
 from runner.util.paths import CONF_DIR
@@ -25,9 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def objective(statistic: str, metric: str = "frac_within", threshold: float | None = None,
-              point: int = 0, direction: str = "maximize") -> dict:  # fmt: skip
-    return {"metric": metric, "statistic": statistic, "threshold": threshold, "point": point,
-            "direction": direction}  # fmt: skip
+              point: int = 0, direction: str = "maximize") -> ObjectiveConfig:  # fmt: skip
+    return ObjectiveConfig(metric=metric, statistic=statistic, threshold=threshold, point=point,
+                           direction=direction)  # fmt: skip
 
 
 # Point 0: five chips, one non-finite (its 0.1 must not count) and one with a NaN metric;
@@ -107,17 +114,18 @@ def test_quantiles_are_those_of_the_summary_table() -> None:
 )
 def test_bad_objectives_name_the_field_and_the_valid_values(changes: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        check_objective({**objective("q05"), **changes}, n_points=2, shard_count=1, readout=None)
+        check_objective(dataclasses.replace(objective("q05"), **changes), n_points=2,
+                        shard_count=1, readout=None)  # fmt: skip
 
 
 def test_an_accuracy_objective_needs_the_readout_that_gives_it() -> None:
     """accuracy needs a readout, accuracy_per_chip a per-chip refit; then both are valid."""
-    accuracy = {**objective("q05"), "metric": "accuracy"}
-    per_chip = {**objective("q05"), "metric": "accuracy_per_chip"}
-    check_objective(accuracy, n_points=1, shard_count=1, readout={"per_chip": False})
-    check_objective(per_chip, n_points=1, shard_count=1, readout={"per_chip": True})
+    accuracy = objective("q05", metric="accuracy")
+    per_chip = objective("q05", metric="accuracy_per_chip")
+    check_objective(accuracy, n_points=1, shard_count=1, readout=ReadoutConfig(per_chip=False))
+    check_objective(per_chip, n_points=1, shard_count=1, readout=ReadoutConfig(per_chip=True))
     with pytest.raises(ValueError, match="accuracy_per_chip needs readout.per_chip=true"):
-        check_objective(per_chip, n_points=1, shard_count=1, readout={"per_chip": False})
+        check_objective(per_chip, n_points=1, shard_count=1, readout=ReadoutConfig())
 
 
 def test_an_objective_needs_every_chip_in_one_run() -> None:
@@ -244,4 +252,4 @@ def test_every_search_space_prepares_at_its_corners(space: str) -> None:
     for corner in ("start", "end"):
         at_corner = [f"{o.key_or_group}={getattr(o.value(), corner)}" for o in dimensions]
         plan = prepare(compose_config([*fixed, *at_corner, "sweep.n_samples=1"]))
-        assert plan.config["objective"]["metric"] is not None
+        assert plan.config.objective.metric is not None

@@ -217,7 +217,7 @@ def test_the_raster_row_and_its_nominal_trial_are_recorded(tmp_path: Path) -> No
         ("sweep.baseline=2", r"sweep.baseline must be a sweep point index in \[0, 2\), got 2"),
         ("sweep.baseline=-1", r"sweep.baseline must be a sweep point index in \[0, 2\), got -1"),
         ("output.raster_instance=24", r"output.raster_instance must be a row id .* \[0, 24\)"),
-        ("stimulus.trials=0", r"stimulus.trials must be an integer >= 1, got 0"),
+        ("stimulus.trials=0", r"stimulus.trials must be an int >= 1, got 0"),
     ],
 )
 def test_bad_pairing_settings_are_refused_before_simulating(override: str, message: str) -> None:

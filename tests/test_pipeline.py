@@ -219,15 +219,16 @@ def test_the_cli_refuses_a_chunk_too_big_before_simulating(tmp_path: Path) -> No
     assert not list(run_dir.glob("chunks/*.parquet"))  # not even the nominal instance ran
 
 
-@pytest.mark.parametrize("where", ["prepare", "run"])
+@pytest.mark.parametrize("where", ["prepare.prepare", "run.run"])
 def test_ctrl_c_while_planning_or_simulating_exits_130(where: str, tmp_path: Path) -> None:
     """Ctrl-C (KeyboardInterrupt) in planning or simulating: exit 130 and how to resume."""
+    module = where.split(".")[0]
     script = (
         "import runpy, sys\n"
-        "import runner.experiment\n"
+        f"import runner.study.{module}\n"
         "def interrupted(*args, **kwargs):\n"
         "    raise KeyboardInterrupt\n"
-        f"runner.study.run.{where} = interrupted\n"
+        f"runner.study.{where} = interrupted\n"
         f"sys.argv = ['runner', 'backend=reference', 'hydra.run.dir={tmp_path}']\n"
         "runpy.run_module('runner', run_name='__main__', alter_sys=True)\n"
     )

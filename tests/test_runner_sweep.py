@@ -7,6 +7,7 @@ import pytest
 
 from runner.analysis.instance_metrics import robustness_metrics
 from runner.study.network_config import resolve_network
+from runner.study.schema import SweepAxis
 from runner.study.sweep import expand_sweep, plan_chunks, shard_chunks
 
 
@@ -19,9 +20,9 @@ def network() -> dict:
 
 def test_grid_order_scale_and_per_core_paths() -> None:
     axes = [
-        {"path": "network.currents.Itau_mem", "mode": "scale", "values": [1, 3]},
-        {"path": "network.currents.Idc.1", "mode": "replace", "values": [0.0, 7e-12]},
-        {"path": "stimulus.rate_hz", "mode": "replace", "values": [5.0]},
+        SweepAxis(path="network.currents.Itau_mem", mode="scale", values=[1, 3]),
+        SweepAxis(path="network.currents.Idc.1", mode="replace", values=[0.0, 7e-12]),
+        SweepAxis(path="stimulus.rate_hz", mode="replace", values=[5.0]),
     ]
     points = expand_sweep(resolve_network(network()), {"rate_hz": 10.0}, axes)
     assert [p.index for p in points] == [0, 1, 2, 3]
@@ -37,7 +38,7 @@ def test_grid_order_scale_and_per_core_paths() -> None:
 
 
 def test_replacing_a_per_core_field_with_a_number_sets_every_core() -> None:
-    axes = [{"path": "network.currents.Itau_mem", "mode": "replace", "values": [4e-12]}]
+    axes = [SweepAxis(path="network.currents.Itau_mem", mode="replace", values=[4e-12])]
     (point,) = expand_sweep(resolve_network(network()), {}, axes)
     assert point.network["currents"]["Itau_mem"] == [4e-12, 4e-12]
 
@@ -54,7 +55,7 @@ def test_replacing_a_per_core_field_with_a_number_sets_every_core() -> None:
 def test_bad_axis_paths(path: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         expand_sweep(
-            resolve_network(network()), {}, [{"path": path, "mode": "replace", "values": [1]}]
+            resolve_network(network()), {}, [SweepAxis(path=path, mode="replace", values=[1])]
         )
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from runner.study.schema import StimulusConfig
 from runner.study.stimulus import Stimulus
 
 
-def config(**changes: object) -> dict:
+def config(**changes: object) -> StimulusConfig:
     base = {
         "kind": "poisson",
         "n_steps": 400,
@@ -17,7 +18,7 @@ def config(**changes: object) -> dict:
         "trials": 1,
         "seed": 3,
     }
-    return {**base, **changes}
+    return StimulusConfig(**{**base, **changes})
 
 
 def test_poisson_trial_is_a_function_of_seed_and_trial_only() -> None:
@@ -41,7 +42,7 @@ def test_every_chip_and_the_nominal_run_trials_0_to_k() -> None:
 
 @pytest.mark.parametrize("trials", [0, -1, True, 2.5])
 def test_trials_must_be_a_positive_integer(trials) -> None:
-    with pytest.raises(ValueError, match=r"stimulus.trials must be an integer >= 1"):
+    with pytest.raises(ValueError, match=r"stimulus.trials must be an int >= 1"):
         Stimulus(config(trials=trials), 8, 1e-3)
 
 

@@ -1,6 +1,6 @@
 """Task accuracy through the runner: a dataset stimulus, readouts fitted or configured per
 sweep point, per-row predictions, chip accuracies and their summary, checked against an
-independent simulation scored with runner.readout, and across resume and shards.
+independent simulation scored with runner.analysis.readout, and across resume and shards.
 
 The small task: `task=patterns` shrunk to ei_4core with 4 cores of 32 neurons and 32
 inputs, 4 classes, 40 samples of 60 steps; levels 0 % and 30 %, 3 chips each.
@@ -20,7 +20,7 @@ import pytest
 
 import runner.study.run as experiment
 from runner.analysis.chip_statistics import AccuracySettings, chip_table, summarize
-from runner.analysis.objective import objective_value
+from runner.analysis.objective import ObjectiveConfig, objective_value
 from runner.analysis.readout import (
     ReadoutConfig,
     VoteReadout,
@@ -122,7 +122,7 @@ def test_task_patterns_composes_and_the_command_line_wins() -> None:
 def test_accuracies_equal_an_independent_simulation_scored_by_the_readout(cli_run) -> None:
     """Chip c at each level is mismatch instance c of that level's network on every
     sample: simulated here, ridge fitted on the nominal network's train responses, every
-    chip scored with it and refitted on its own train samples (runner.readout)."""
+    chip scored with it and refitted on its own train samples (runner.analysis.readout)."""
     run_dir, _ = cli_run
     tables = frames(run_dir)
     plan = prepare(config())
@@ -372,7 +372,7 @@ def test_a_calibration_can_maximize_the_worst_chips_accuracy(tmp_path: Path) -> 
     chips = pd.read_parquet(tmp_path / "chips.parquet")
     accuracies = chips.loc[chips["point"] == 1, "accuracy"].to_numpy()
     assert accuracies.size == N_CHIPS and np.isfinite(accuracies).all()
-    value = objective_value(outcome.chips, cfg["objective"]).value
+    value = objective_value(outcome.chips, ObjectiveConfig(**cfg["objective"])).value
     assert value == pytest.approx(np.quantile(accuracies, 0.05), rel=1e-12)
     with pytest.raises(ExperimentError, match="accuracy needs a readout"):
         prepare(config("objective=accuracy_q05", base=["sweep.n_samples=2"]))

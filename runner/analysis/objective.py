@@ -1,10 +1,10 @@
 """The calibration objective: one number from the per-chip table, for Hydra's Optuna sweeper.
 
-`objective: {metric, statistic, threshold, point, direction}` (config.ObjectiveConfig) asks
+`objective: {metric, statistic, threshold, point, direction}` (`ObjectiveConfig`) asks
 for a statistic over the chips of one sweep point, e.g. the 5 % quantile over chips of
 `frac_within` (what the worst chips still do). The per-chip table (chips.parquet) has one
 row per (point, chip): `point`, `nonfinite` and the metric columns of
-`statistics.SUMMARY_METRICS`.
+`chip_statistics.SUMMARY_METRICS`.
 
 Chips that cannot be measured (flagged `nonfinite`, or a NaN metric such as `rate_rel_error`
 against a silent nominal instance) are left out of mean/median/min/max/qNN and counted; for
@@ -21,18 +21,23 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from runner.analysis.chip_statistics import ACCURACY_METRICS, SUMMARY_METRICS
 
+if TYPE_CHECKING:
+    from runner.analysis.readout import ReadoutConfig
+
 __all__ = [
+    "Direction",
+    "ObjectiveConfig",
     "OBJECTIVE_METRICS",
     "STATISTICS",
     "ObjectiveValue",
-    "objective_of",
     "check_objective",
     "check_direction",
     "objective_value",
@@ -48,6 +53,27 @@ _DESCRIBE_STATISTICS = (
     "mean, median, min, max, qNN (the NN % quantile over chips, e.g. q05), "
     "frac_at_least, frac_at_most (fraction of chips with metric >= / <= objective.threshold)"
 )
+
+
+class Direction(Enum):
+    maximize = "maximize"
+    minimize = "minimize"
+
+
+@dataclass
+class ObjectiveConfig:
+    """What a calibration study optimizes: a statistic over the chips of one sweep point;
+    `direction` must match the Optuna sweeper's, which decides. The config holds a node with
+    `metric: null` rather than a null node, so `objective.KEY=...` always merges."""
+
+    metric: str | None = None  # null: no objective
+    statistic: str = "q05"  # mean, median, min, max, qNN, frac_at_least, frac_at_most
+    threshold: float | None = None  # frac_at_least / frac_at_most only
+    point: int = 0
+    direction: Direction = Direction.maximize
+
+    def __post_init__(self) -> None:
+        self.direction = Direction(self.direction)  # also from its name
 
 
 @dataclass(frozen=True)
@@ -75,26 +101,19 @@ class ObjectiveValue:
         return self.value
 
 
-def objective_of(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The config's objective when one is set (a metric named), else None. Configs stored
-    by runs from before objectives existed have no such section."""
-    objective = config.get("objective")
-    return objective if objective is not None and objective["metric"] is not None else None
-
-
 def check_objective(
-    objective: Mapping[str, Any], n_points: int, shard_count: int, readout: Mapping[str, Any] | None
+    objective: ObjectiveConfig, n_points: int, shard_count: int, readout: ReadoutConfig | None
 ) -> None:
     """Raise ValueError naming the field and what it accepts, before any simulation.
     `readout`: the run's readout config (None: no readout, so no accuracy to optimize)."""
-    metric, statistic = objective["metric"], objective["statistic"]
+    metric, statistic = objective.metric, objective.statistic
     if metric not in OBJECTIVE_METRICS:
         raise ValueError(
             f"objective.metric: unknown per-chip metric {metric!r}; one of "
             f"{', '.join(OBJECTIVE_METRICS)}"
         )
     if metric in ACCURACY_METRICS and (
-        readout is None or (metric == "accuracy_per_chip" and not readout["per_chip"])
+        readout is None or (metric == "accuracy_per_chip" and not readout.per_chip)
     ):
         need = "readout.per_chip=true" if readout is not None else "a readout (e.g. task=patterns)"
         raise ValueError(f"objective.metric: {metric} needs {need}; this run has none")
@@ -103,7 +122,7 @@ def check_objective(
         raise ValueError(
             f"objective.statistic: unknown statistic {statistic!r}; one of {_DESCRIBE_STATISTICS}"
         )
-    threshold = objective["threshold"]
+    threshold = objective.threshold
     if statistic in _THRESHOLDED:
         if threshold is None or not np.isfinite(threshold):
             raise ValueError(
@@ -115,10 +134,10 @@ def check_objective(
             f"objective.threshold: only frac_at_least and frac_at_most use a threshold; "
             f"set it to null for statistic {statistic!r}"
         )
-    if not 0 <= objective["point"] < n_points:
+    if not 0 <= objective.point < n_points:
         raise ValueError(
             f"objective.point must be a sweep point index in [0, {n_points}), "
-            f"got {objective['point']}"
+            f"got {objective.point}"
         )
     if shard_count != 1:
         raise ValueError(
@@ -127,23 +146,23 @@ def check_objective(
         )
 
 
-def check_direction(objective: Mapping[str, Any], sweeper: Mapping[str, Any]) -> None:
+def check_direction(objective: ObjectiveConfig, sweeper: Mapping[str, Any]) -> None:
     """Refuse a study that would optimize the objective the wrong way: the sweeper's
     `direction` (if it has one, as the Optuna sweeper does) must be the objective's."""
     direction = sweeper.get("direction")
     direction = getattr(direction, "name", direction)  # the sweeper's default is an Enum
-    if isinstance(direction, str) and direction != objective["direction"]:
+    wanted = objective.direction.value
+    if isinstance(direction, str) and direction != wanted:
         raise ValueError(
-            f"objective.direction is {objective['direction']} but hydra.sweeper.direction is "
-            f"{direction}: set hydra.sweeper.direction={objective['direction']} (or choose "
-            f"another objective)"
+            f"objective.direction is {wanted} but hydra.sweeper.direction is "
+            f"{direction}: set hydra.sweeper.direction={wanted} (or choose another objective)"
         )
 
 
-def objective_value(chips: pd.DataFrame, objective: Mapping[str, Any]) -> ObjectiveValue:
-    """The objective over the chips of `objective['point']` in a per-chip table."""
-    metric, point = objective["metric"], objective["point"]
-    statistic, threshold = objective["statistic"], objective["threshold"]
+def objective_value(chips: pd.DataFrame, objective: ObjectiveConfig) -> ObjectiveValue:
+    """The objective over the chips of `objective.point` in a per-chip table."""
+    metric, point = objective.metric, objective.point
+    statistic, threshold = objective.statistic, objective.threshold
     if metric not in chips.columns:
         raise ValueError(
             f"objective.metric: the per-chip table has no column {metric!r} "
@@ -158,7 +177,7 @@ def objective_value(chips: pd.DataFrame, objective: Mapping[str, Any]) -> Object
     arguments = metric if threshold is None else f"{metric}, {threshold:g}"
     name = f"{statistic}({arguments}) at point {point}"
     excluded = int((~measured).sum())
-    return ObjectiveValue(name, value, len(values), excluded, objective["direction"])
+    return ObjectiveValue(name, value, len(values), excluded, objective.direction.value)
 
 
 def _statistic(values: np.ndarray, n_chips: int, statistic: str, threshold: float | None) -> float:

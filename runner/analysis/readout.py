@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from runner.data.datasets import check_split_settings
+from runner.util.checks import check_int
 from runner.util.files import find_file, unreadable_as_error
 
 __all__ = [
@@ -61,8 +62,7 @@ class ReadoutConfig:
             raise ValueError(
                 f"readout.kind must be one of {list(READOUT_KINDS)}, got {self.kind!r}"
             )
-        if isinstance(self.bins, bool) or not isinstance(self.bins, int) or self.bins < 1:
-            raise ValueError(f"readout.bins must be an int >= 1, got {self.bins!r}")
+        check_int("readout.bins", self.bins, minimum=1)
         if not np.isfinite(self.alpha) or self.alpha <= 0:
             raise ValueError(f"readout.alpha must be a finite number > 0, got {self.alpha}")
         check_split_settings(self.train_fraction, self.split_seed)
@@ -90,8 +90,7 @@ def features(counts: np.ndarray, n_steps: int, bin_width: int, bins: int) -> np.
     each readout bin a whole number of kernel bins: `bin_width` must divide n_steps / bins.
     """
     counts = np.asarray(counts)
-    if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or bins < 1:
-        raise ValueError(f"readout.bins must be an int >= 1, got {bins!r}")
+    check_int("readout.bins", bins, minimum=1)
     if counts.ndim == 2:
         if bins != 1:
             raise ValueError(

@@ -30,14 +30,12 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from yaml import YAMLError
 
-from runner.report.figures import write_figures
-from runner.report.summary import render_summary
+from runner.report.finish import finish
 from runner.study.identity import differences, flatten, identity_digest
-from runner.study.outcome import Outcome
 from runner.study.plan import ExperimentError, Plan
 from runner.study.prepare import prepare
-from runner.study.run import plan_identity
-from runner.study.run_folder import ChunkStore, write_tables
+from runner.study.run import assemble, plan_identity
+from runner.study.run_folder import ChunkStore
 from runner.study.sweep import Chunk, shard_chunks
 
 __all__ = ["Job", "Experiment", "find_jobs", "group_experiments", "collect", "main"]
@@ -211,18 +209,14 @@ def collect(experiment: Experiment, out: Path, figures: bool = True) -> tuple[Pl
     if instances.empty:
         return plan, [*report, "no finished chunk: nothing merged"]
     nominal = _nominal(list(stores.values()), plan, sorted(set(instances["point"])))
-    neurons = _merge(stores, finished, "neurons") if plan.config["output"]["neurons"] else None
+    neurons = _merge(stores, finished, "neurons") if plan.config.output.neurons else None
     out.mkdir(parents=True, exist_ok=True)
-    chips, summary = write_tables(out, instances, nominal, neurons, plan.sweep_columns,
-                                  plan.baseline, plan.paired, plan.accuracy)  # fmt: skip
-    outcome = Outcome(instances, chips, nominal, summary)  # nothing simulated here
-    if figures:
-        write_figures(plan, outcome, out, raster_stores=list(stores.values()))
+    outcome = assemble(plan, out, instances, nominal, neurons)  # nothing simulated here
     merged = [chunk for chunk in plan.chunks if finished[chunk]]
     if len(merged) < len(plan.chunks):
         report.append(f"{len(plan.chunks) - len(merged)} of {len(plan.chunks)} chunks missing: "
                       "their instances are not in the tables")  # fmt: skip
-    print(render_summary(replace(plan, chunks=merged), outcome, out))
+    print(finish(replace(plan, chunks=merged), outcome, out, figures, list(stores.values())))
     return plan, report
 
 

@@ -21,9 +21,7 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -32,10 +30,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from runner.analysis.objective import ObjectiveValue, check_direction, objective_of, objective_value
+from runner.analysis.objective import (
+    ObjectiveConfig,
+    ObjectiveValue,
+    check_direction,
+    objective_value,
+)
 from runner.cli.overrides import OverrideError, check_overrides, one_line
-from runner.report.figures import write_figures
-from runner.report.summary import render_summary
+from runner.report.finish import finish
 from runner.study.outcome import Outcome
 from runner.study.plan import ExperimentError, Plan
 from runner.study.prepare import prepare
@@ -87,7 +89,7 @@ def _status_line(plan: Plan, outcome: Outcome, run_dir: Path, job: str | None) -
     )
 
 
-def _check_study(objective: Mapping[str, Any] | None) -> None:
+def _check_study(objective: ObjectiveConfig | None) -> None:
     """An objective must be optimized in its own direction (ExperimentError otherwise)."""
     if objective is None:
         return
@@ -97,19 +99,19 @@ def _check_study(objective: Mapping[str, Any] | None) -> None:
         raise ExperimentError(str(error)) from error
 
 
-def _evaluate(objective: Mapping[str, Any] | None, outcome: Outcome) -> ObjectiveValue | None:
+def _evaluate(objective: ObjectiveConfig | None, outcome: Outcome) -> ObjectiveValue | None:
     """The objective over the run's chips (chips.parquet), or None if unset."""
     if objective is None:
         return None
     result = objective_value(outcome.chips, objective)
     if result.n_excluded:
         log.warning("objective: %d of %d chips cannot be measured (non-finite, or a NaN %s)",
-                    result.n_excluded, result.n_chips, objective["metric"])  # fmt: skip
+                    result.n_excluded, result.n_chips, objective.metric)  # fmt: skip
     if math.isnan(result.value):
         log.warning("objective: no chip of point %d has a finite %s: the value is NaN, the "
-                    "run returns %s (the worst value when you %s)", objective["point"],
-                    objective["metric"], result.trial_value(),
-                    objective["direction"])  # fmt: skip
+                    "run returns %s (the worst value when you %s)", objective.point,
+                    objective.metric, result.trial_value(),
+                    objective.direction.value)  # fmt: skip
     return result
 
 
@@ -118,18 +120,15 @@ def task(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         probe_writable(run_dir)  # before anything is logged to its runner.log
-        config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-        plan = prepare(config)
-        objective = objective_of(config)
+        plan = prepare(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+        objective = plan.objective
         _check_study(objective)
         outcome = run(plan, run_dir, on_claim=lambda: describe_run(run_dir, cfg))
         job = _job_label()
         if not plan.chunks:
             summary = _status_line(plan, outcome, run_dir, job)
         else:
-            if config["output"]["figures"]:
-                write_figures(plan, outcome, run_dir)
-            summary = render_summary(plan, outcome, run_dir)
+            summary = finish(plan, outcome, run_dir, plan.config.output.figures)
         result = _evaluate(objective, outcome)
         scored = f"\n{result.describe()}" if result else ""
         _to_log_files(summary + scored)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from runner.util.checks import UINT64_STOP, check_int
 from runner.util.files import find_file, unreadable_as_error
 
 __all__ = [
@@ -63,8 +64,7 @@ def check_split_settings(train_fraction: float, seed: int) -> None:
     """A split needs train and test samples, and a seed Philox can take."""
     if not 0.0 < train_fraction < 1.0:
         raise ValueError(f"readout.train_fraction must be in (0, 1), got {train_fraction}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**64:
-        raise ValueError(f"the split seed must be an int in [0, 2**64), got {seed!r}")
+    check_int("the split seed", seed, stop=UINT64_STOP)
 
 
 def stratified_split(labels: np.ndarray, train_fraction: float, seed: int) -> np.ndarray:

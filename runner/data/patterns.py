@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from runner.data.datasets import LabelledDataset
+from runner.util.checks import check_int
 
 __all__ = ["PatternTask", "pattern_templates", "patterns"]
 
@@ -39,11 +40,7 @@ class PatternTask:
     def __post_init__(self) -> None:
         counts = {"n_classes": 2, "n_samples": 2, "n_steps": 1, "n_channels": 1, "n_windows": 1}
         for name, minimum in counts.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ValueError(
-                    f"stimulus.patterns.{name} must be an int >= {minimum}, got {value!r}"
-                )
+            check_int(f"stimulus.patterns.{name}", getattr(self, name), minimum)
         if self.n_steps % self.n_windows:
             raise ValueError(
                 f"stimulus.patterns.n_windows={self.n_windows} must divide n_steps={self.n_steps}"

@@ -282,7 +282,7 @@ def variant_arrays(batch: Batch) -> dict[str, np.ndarray]:
     """Per-variant rows: variant_int (P, 4) = mask, lognormal, clip, shared; variant_real
     (P, 5) = sigma, sigma**2/2, sqrt(1-f), sqrt(f), Iscale (the kernel's VI_*/VR_* order).
 
-    The float64 values are computed exactly as runner.mismatch does, so the kernel's draws
+    The float64 values are computed exactly as runner.physics.mismatch does, so the kernel's draws
     are bitwise those of `sample_parameters`.
     """
     ints, reals = [], []

@@ -26,7 +26,8 @@ from runner.physics.parameters import (
     LAYOUT_NAMES,
     RECORD_NAMES,
 )
-from runner.physics.spec import NetworkSpec, check_uint64
+from runner.physics.spec import NetworkSpec
+from runner.util.checks import UINT64_STOP, check_int
 from runner.util.names import did_you_mean
 
 __all__ = [
@@ -62,12 +63,6 @@ def _check_dtype(dtype: Any) -> type:
     return np.dtype(dtype).type
 
 
-def _check_count(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _instance_ids(instances: Any) -> np.ndarray:
     """Instance ids as uint64, refusing what a cast would wrap or truncate (-1, 2.5, 2**64)."""
     array = np.asarray(instances)
@@ -76,7 +71,7 @@ def _instance_ids(instances: Any) -> np.ndarray:
     if array.dtype.kind == "u" or (array.dtype.kind == "i" and array.min() >= 0):
         return array.astype(np.uint64).reshape(-1)
     for value in array.reshape(-1).tolist():  # negative, fractional, or beyond int64
-        check_uint64("instances", value)
+        check_int("instances", value, stop=UINT64_STOP)
     return array.astype(np.uint64).reshape(-1)
 
 
@@ -89,7 +84,7 @@ def _record_positions(record: Any, n_instances: int) -> range | tuple[int, ...]:
             f"record must be True, False or a list of positions in [0, {n_instances}), "
             f"got {type(record).__name__}"
         )
-    return tuple(check_uint64("record", position, n_instances) for position in record)
+    return tuple(check_int("record", position, stop=n_instances) for position in record)
 
 
 @dataclass
@@ -142,7 +137,7 @@ class DynapSimNetwork:
         """The 24 per-neuron parameters of these mismatch instances: name -> (B, N) float32."""
         sampled, _ = sample_parameters(
             self.spec.nominal, self.spec.core_map, self.spec.mismatch,
-            self.spec.seed if seed is None else check_uint64("seed", seed),
+            self.spec.seed if seed is None else check_int("seed", seed, stop=UINT64_STOP),
             _instance_ids(instances),
         )  # fmt: skip
         return sampled
@@ -254,11 +249,12 @@ class DynapSimNetwork:
         x: (T, Nin) shared by all instances or (n_instances, T, Nin). record: True records
         raster and traces of every instance, a list of positions records only those.
         """
-        n_instances = _check_count("n_instances", n_instances, 1)
-        first_instance = check_uint64("first_instance", first_instance, 2**64 - n_instances + 1)
-        bin_width = _check_count("bin_width", bin_width, 0)
+        n_instances = check_int("n_instances", n_instances, 1)
+        last_start = UINT64_STOP - n_instances  # ids first_instance .. +n_instances-1 fit
+        first_instance = check_int("first_instance", first_instance, stop=last_start + 1)
+        bin_width = check_int("bin_width", bin_width, 0)
         record_instances = _record_positions(record, n_instances)
-        seed = self.spec.seed if seed is None else check_uint64("seed", seed)
+        seed = self.spec.seed if seed is None else check_int("seed", seed, stop=UINT64_STOP)
         dtype = _check_dtype(dtype)
         array = self._inputs(x, n_instances)
         instances = np.arange(first_instance, first_instance + n_instances, dtype=np.uint64)

@@ -1,7 +1,7 @@
 """Reproducible device mismatch: which parameters deviate, how, and what counts as unphysical.
 
 Each draw is keyed by (seed, instance, stream, parameter, neuron or core) through
-`runner.philox`, so an instance's parameters are the same whichever batch, chunk, shard or
+`runner.physics.philox`, so an instance's parameters are the same whichever batch, chunk, shard or
 backend produces them. The kernel draws the same numbers itself (`kernels/philox.cuh`).
 
 Models (x is a nominal float32 value, z a standard normal, sigma = percent / 3):

@@ -1,7 +1,7 @@
 """DynapSim model constants: the 24 per-neuron parameters, their defaults, and the state.
 
 The order of `PARAMETER_NAMES` is part of the random-number contract: a parameter's index
-is its Philox stream id, in the kernel (`kernels/dynapsim.cu`) and in `runner.mismatch`.
+is its Philox stream id, in the kernel (`kernels/dynapsim.cu`) and in `runner.physics.mismatch`.
 """
 
 from __future__ import annotations

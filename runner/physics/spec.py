@@ -23,19 +23,11 @@ from runner.physics.parameters import (
     LAYOUT_NAMES,
     POSITIVE_PARAMETERS,
 )
+from runner.util.checks import UINT64_STOP, check_int
 
-__all__ = ["NetworkSpec", "check_uint64"]
+__all__ = ["NetworkSpec"]
 
 _FLOAT32 = np.finfo(np.float32)
-
-
-def check_uint64(name: str, value: Any, stop: int = 2**64) -> int:
-    """A seed or instance id: an int in [0, stop). Both key Philox with 64 bits, so a
-    larger or negative one would silently alias another; it is refused instead."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 <= value < stop:
-        bound = "2**64" if stop == 2**64 else str(stop)
-        raise ValueError(f"{name} must be an int in [0, {bound}), got {value!r}")
-    return int(value)
 
 
 def _finite_scalar(name: str, value: Any) -> float:
@@ -238,7 +230,7 @@ class NetworkSpec:
         )
         if percent < 0:
             raise ValueError(f"percent_mismatch must be >= 0 (0.3 means 30 %), got {percent}")
-        seed = check_uint64("seed", seed)
+        seed = check_int("seed", seed, stop=UINT64_STOP)
         options = dict(mismatch_options or {})
         if "parameters" in options and options["parameters"] is not None:
             options["parameters"] = tuple(options["parameters"])

@@ -455,7 +455,7 @@ def write_figures(
     labels_by_point = dict(zip(outcome.summary["point"], labels, strict=True))
     labels = [labels_by_point.get(p.sweep.index, "") for p in plan.points]
     neurons_path = run_dir / "neurons.parquet"
-    per_neuron = neurons_path.exists() and plan.config["output"]["neurons"]
+    per_neuron = neurons_path.exists() and plan.config.output.neurons
     if per_neuron:
         rates = pd.read_parquet(neurons_path, columns=["point", "rate_hz", "nonfinite"])
     else:
@@ -469,7 +469,7 @@ def write_figures(
                             * (1 if per_neuron else p.network.spec.n_neurons))
         for p in plan.points
     }  # fmt: skip
-    within = plan.config["metrics"]["within"]
+    within = plan.config.metrics.within
     written = [_save(plot_robustness(outcome.summary, plan.sweep_columns, within),
                      folder / "robustness.png")]  # fmt: skip
     skipped = _chip_curves_skipped(plan, outcome.summary)
@@ -480,7 +480,7 @@ def write_figures(
         log.info("figures/chips.png left out: %s", skipped)
     if "accuracy.q50" in outcome.summary:
         figure = plot_accuracy(outcome.summary, plan.sweep_columns,
-                               plan.config["readout"]["target"])  # fmt: skip
+                               plan.config.readout.target)  # fmt: skip
         written.append(_save(figure, folder / "accuracy.png"))
     if not rates.empty:  # empty when every instance is non-finite
         written.append(_save(plot_rates(rates, finite_nominal, labels, resolution, per_neuron),

@@ -40,13 +40,13 @@ def render_summary(plan: Plan, outcome: Outcome, run_dir: Path) -> str:
     rate error against the baseline point when the sweep has several points."""
     summary = outcome.summary
     spec = plan.points[0].network.spec
-    network = plan.config["network"]
     rate = outcome.neuron_steps / max(outcome.seconds, 1e-9)
     grid = (f"{len(plan.points)} sweep point(s) x {plan.n_chips} chips "
-            f"({plan.config['sweep']['pairing']}) x {plan.n_trials} trial(s)")  # fmt: skip
+            f"({plan.config.sweep.pairing.value}) x {plan.n_trials} trial(s)")  # fmt: skip
     n_rows = sum(c.size for c in plan.chunks)
+    name = plan.config.network.name
     lines = [
-        f"network {network['name']}: {spec.n_neurons} neurons in {spec.n_cluster} core(s), "
+        f"network {name}: {spec.n_neurons} neurons in {spec.n_cluster} core(s), "
         f"{spec.n_inputs} inputs, {plan.points[0].stimulus.n_steps} steps of {spec.dt:g} s",
         f"{grid}; this shard {n_rows} rows, {outcome.simulated} simulated now on "
         f"backend {outcome.backend} in {outcome.seconds:.1f} s ({rate:.3g} neuron-steps/s)"
@@ -69,7 +69,7 @@ def render_summary(plan: Plan, outcome: Outcome, run_dir: Path) -> str:
     table["rate std over neurons"] = summary["rate_std_hz.mean"].map("{:.2f}".format)
     table["rel. error median [5%, 95%]"] = _spread(summary, "rate_rel_error", 3)
     table["corr"] = summary["rate_corr.q50"].map("{:.3f}".format)
-    within = plan.config["metrics"]["within"]
+    within = plan.config.metrics.within
     table[f"within ±{within:.0%}"] = summary["frac_within.mean"].map("{:.3f}".format)
     table["silent"] = summary["n_silent.mean"].map("{:.1f}".format)
     table["saturated"] = summary["n_saturated.mean"].map("{:.1f}".format)
@@ -99,7 +99,7 @@ def render_summary(plan: Plan, outcome: Outcome, run_dir: Path) -> str:
 def _accuracy_table(plan: Plan, summary: pd.DataFrame, changes: bool) -> list[str]:
     """Test accuracy per sweep point: nominal, over chips (transferred readout, and
     refitted per chip when asked), the share at the target, the paired change."""
-    target = plan.config["readout"]["target"]
+    target = plan.config.readout.target
     table = pd.DataFrame({"point": summary["point"]})
     for column in plan.sweep_columns:
         table[column] = summary[column]

@@ -113,7 +113,7 @@ def chunk_footprint(plan: Plan, chunk: Chunk) -> ChunkFootprint:
         n_bins=-(-stimulus.n_steps // plan.bin_width(point.sweep.index)),
         n_inputs=spec.n_inputs,
         n_streams=sum(len(plan.points[p].stimulus.chip_trials) for p in plan.points_of(chunk)),
-        neurons_table=bool(plan.config["output"]["neurons"]),
+        neurons_table=plan.config.output.neurons,
         readout_bins=0 if point.task is None else point.task.config.bins,
     )
 

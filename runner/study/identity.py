@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runner.study.sweep import SweepPoint
 from runner.util.files import find_file
+
+if TYPE_CHECKING:
+    from runner.study.plan import Point
 
 __all__ = [
     "FORMAT_VERSION",
@@ -47,25 +49,24 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _input_files(
-    points: Iterable[SweepPoint], readout: dict[str, Any] | None
-) -> dict[str, str]:
+def _input_files(points: Iterable[Point]) -> dict[str, str]:
     """`key=path as given` -> SHA-256 of the file, for every file a sweep point reads."""
     files = {}
     for point in points:
-        used = [("network.file", point.network.get("file"))]
-        if point.stimulus.get("kind") in ("file", "dataset"):
-            used.append(("stimulus.file", point.stimulus.get("file")))
-        if readout is not None and readout.get("kind") == "linear":
-            used.append(("readout.file", readout.get("file")))
+        used = [("network.file", point.network_config.file)]
+        if point.stimulus_config.kind.value in ("file", "dataset"):
+            used.append(("stimulus.file", point.stimulus_config.file))
+        if point.task is not None and point.task.config.kind == "linear":
+            used.append(("readout.file", point.task.config.file))
         for key, given in used:
             if given and f"{key}={given}" not in files:
                 files[f"{key}={given}"] = _file_digest(find_file(given, key))
     return files
 
 
-def experiment_identity(config: dict[str, Any], points: Iterable[SweepPoint]) -> dict[str, Any]:
-    """The identity of `config` run over its resolved sweep `points` (JSON-ready)."""
+def experiment_identity(config: Mapping[str, Any], points: Iterable[Point]) -> dict[str, Any]:
+    """The identity of a config (as the plain values Hydra composed, which is what is stored
+    and hashed) run over its built sweep `points` (JSON-ready)."""
     sections = {}
     for key in IDENTITY_SECTIONS:
         value = config.get(key)
@@ -74,7 +75,7 @@ def experiment_identity(config: dict[str, Any], points: Iterable[SweepPoint]) ->
         if isinstance(value, dict):
             value = {k: v for k, v in value.items() if k not in _NOT_IDENTITY.get(key, ())}
         sections[key] = value
-    files = _input_files(points, config.get("readout"))
+    files = _input_files(points)
     return {"format_version": FORMAT_VERSION, **sections, "files": files}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,7 +24,11 @@ from runner.physics.parameters import (
     LAYOUT_NAMES,
 )
 from runner.physics.specfile import load_spec_file
+from runner.util.checks import check_int
 from runner.util.files import find_file
+
+if TYPE_CHECKING:
+    from runner.study.schema import NetworkConfig
 
 __all__ = ["resolve_network", "build_network"]
 
@@ -44,7 +48,8 @@ def _load_spec_version(path: Path, mtime_ns: int, size: int) -> dict[str, Any]:
 
 
 def resolve_network(network: dict[str, Any]) -> dict[str, Any]:
-    """Explicit per-core current lists and scalars; file values under the config's."""
+    """A `network:` tree (plain values) with explicit per-core current lists and scalars,
+    file values under the config's: the tree a sweep axis addresses by path."""
     net = copy.deepcopy(network)
     if (net.get("file") is None) == (net.get("generator") is None):
         raise ValueError("network: set exactly one of `generator` (weights from code) or `file`")
@@ -53,8 +58,7 @@ def resolve_network(network: dict[str, Any]) -> dict[str, Any]:
         net["n_cluster"] = from_file["n_cluster"]
         net["neurons_per_core"] = None
     n_cluster = net["n_cluster"]
-    if not isinstance(n_cluster, int) or n_cluster < 1:
-        raise ValueError(f"network.n_cluster must be an int >= 1, got {n_cluster!r}")
+    check_int("network.n_cluster", n_cluster, minimum=1)
     for name in CURRENT_NAMES:
         value = net["currents"].get(name)
         if value is None:
@@ -71,26 +75,26 @@ def resolve_network(network: dict[str, Any]) -> dict[str, Any]:
     return net
 
 
-def build_network(net: dict[str, Any], seed: int) -> DynapSimNetwork:
-    """A resolved network dict -> the network (mismatch seed `seed`)."""
-    if net.get("file"):
-        spec = _spec_file(net["file"])
+def build_network(net: NetworkConfig, seed: int) -> DynapSimNetwork:
+    """A resolved network config -> the network (mismatch seed `seed`)."""
+    if net.file:
+        spec = _spec_file(net.file)
         core_map = np.asarray(spec["core_map"])
         weights = {"weights_in": spec.get("weights_in"), "weights_rec": spec.get("weights_rec")}
     else:
-        per_core = net["neurons_per_core"]
-        if not isinstance(per_core, int) or per_core < 1:
-            raise ValueError(f"network.neurons_per_core must be an int >= 1, got {per_core!r}")
-        core_map = np.repeat(np.arange(net["n_cluster"]), per_core)
-        generator = net["generator"]
-        weights = generate_weights(generator["name"], core_map, generator.get("params") or {})
-    mismatch = net["mismatch"]
-    layout = {name: value for name, value in net["layout"].items() if value is not None}
+        per_core = check_int("network.neurons_per_core", net.neurons_per_core, minimum=1)
+        core_map = np.repeat(np.arange(net.n_cluster), per_core)
+        generator = net.generator
+        weights = generate_weights(generator.name, core_map, generator.params)
+    mismatch = net.mismatch
+    currents = {name: getattr(net.currents, name) for name in CURRENT_NAMES}
+    layout = {name: getattr(net.layout, name) for name in LAYOUT_NAMES}
     return dynapsim_net_from_spec(
-        net["n_cluster"], core_map, **weights, **net["currents"], **layout,
-        Iscale=net["Iscale"], percent_mismatch=net["percent_mismatch"], dt=net["dt"], seed=seed,
-        mismatch_distribution=mismatch["distribution"],
-        mismatch_shared_fraction=mismatch["shared_fraction"],
-        mismatch_parameters=mismatch["parameters"],
-        nonphysical=mismatch["nonphysical"],
+        net.n_cluster, core_map, **weights, **currents,
+        **{name: value for name, value in layout.items() if value is not None},
+        Iscale=net.Iscale, percent_mismatch=net.percent_mismatch, dt=net.dt, seed=seed,
+        mismatch_distribution=mismatch.distribution.value,
+        mismatch_shared_fraction=mismatch.shared_fraction,
+        mismatch_parameters=mismatch.parameters,
+        nonphysical=mismatch.nonphysical.value,
     )  # fmt: skip

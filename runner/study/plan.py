@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,7 +19,9 @@ from runner.analysis.chip_statistics import AccuracySettings
 from runner.study.sweep import Chunk, SweepPoint
 
 if TYPE_CHECKING:
+    from runner.analysis.objective import ObjectiveConfig
     from runner.network.dynapsim import DynapSimNetwork
+    from runner.study.schema import NetworkConfig, RunnerConfig, StimulusConfig
     from runner.study.scoring import PointTask
     from runner.study.stimulus import Stimulus
 
@@ -37,12 +39,14 @@ class Point:
     sweep: SweepPoint
     network: DynapSimNetwork
     stimulus: Stimulus
-    task: PointTask | None = None  # with a readout: the labels, split and readout
+    task: PointTask | None  # with a readout: the labels, split and readout
+    network_config: NetworkConfig  # what the network was built from (resolved, swept)
+    stimulus_config: StimulusConfig
 
 
 @dataclass
 class Plan:
-    config: dict[str, Any]
+    config: RunnerConfig
     points: list[Point]
     sweep_columns: list[str]
     chunks: Sequence[Chunk]  # this shard's chunks (may be none)
@@ -59,11 +63,11 @@ class Plan:
     @property
     def baseline(self) -> int:
         """The sweep point paired changes are measured against."""
-        return self.config["sweep"]["baseline"]
+        return self.config.sweep.baseline
 
     @property
     def paired(self) -> bool:
-        return self.config["sweep"]["pairing"] == "paired"
+        return self.config.sweep.pairing.value == "paired"
 
     def point_of(self, row: int) -> Point:
         return self.points[row // self.rows_per_point]
@@ -97,7 +101,7 @@ class Plan:
 
     def neurons_per_instance(self, chunk: Chunk) -> int | None:
         """Rows per instance in the chunk's neurons file (None: output.neurons is off)."""
-        if not self.config["output"]["neurons"]:
+        if not self.config.output.neurons:
             return None
         return self.point_of(chunk.first).network.spec.n_neurons
 
@@ -109,17 +113,21 @@ class Plan:
     def bin_width(self, point: int) -> int:
         """Steps per kernel bin of a point's backend calls (see scoring.kernel_bin_width)."""
         task = self.points[point].task
-        return self.config["metrics"]["bin_steps"] if task is None else task.bin_width
+        return self.config.metrics.bin_steps if task is None else task.bin_width
 
     @property
     def accuracy(self) -> AccuracySettings | None:
         """What the summary needs to describe accuracies (None: no readout)."""
-        if self.config.get("readout") is None:
+        if self.config.readout is None:
             return None
         chance = {p.sweep.index: p.task.chance for p in self.points if p.task is not None}
-        return AccuracySettings(self.config["readout"]["target"], chance)
+        return AccuracySettings(self.config.readout.target, chance)
 
     @property
     def shard_label(self) -> str:
-        shard = self.config["shard"]
-        return f"shard {shard['index']}/{shard['count']}"
+        return f"shard {self.config.shard.index}/{self.config.shard.count}"
+
+    @property
+    def objective(self) -> ObjectiveConfig | None:
+        """What the run returns to a calibration study (None: no metric named)."""
+        return None if self.config.objective.metric is None else self.config.objective

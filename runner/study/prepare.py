@@ -6,89 +6,90 @@ any simulation; then the chunks of the sweep and of this shard are laid out.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from runner.analysis.objective import check_objective, objective_of
-from runner.analysis.readout import ReadoutConfig
+from runner.analysis.objective import check_objective
 from runner.kernel.backends import BackendUnavailable, resolve_backend
 from runner.network.dynapsim import packable
 from runner.study.network_config import build_network, resolve_network
 from runner.study.plan import ExperimentError, Plan, Point
-from runner.study.schema import check_schema
+from runner.study.schema import (
+    NetworkConfig,
+    RunnerConfig,
+    StimulusConfig,
+    load_config,
+    plain,
+    typed,
+)
 from runner.study.scoring import point_task
 from runner.study.stimulus import Stimulus
-from runner.study.sweep import axis_column, expand_sweep, plan_chunks, shard_chunks
+from runner.study.sweep import SweepPoint, axis_column, expand_sweep, plan_chunks, shard_chunks
+from runner.util.checks import check_int
 
 __all__ = ["prepare"]
 
 
-def prepare(config: dict[str, Any]) -> Plan:
-    """Resolve and validate the whole experiment; raise ExperimentError on any problem."""
-    sweep = config["sweep"]
-    n_chips = sweep["n_samples"]
+def prepare(config: RunnerConfig | Mapping[str, Any]) -> Plan:
+    """Resolve and validate the whole experiment (a composed config, as `RunnerConfig` or as
+    the plain dict Hydra composed); raise ExperimentError on any problem."""
     errors = (ValueError, TypeError, FileNotFoundError, BackendUnavailable)
     try:
-        check_schema(config)
-        resolve_backend(config["backend"]["name"])
-        if n_chips < 1:
-            raise ValueError(f"sweep.n_samples (chips per point) must be >= 1, got {n_chips}")
-        if config["metrics"]["bin_steps"] < 1:
-            raise ValueError(
-                f"metrics.bin_steps must be >= 1, got {config['metrics']['bin_steps']}"
-            )
+        config = load_config(config)
+        resolve_backend(config.backend.name.value)
+        n_chips = check_int("sweep.n_samples (chips per point)", config.sweep.n_samples, 1)
+        check_int("metrics.bin_steps", config.metrics.bin_steps, 1)
         sweep_points = expand_sweep(
-            resolve_network(config["network"]), config["stimulus"], sweep["axes"]
+            resolve_network(plain(config.network)), plain(config.stimulus), config.sweep.axes
         )
-        readout = None if config.get("readout") is None else ReadoutConfig(**config["readout"])
-        if config["chunk_size"] < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {config['chunk_size']}")
+        check_int("chunk_size", config.chunk_size, 1)
     except errors as error:
         raise ExperimentError(str(error)) from error
-    points = []
-    for sweep_point in sweep_points:
-        try:
-            net = build_network(resolve_network(sweep_point.network), config["seed"])
-            stimulus = Stimulus(sweep_point.stimulus, net.spec.n_inputs, net.spec.dt, readout)
-            task = None if readout is None else point_task(
-                readout, stimulus, net.spec.n_neurons, config["metrics"]["bin_steps"]
-            )  # fmt: skip
-        except errors as error:
-            where = (
-                f"sweep point {sweep_point.index} {sweep_point.values}: "
-                if len(sweep_points) > 1
-                else ""
-            )
-            raise ExperimentError(f"{where}{error}") from error
-        points.append(Point(sweep_point, net, stimulus, task))
+    points = [_point(config, sweep_point, len(sweep_points) > 1) for sweep_point in sweep_points]
     n_trials = _trials_per_chip(points)
-    if not 0 <= sweep["baseline"] < len(points):
+    if not 0 <= config.sweep.baseline < len(points):
         raise ExperimentError(
             f"sweep.baseline must be a sweep point index in [0, {len(points)}), "
-            f"got {sweep['baseline']}"
+            f"got {config.sweep.baseline}"
         )
-    objective = objective_of(config)
-    if objective is not None:
+    if config.objective.metric is not None:
         try:
-            check_objective(objective, len(points), config["shard"]["count"],
-                            config.get("readout"))  # fmt: skip
+            check_objective(config.objective, len(points), config.shard.count, config.readout)
         except ValueError as error:
             raise ExperimentError(str(error)) from error
     group_of = _pack_groups(points)
-    all_chunks = plan_chunks(group_of, n_chips, config["chunk_size"], n_trials)
+    all_chunks = plan_chunks(group_of, n_chips, config.chunk_size, n_trials)
     try:
-        chunks = shard_chunks(all_chunks, config["shard"]["index"], config["shard"]["count"])
+        chunks = shard_chunks(all_chunks, config.shard.index, config.shard.count)
     except ValueError as error:
         raise ExperimentError(str(error)) from error
     n_rows = len(points) * n_chips * n_trials
-    raster = config["output"]["raster_instance"]
+    raster = config.output.raster_instance
     if raster is None:
         raster = n_rows - n_chips * n_trials
     elif not 0 <= raster < n_rows:
         raise ExperimentError(
             f"output.raster_instance must be a row id (instance) in [0, {n_rows}), got {raster}"
         )
-    columns = [axis_column(a) for a in sweep["axes"]]
+    columns = [axis_column(axis) for axis in config.sweep.axes]
     return Plan(config, points, columns, chunks, n_chips, n_trials, raster, group_of, all_chunks)
+
+
+def _point(config: RunnerConfig, sweep_point: SweepPoint, name_it: bool) -> Point:
+    """A sweep point's network, stimulus and task, built and checked (ExperimentError naming
+    the point when the sweep has several)."""
+    try:
+        network = typed(NetworkConfig, resolve_network(sweep_point.network))
+        stimulus_config = typed(StimulusConfig, sweep_point.stimulus)
+        net = build_network(network, config.seed)
+        stimulus = Stimulus(stimulus_config, net.spec.n_inputs, net.spec.dt, config.readout)
+        task = None if config.readout is None else point_task(
+            config.readout, stimulus, net.spec.n_neurons, config.metrics.bin_steps
+        )  # fmt: skip
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        where = f"sweep point {sweep_point.index} {sweep_point.values}: " if name_it else ""
+        raise ExperimentError(f"{where}{error}") from error
+    return Point(sweep_point, net, stimulus, task, network, stimulus_config)
 
 
 def _trials_per_chip(points: list[Point]) -> int:

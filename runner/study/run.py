@@ -13,6 +13,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,12 @@ from runner.study.identity import experiment_identity
 from runner.study.outcome import Outcome
 from runner.study.plan import Plan
 from runner.study.run_folder import ChunkStore, write_tables
+from runner.study.schema import plain
 from runner.study.scoring import stored_readout
 from runner.study.simulate import simulate_chunk, simulate_nominals
 from runner.study.sweep import Chunk
 
-__all__ = ["plan_identity", "run"]
+__all__ = ["plan_identity", "run", "assemble"]
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,8 @@ _PROGRESS_LOG_INTERVAL_S = 30.0
 
 
 def plan_identity(plan: Plan) -> dict[str, Any]:
-    """What must match for chunk files to be reused (see runner.identity)."""
-    return experiment_identity(plan.config, [point.sweep for point in plan.points])
+    """What must match for chunk files to be reused (see runner.study.identity)."""
+    return experiment_identity(plain(plan.config), plan.points)
 
 
 class _Progress:
@@ -80,7 +82,7 @@ def run(
 ) -> Outcome:
     """Lock and claim the run folder (RunFolderError if it cannot take this run; then
     `on_claim`), simulate the pending chunks of this shard, write the tables."""
-    store = ChunkStore.open(run_dir, plan_identity(plan), plan.config)
+    store = ChunkStore.open(run_dir, plan_identity(plan), plain(plan.config))
     try:
         if on_claim is not None:
             on_claim()
@@ -110,12 +112,12 @@ def _readouts(plan: Plan, store: ChunkStore, points: range) -> dict[int, Readout
 
 def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
     config = plan.config
-    backend = resolve_backend(config["backend"]["name"])
+    backend = resolve_backend(config.backend.name.value)
     if not plan.chunks:
         log.info("%s holds none of the sweep's %d chunk(s): nothing to simulate or write",
                  plan.shard_label, len(plan.sweep_chunks))  # fmt: skip
         empty = pd.DataFrame()
-        return Outcome(empty, empty, empty, empty, backend, 0, 0.0, 0)
+        return Outcome(empty, empty, empty, empty, backend)
     pending = [c for c in plan.chunks if not store.finished(c, plan.neurons_per_instance(c))]
     if pending:
         check_chunks_fit(plan, available_memory())
@@ -155,9 +157,21 @@ def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
         bar.close()
 
     instances = store.read(plan.chunks, "instances")
-    neurons = store.read(plan.chunks, "neurons") if config["output"]["neurons"] else None
-    chips, summary = write_tables(store.run_dir, instances, nominal_table, neurons,
-                                  plan.sweep_columns, plan.baseline, plan.paired,
-                                  plan.accuracy)  # fmt: skip
-    return Outcome(instances, chips, nominal_table, summary, backend, simulated, seconds,
-                   neuron_steps)  # fmt: skip
+    neurons = store.read(plan.chunks, "neurons") if config.output.neurons else None
+    outcome = assemble(plan, store.run_dir, instances, nominal_table, neurons)
+    return replace(outcome, backend=backend, simulated=simulated, seconds=seconds,
+                   neuron_steps=neuron_steps)  # fmt: skip
+
+
+def assemble(
+    plan: Plan,
+    folder: Path,
+    instances: pd.DataFrame,
+    nominal: pd.DataFrame,
+    neurons: pd.DataFrame | None,
+) -> Outcome:
+    """The final tables of a run, or of a collect's merge, written into `folder`: the rows
+    as given, the chips and summary computed from them."""
+    chips, summary = write_tables(folder, instances, nominal, neurons, plan.sweep_columns,
+                                  plan.baseline, plan.paired, plan.accuracy)  # fmt: skip
+    return Outcome(instances, chips, nominal, summary)

@@ -2,22 +2,26 @@
 
 Registered in Hydra's ConfigStore as `base_config`, so a misspelt key or a value of the
 wrong type is rejected with the key's name while Hydra composes the config, before any
-simulation starts. Values are checked again where they meet the model (`NetworkSpec.build`).
+simulation starts. The run reads the config as these dataclasses (`load_config`), never as
+a dict. Values are checked again where they meet the model (`NetworkSpec.build`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, make_dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from runner.analysis.objective import ObjectiveConfig
 from runner.analysis.readout import ReadoutConfig
 from runner.data.patterns import PatternTask
+from runner.physics.parameters import CURRENT_NAMES, LAYOUT_NAMES
 
 __all__ = [
     "Backend",
@@ -38,12 +42,14 @@ __all__ = [
     "ShardConfig",
     "MetricsConfig",
     "OutputConfig",
-    "Direction",
-    "ObjectiveConfig",
     "RunnerConfig",
     "register_configs",
-    "check_schema",
+    "load_config",
+    "typed",
+    "plain",
 ]
+
+Config = TypeVar("Config")
 
 
 class Backend(Enum):
@@ -58,7 +64,7 @@ class StimulusKind(Enum):
     regular = "regular"
     file = "file"
     dataset = "dataset"  # labelled samples from `file` (.npz: inputs, labels [, train])
-    patterns = "patterns"  # labelled samples from the `patterns` generator (runner.tasks)
+    patterns = "patterns"  # labelled samples from the `patterns` generator (runner.data.patterns)
 
 
 class Distribution(Enum):
@@ -81,45 +87,18 @@ class Pairing(Enum):
     independent = "independent"  # every (point, chip) draws its own: unrelated chips
 
 
-@dataclass
-class Currents:
-    """Bias currents [A]: null = chip default, a number = every core, a list = one per core."""
+Currents = make_dataclass("Currents", [(name, Any, None) for name in CURRENT_NAMES])
+Currents.__doc__ = """Bias currents [A] (the model's CURRENT_NAMES): null = chip default, a number
+= every core, a list = one per core."""
 
-    Idc: Any = None
-    If_nmda: Any = None
-    Igain_ahp: Any = None
-    Igain_mem: Any = None
-    Igain_syn: Any = None
-    Ipulse_ahp: Any = None
-    Ipulse: Any = None
-    Iref: Any = None
-    Ispkthr: Any = None
-    Itau_ahp: Any = None
-    Itau_mem: Any = None
-    Itau_syn: Any = None
-    Iw_ahp: Any = None
-
-
-@dataclass
-class Layout:
-    """Layout constants (capacitances [F], Io [A], kappas, Ut, Vth [V]): null = default."""
-
-    C_ahp: float | None = None
-    C_syn: float | None = None
-    C_pulse_ahp: float | None = None
-    C_pulse: float | None = None
-    C_ref: float | None = None
-    C_mem: float | None = None
-    Io: float | None = None
-    kappa_n: float | None = None
-    kappa_p: float | None = None
-    Ut: float | None = None
-    Vth: float | None = None
+Layout = make_dataclass("Layout", [(name, Any, None) for name in LAYOUT_NAMES])
+Layout.__doc__ = """Layout constants (the model's LAYOUT_NAMES: capacitances [F], Io [A], kappas,
+Ut, Vth [V]): null = default (or the spec file's), a number = every neuron."""
 
 
 @dataclass
 class MismatchConfig:
-    """Beyond Rockpool's Gaussian: see runner.mismatch."""
+    """Beyond Rockpool's Gaussian: see runner.physics.mismatch."""
 
     distribution: Distribution = Distribution.gaussian
     shared_fraction: float = 0.0
@@ -129,7 +108,7 @@ class MismatchConfig:
 
 @dataclass
 class GeneratorConfig:
-    """Weights from a seeded generator in runner.generators: its name and keyword params."""
+    """Weights from a seeded generator in runner.data.weights: its name and keyword params."""
 
     name: str = "feedforward"
     params: dict[str, Any] = field(default_factory=dict)
@@ -141,9 +120,9 @@ class NetworkConfig:
 
     name: str = "feedforward"
     n_cluster: int = 1
-    neurons_per_core: int = 256
+    neurons_per_core: int | None = 256  # null with a spec `file` (the file's core map)
     generator: GeneratorConfig | None = field(default_factory=GeneratorConfig)
-    file: str | None = None  # .npz/.json spec (runner.specfile); currents set here override it
+    file: str | None = None  # .npz/.json spec file; currents set here override its own
     currents: Currents = field(default_factory=Currents)
     layout: Layout = field(default_factory=Layout)
     Iscale: float | None = None  # null: the file's value, else 1e-8 A
@@ -165,6 +144,9 @@ class StimulusConfig:
     seed: int = 0
     patterns: PatternTask | None = None  # kind=patterns: the generator's parameters
 
+    def __post_init__(self) -> None:
+        self.kind = StimulusKind(self.kind)  # also from its name
+
 
 @dataclass
 class SweepAxis:
@@ -173,6 +155,9 @@ class SweepAxis:
     path: str = "network.percent_mismatch"
     values: list[Any] = field(default_factory=list)
     mode: AxisMode = AxisMode.replace
+
+    def __post_init__(self) -> None:
+        self.mode = AxisMode(self.mode)  # also from its name
 
 
 @dataclass
@@ -208,24 +193,6 @@ class OutputConfig:
     raster_instance: int | None = None  # a row id; null: chip 0, first trial, last point
 
 
-class Direction(Enum):
-    maximize = "maximize"
-    minimize = "minimize"
-
-
-@dataclass
-class ObjectiveConfig:
-    """What a calibration study optimizes: a statistic over the chips of one sweep point
-    (runner.objective); `direction` must match the Optuna sweeper's, which decides.
-    A node with `metric: null` rather than a null node, so `objective.KEY=...` always merges."""
-
-    metric: str | None = None  # null: no objective
-    statistic: str = "q05"  # mean, median, min, max, qNN, frac_at_least, frac_at_most
-    threshold: float | None = None  # frac_at_least / frac_at_most only
-    point: int = 0
-    direction: Direction = Direction.maximize
-
-
 @dataclass
 class BackendConfig:
     name: Backend = Backend.auto
@@ -251,21 +218,37 @@ def register_configs() -> None:
     ConfigStore.instance().store(name="base_config", node=RunnerConfig)
 
 
-def check_schema(config: dict[str, Any]) -> None:
-    """Refuse keys the schema lacks even when added with Hydra's `+key=` (which allows it),
-    and values the types allow but the metrics cannot use (NaN, negative tolerances)."""
-    try:
-        OmegaConf.merge(OmegaConf.structured(RunnerConfig), config)
-    except OmegaConfBaseException as error:
-        raise ValueError(str(error).splitlines()[0] + f" (at {error.full_key})") from None
-    metrics = config["metrics"]
-    if not math.isfinite(metrics["within"]) or metrics["within"] < 0:
+def load_config(config: RunnerConfig | Mapping[str, Any] | DictConfig) -> RunnerConfig:
+    """A composed config (or a stored one) as `RunnerConfig`, checked: keys the schema lacks
+    are refused even when added with Hydra's `+key=` (which allows it), and so are values the
+    types allow but the metrics cannot use (NaN, negative tolerances). ValueError says where."""
+    if isinstance(config, RunnerConfig):
+        return config
+    loaded = typed(RunnerConfig, config)
+    metrics = loaded.metrics
+    if not math.isfinite(metrics.within) or metrics.within < 0:
         raise ValueError(
             f"metrics.within must be a finite number >= 0 (0.2 means within 20 % of the nominal "
-            f"rate), got {metrics['within']}"
+            f"rate), got {metrics.within}"
         )
-    if not math.isfinite(metrics["saturated_rate_hz"]) or metrics["saturated_rate_hz"] <= 0:
+    if not math.isfinite(metrics.saturated_rate_hz) or metrics.saturated_rate_hz <= 0:
         raise ValueError(
             f"metrics.saturated_rate_hz must be a finite rate > 0 (Hz), "
-            f"got {metrics['saturated_rate_hz']}"
+            f"got {metrics.saturated_rate_hz}"
         )
+    return loaded
+
+
+def typed(schema: type[Config], tree: Mapping[str, Any] | DictConfig) -> Config:
+    """`tree` (plain values, e.g. a sweep point's network) as an instance of the dataclass
+    `schema`, validated by OmegaConf (ValueError naming the key)."""
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), tree))
+    except OmegaConfBaseException as error:
+        raise ValueError(str(error).splitlines()[0] + f" (at {error.full_key})") from None
+
+
+def plain(config: Any) -> Any:
+    """A config dataclass as plain values (dicts, lists, enum names): what the run folder
+    stores and the identity hashes, the same as the YAML Hydra composed."""
+    return OmegaConf.to_container(OmegaConf.structured(config), enum_to_str=True)

@@ -42,7 +42,7 @@ def _simulate_points(
     """One backend call for rows of several points (`point_ids` index `networks`; `keys`
     are the ids the rows' mismatch draws are keyed by), binned for `bin_width` steps."""
     batch = packed_batch(
-        networks, point_ids, inputs, keys, plan.config["seed"], bin_width, record,
+        networks, point_ids, inputs, keys, plan.config.seed, bin_width, record,
     )  # fmt: skip
     return get_backend(backend)(batch)
 
@@ -151,10 +151,10 @@ def simulate_chunk(
     spec = points[0].network.spec
     n_steps = points[0].stimulus.n_steps
     neuron = neuron_metrics(result, n_steps, spec.dt)
-    metrics = config["metrics"]
+    metrics = config.metrics
     per_instance = instance_metrics(
-        result, neuron, nominal, spec.dt, metrics["bin_steps"], bin_width, n_steps,
-        metrics["within"], metrics["saturated_rate_hz"],
+        result, neuron, nominal, spec.dt, metrics.bin_steps, bin_width, n_steps,
+        metrics.within, metrics.saturated_rate_hz,
     )  # fmt: skip
     if points[0].task is not None:
         per_instance.update(_chunk_predictions(plan, chunk_points, point_of, trials, result,
@@ -166,10 +166,10 @@ def simulate_chunk(
             column: [_cell(plan.points[p].sweep.values[column]) for p in point_of]
             for column in plan.sweep_columns
         },
-        "seed": config["seed"],
+        "seed": config.seed,
     }
     instances = pd.DataFrame({**head, **per_instance})
-    if not config["output"]["neurons"]:
+    if not config.output.neurons:
         return instances, None
     neurons = neuron_table(rows, spec.core_map, result.spike_count, neuron,
                            nonfinite=result.nonfinite_step >= 0, compact=True)  # fmt: skip

@@ -15,15 +15,19 @@ else the test samples.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from runner.analysis.readout import ReadoutConfig
 from runner.data.datasets import LabelledDataset, check_spike_counts, load_dataset
 from runner.data.patterns import PatternTask, patterns
 from runner.kernel.batch import InputEvents
+from runner.util.checks import UINT64_STOP, check_int
 from runner.util.files import find_file, unreadable_as_error
+
+if TYPE_CHECKING:
+    from runner.analysis.readout import ReadoutConfig
+    from runner.study.schema import StimulusConfig
 
 __all__ = ["LABELLED_KINDS", "Stimulus"]
 
@@ -72,29 +76,29 @@ def _rates(value: Any) -> np.ndarray:
 
 
 def _labelled_dataset(
-    config: dict[str, Any], n_channels: int, dt: float, readout: ReadoutConfig | None
+    config: StimulusConfig, n_channels: int, dt: float, readout: ReadoutConfig | None
 ) -> LabelledDataset:
     """The dataset of a `dataset` or `patterns` stimulus, split as `readout` says."""
-    kind = config["kind"]
+    kind = config.kind.value
     if readout is None:
         raise ValueError(
             f"stimulus.kind={kind} gives labelled samples for a task and needs a readout "
             "block (readout.kind: vote, linear or ridge), e.g. task=patterns"
         )
-    if config["trials"] != 1:
+    if config.trials != 1:
         raise ValueError(
-            f"stimulus.trials={config['trials']} does not apply to stimulus.kind={kind}: the "
+            f"stimulus.trials={config.trials} does not apply to stimulus.kind={kind}: the "
             "trials are the dataset's samples (trial id = sample index); leave it at 1"
         )
     if kind == "dataset":
-        if not config.get("file"):
+        if not config.file:
             raise ValueError(
                 "stimulus.kind=dataset needs stimulus.file (an .npz with inputs (S, T, C), "
                 "labels (S,) and optionally train (S,))"
             )
-        return load_dataset(config["file"], n_channels, readout.train_fraction,
+        return load_dataset(config.file, n_channels, readout.train_fraction,
                             readout.split_seed)  # fmt: skip
-    task = PatternTask(**(config.get("patterns") or {}))
+    task = config.patterns or PatternTask()
     if task.n_channels != n_channels:
         raise ValueError(
             f"stimulus.patterns.n_channels={task.n_channels} must equal the network's "
@@ -113,20 +117,16 @@ class Stimulus:
 
     def __init__(
         self,
-        config: dict[str, Any],
+        config: StimulusConfig,
         n_channels: int,
         dt: float,
         readout: ReadoutConfig | None = None,
     ) -> None:
-        self.kind = config["kind"]
-        self.seed = int(config["seed"])
+        self.kind = config.kind.value
+        self.seed = check_int("stimulus.seed", config.seed, stop=UINT64_STOP)
         self.n_channels = n_channels
         self.dt = dt
-        if not 0 <= self.seed < 2**64:
-            raise ValueError(f"stimulus.seed must be in [0, 2**64), got {self.seed}")
-        n_trials = config["trials"]
-        if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
-            raise ValueError(f"stimulus.trials must be an integer >= 1, got {n_trials!r}")
+        n_trials = check_int("stimulus.trials", config.trials, minimum=1)
         self.chip_trials = np.arange(n_trials)  # what every chip runs
         self.nominal_trials = np.arange(n_trials)  # what the nominal instance runs (a superset)
         self.dataset: LabelledDataset | None = None
@@ -135,10 +135,10 @@ class Stimulus:
         elif self.kind == "file":
             self._from_file(config)
         else:
-            self.n_steps = int(config["n_steps"])
+            self.n_steps = int(config.n_steps)
             if self.n_steps < 1:
                 raise ValueError(f"stimulus.n_steps must be >= 1, got {self.n_steps}")
-            rate = _rates(config["rate_hz"])
+            rate = _rates(config.rate_hz)
             if rate.ndim > 1 or (rate.ndim == 1 and rate.size != n_channels):
                 raise ValueError(
                     f"stimulus.rate_hz must be a number or a list of the network's {n_channels} "
@@ -146,14 +146,14 @@ class Stimulus:
                 )
             if not np.isfinite(rate).all() or (rate < 0).any():
                 raise ValueError(
-                    f"stimulus.rate_hz must be finite and >= 0, got {config['rate_hz']}"
+                    f"stimulus.rate_hz must be finite and >= 0, got {config.rate_hz}"
                 )
             self.rate_hz = np.broadcast_to(rate, (n_channels,))
 
-    def _from_file(self, config: dict[str, Any]) -> None:
-        if not config.get("file"):
+    def _from_file(self, config: StimulusConfig) -> None:
+        if not config.file:
             raise ValueError("stimulus.kind=file needs stimulus.file (a .npy/.npz array)")
-        path = config["file"]
+        path = config.file
         array = _spike_counts(path, _load_array(path), self.n_channels)
         needed = int(self.nominal_trials.max()) + 1
         if array.shape[0] < needed:

@@ -16,7 +16,10 @@ import copy
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
+
+if TYPE_CHECKING:
+    from runner.study.schema import SweepAxis
 
 __all__ = [
     "SweepPoint",
@@ -33,8 +36,8 @@ __all__ = [
 class SweepPoint:
     index: int
     values: dict[str, Any]  # axis column name -> the value given in the sweep
-    network: dict[str, Any]  # the resolved network config of this point
-    stimulus: dict[str, Any]
+    network: dict[str, Any]  # the point's `network:` tree, resolved and swept (plain values)
+    stimulus: dict[str, Any]  # its `stimulus:` tree
 
 
 @dataclass(frozen=True)
@@ -54,9 +57,9 @@ class Chunk:
         return self.last - self.first + 1
 
 
-def axis_column(axis: dict[str, Any]) -> str:
+def axis_column(axis: SweepAxis) -> str:
     """Table column of an axis: its path, prefixed `scale:` when values are factors."""
-    return ("scale:" if axis["mode"] == "scale" else "") + axis["path"]
+    return ("scale:" if axis.mode.value == "scale" else "") + axis.path
 
 
 def _locate(tree: dict[str, Any], path: str) -> tuple[Any, str | int]:
@@ -98,27 +101,28 @@ def _scaled(value: Any, factor: float, path: str) -> Any:
 
 
 def expand_sweep(
-    network: dict[str, Any], stimulus: dict[str, Any], axes: list[dict[str, Any]]
+    network: dict[str, Any], stimulus: dict[str, Any], axes: Sequence[SweepAxis]
 ) -> list[SweepPoint]:
-    """The grid, first axis slowest; `network` must be resolved (per-core lists)."""
+    """The grid, first axis slowest, over the plain `network` and `stimulus` trees (the
+    network resolved: per-core lists); each point holds its own edited trees."""
     for axis in axes:
-        if not axis["values"]:
-            raise ValueError(f"sweep axis {axis['path']!r} has no values")
+        if not axis.values:
+            raise ValueError(f"sweep axis {axis.path!r} has no values")
     columns = [axis_column(axis) for axis in axes]
     if len(set(columns)) != len(columns):
         raise ValueError(f"sweep axes repeat a path: {columns}")
     points = []
-    for index, combination in enumerate(itertools.product(*(axis["values"] for axis in axes))):
+    for index, combination in enumerate(itertools.product(*(axis.values for axis in axes))):
         tree = {"network": copy.deepcopy(network), "stimulus": copy.deepcopy(stimulus)}
         for axis, value in zip(axes, combination, strict=True):
-            container, key = _locate(tree, axis["path"])
-            if axis["mode"] == "scale":
+            container, key = _locate(tree, axis.path)
+            if axis.mode.value == "scale":
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     raise ValueError(
-                        f"sweep axis {axis['path']!r} (mode=scale): values are factors and must "
+                        f"sweep axis {axis.path!r} (mode=scale): values are factors and must "
                         f"be numbers, got {value!r}"
                     )
-                container[key] = _scaled(container[key], value, axis["path"])
+                container[key] = _scaled(container[key], value, axis.path)
             elif isinstance(container[key], list) and not isinstance(value, list):
                 container[key] = [value] * len(container[key])  # one value for every core
             else:

@@ -6,8 +6,8 @@
 - "auto": cuda if a GPU is usable, else cpu if the kernel compiles here, else reference
   (with one warning saying why: the reference is about 65x slower than cpu).
 
-Each backend module offers `run(batch) -> BatchResult` and `unavailable() -> str | None`
-(None when usable, otherwise why not).
+Each backend module is a `Backend`: `run(batch) -> BatchResult` and
+`unavailable() -> str | None` (None when usable, otherwise why not).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import functools
 import importlib
 import logging
 from collections.abc import Callable
-from types import ModuleType
+from typing import Protocol, cast
 
 from runner.kernel.batch import Batch, BatchResult
 
-__all__ = ["BACKENDS", "BackendUnavailable", "resolve_backend", "get_backend"]
+__all__ = ["BACKENDS", "Backend", "BackendUnavailable", "resolve_backend", "get_backend"]
 
 BACKENDS = ("reference", "cpu", "cuda")
 _AUTO_ORDER = ("cuda", "cpu", "reference")
@@ -31,8 +31,21 @@ class BackendUnavailable(RuntimeError):
     """The chosen backend cannot run here (no CuPy, no GPU, no compiler): the message says why."""
 
 
-def _module(name: str) -> ModuleType:
-    return importlib.import_module(f"{__name__}.{name}")
+class Backend(Protocol):
+    """What every backend module offers (the modules themselves implement it)."""
+
+    def run(self, batch: Batch) -> BatchResult:
+        """Integrate every instance of `batch`; the same result on every backend."""
+        ...
+
+    def unavailable(self) -> str | None:
+        """None when the backend can run here, otherwise why not."""
+        ...
+
+
+def _module(name: str) -> Backend:
+    """The backend module `name`, imported when first asked for (cuda needs CuPy)."""
+    return cast(Backend, importlib.import_module(f"{__name__}.{name}"))
 
 
 def _unusable(name: str) -> str | None:
@@ -41,7 +54,7 @@ def _unusable(name: str) -> str | None:
     reason = _module(name).unavailable()
     if reason is None and name == "cpu":
         try:
-            _module("cpu").build(1)
+            importlib.import_module(f"{__name__}.cpu").build(1)
         except Exception as error:  # any build failure means: fall back, and say why
             reason = f"the CPU build failed: {str(error).strip()}"
     return reason
