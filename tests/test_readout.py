@@ -11,12 +11,11 @@ from runner.analysis.readout import (
     LinearReadout,
     ReadoutConfig,
     VoteReadout,
-    build_readout,
     chance_level,
-    chip_accuracies,
-    chip_accuracy,
+    configured_readout,
     features,
     fit_ridge,
+    refit_predictions,
 )
 
 
@@ -139,7 +138,7 @@ def test_vote_by_hand_with_ties_and_silence() -> None:
     same = VoteReadout.from_class_of_neuron([0, 0, 1, 1, -1], 5)
     np.testing.assert_array_equal(same.predict(counts), vote.predict(counts))
     labels = np.array([0, 1, 0, 0])
-    assert readout.accuracy(vote.predict(counts), labels) == 0.75
+    assert np.mean(vote.predict(counts) == labels) == 0.75
 
 
 @pytest.mark.parametrize(
@@ -216,53 +215,39 @@ def test_readout_config_is_checked(changes, message) -> None:
         ReadoutConfig(**changes)
 
 
-def test_build_readout_of_each_kind(tmp_path) -> None:
-    x, labels = random_problem(20, 6, 2)
-    train = np.arange(20) < 14
-    ridge = build_readout(ReadoutConfig(alpha=0.5), x, labels, train, 2, n_neurons=6)
-    expected = fit_ridge(x[train], labels[train], 2, 0.5)
-    np.testing.assert_array_equal(ridge.weights, expected.weights)
-    vote = build_readout(ReadoutConfig(kind="vote", groups=[[0, 1], [2]]), x, labels, train, 2, 6)
+def test_configured_readouts_of_each_kind(tmp_path) -> None:
+    vote = configured_readout(ReadoutConfig(kind="vote", groups=[[0, 1], [2]]), 6, 2, 6)
     assert isinstance(vote, VoteReadout)
     with pytest.raises(ValueError, match=r"2 groups for a dataset of 3 classes"):
-        build_readout(ReadoutConfig(kind="vote", groups=[[0], [1]]), x, labels, train, 3, 6)
+        configured_readout(ReadoutConfig(kind="vote", groups=[[0], [1]]), 6, 3, 6)
     np.savez(tmp_path / "w.npz", weights=np.ones((5, 2)))
     with pytest.raises(ValueError, match=r"weights must be \(F=6 features"):
-        build_readout(ReadoutConfig(kind="linear", file=str(tmp_path / "w.npz")), x, labels,
-                      train, 2, 6)  # fmt: skip
+        configured_readout(ReadoutConfig(kind="linear", file=str(tmp_path / "w.npz")), 6, 2, 6)
+    with pytest.raises(ValueError, match="ridge is fitted on responses, not configured"):
+        configured_readout(ReadoutConfig(alpha=0.5), 6, 2, 6)
 
 
 # ---- accuracies over chips --------------------------------------------------------------
 
 
-def test_chip_accuracies_equal_one_fit_per_chip(monkeypatch) -> None:
+def test_refit_predictions_equal_one_fit_per_chip(monkeypatch) -> None:
     monkeypatch.setattr(readout, "_BLOCK_ENTRIES", 2 * 40 * 30)  # blocks of 2 chips
     x, labels = random_problem(40, 30, 3, seed=5)
     train = np.arange(40) < 28
     rng = np.random.default_rng(6)
     chips = x * rng.lognormal(0, 0.4, (5, 1, 30)) + rng.normal(0, 1, (5, 40, 30))
-    transferred = fit_ridge(x[train], labels[train], 3, 1.0)
-    result = chip_accuracies(chips, labels, train, transferred, refit_alpha=1.0)
+    predicted = refit_predictions(chips, labels, train, alpha=1.0)
     for chip in range(5):
         own = fit_ridge(chips[chip, train], labels[train], 3, 1.0)
-        expected_own = np.mean(own.predict(chips[chip, ~train]) == labels[~train])
-        expected_transfer = np.mean(transferred.predict(chips[chip, ~train]) == labels[~train])
-        assert result.per_chip[chip] == expected_own
-        assert result.transferred[chip] == expected_transfer
-        assert chip_accuracy(chips[chip], labels, train, transferred, 1.0) == (
-            expected_transfer, expected_own,
-        )  # fmt: skip
-    assert chip_accuracies(chips, labels, train, transferred).per_chip is None
+        np.testing.assert_array_equal(predicted[chip], own.predict(chips[chip]))
 
 
 def test_the_nominal_chip_itself_scores_the_same_both_ways() -> None:
     x, labels = random_problem(30, 12, 3, seed=2)
     train = np.arange(30) < 21
     transferred = fit_ridge(x[train], labels[train], 3, 1.0)
-    accuracy = chip_accuracies(x[None], labels, train, transferred, refit_alpha=1.0)
-    assert accuracy.transferred[0] == accuracy.per_chip[0] > chance_level(3)
+    refitted = refit_predictions(x[None], labels, train, alpha=1.0)[0]
+    np.testing.assert_array_equal(refitted, transferred.predict(x))
+    assert np.mean(refitted[~train] == labels[~train]) > chance_level(3)
 
 
-def test_chip_accuracies_refuse_mismatched_samples() -> None:
-    with pytest.raises(ValueError, match=r"chip features must be \(C, S, F\)"):
-        chip_accuracies(np.zeros((2, 5, 3)), np.zeros(4, int), np.zeros(4, bool), None)

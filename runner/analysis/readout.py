@@ -25,15 +25,10 @@ __all__ = [
     "Readout",
     "VoteReadout",
     "LinearReadout",
-    "ChipAccuracies",
     "features",
     "fit_ridge",
     "configured_readout",
-    "build_readout",
     "refit_predictions",
-    "chip_accuracies",
-    "chip_accuracy",
-    "accuracy",
     "chance_level",
 ]
 
@@ -329,70 +324,8 @@ def configured_readout(
     raise ValueError("readout.kind=ridge is fitted on responses, not configured")
 
 
-def build_readout(
-    config: ReadoutConfig,
-    nominal_features: np.ndarray,
-    labels: np.ndarray,
-    train: np.ndarray,
-    n_classes: int,
-    n_neurons: int,
-) -> Readout:
-    """The readout applied to every chip: vote or file as configured, or ridge fitted on the
-    nominal chip's train responses; checked against the features and the dataset."""
-    if config.kind == "ridge":
-        return fit_ridge(nominal_features[train], labels[train], n_classes, config.alpha)
-    return configured_readout(config, nominal_features.shape[1], n_classes, n_neurons)
-
-
-def accuracy(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Fraction of correct predictions along the last axis."""
-    return (predicted == labels).mean(axis=-1)
-
-
 def chance_level(n_classes: int) -> float:
     return 1.0 / n_classes
-
-
-@dataclass
-class ChipAccuracies:
-    """Test accuracy of every chip: with the transferred readout, and refitted per chip."""
-
-    transferred: np.ndarray  # (C,)
-    per_chip: np.ndarray | None  # (C,), None when not asked
-
-
-def chip_accuracies(
-    chip_features: np.ndarray,
-    labels: np.ndarray,
-    train: np.ndarray,
-    transferred: Readout,
-    refit_alpha: float | None = None,
-) -> ChipAccuracies:
-    """Test accuracies of C chips from their features (C, S, F) on the dataset's S samples.
-
-    `transferred` (e.g. ridge fitted on the nominal chip) classifies every chip's test
-    samples; with `refit_alpha`, a ridge readout is also fitted on each chip's own train
-    samples and scored on its test samples (`refit_predictions`).
-    """
-    chip_features = np.asarray(chip_features, np.float64)
-    if (
-        train.shape != labels.shape
-        or chip_features.ndim != 3
-        or (chip_features.shape[1:2] != labels.shape)
-    ):
-        raise ValueError(
-            f"chip features must be (C, S, F) and labels, train (S,) for the same S samples, "
-            f"got {chip_features.shape}, {labels.shape}, {train.shape}"
-        )
-    test = ~train
-    n_chips, _, n_features = chip_features.shape
-    predicted = transferred.predict(chip_features[:, test].reshape(-1, n_features))
-    result = ChipAccuracies(accuracy(predicted.reshape(n_chips, -1), labels[test]), None)
-    if refit_alpha is None:
-        return result
-    own = refit_predictions(chip_features, labels, train, refit_alpha)
-    result.per_chip = accuracy(own[:, test], labels[test])
-    return result
 
 
 def refit_predictions(
@@ -411,16 +344,3 @@ def refit_predictions(
                                          "auto")  # fmt: skip
         predicted[start : start + block] = np.argmax(chips @ weights + bias[:, None, :], axis=-1)
     return predicted
-
-
-def chip_accuracy(
-    features: np.ndarray,
-    labels: np.ndarray,
-    train: np.ndarray,
-    transferred: Readout,
-    refit_alpha: float | None = None,
-) -> tuple[float, float | None]:
-    """One chip's (S, F) features: test accuracy transferred, and refitted (or None)."""
-    result = chip_accuracies(np.asarray(features)[None], labels, train, transferred, refit_alpha)
-    per_chip = None if result.per_chip is None else float(result.per_chip[0])
-    return float(result.transferred[0]), per_chip
