@@ -4,11 +4,12 @@ A page marks where generated text goes with an HTML comment on a line of its own
 
 - `<!-- generated: config-reference -->`: every key of the config schema, from the
   dataclasses of `runner/study/schema.py` (`RunnerConfig` and the dataclasses its fields
-  hold, wherever they are defined): dotted key, type, default and the field's comment;
+  hold, wherever they are defined): dotted key, type, default and the field's meaning (its
+  `metadata["help"]`, else its `# comment` or attribute docstring);
 - `<!-- generated: config-groups -->`: the options of every config group, from the YAML
   files under conf/ (their leading comment and their text);
 - `<!-- generated: module-map -->`: the layers of the package and their modules, each with
-  the first line of its docstring, linked to its API page.
+  the first paragraph of its docstring, linked to its API page.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ MARK = re.compile(r"^<!-- generated: ([a-z-]+) -->$", re.M)
 
 
 def field_comments(cls: type) -> dict[str, str]:
-    """A class's `# comments` per field (or Enum member): on its line(s) and the lines above."""
+    """A class's `# comments` per field (or Enum member): on its line(s) and the lines above,
+    and a string right after it (an attribute docstring)."""
     try:
         source = textwrap.dedent(inspect.getsource(cls))
     except (OSError, TypeError):
@@ -49,7 +51,7 @@ def field_comments(cls: type) -> dict[str, str]:
     lines = source.splitlines()
     found: dict[str, str] = {}
     body = ast.parse(source).body[0].body
-    for node in body:
+    for index, node in enumerate(body):
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             name = node.target.id
         elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
@@ -62,6 +64,13 @@ def field_comments(cls: type) -> dict[str, str]:
         while n in comments and lines[n - 1].lstrip().startswith("#"):
             above.insert(0, comments[n])
             n -= 1
+        after = body[index + 1] if index + 1 < len(body) else None
+        if (
+            isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):  # an attribute docstring
+            own.append(" ".join(after.value.value.split()))
         text = " ".join(above + own).replace("fmt: skip", "").strip()
         if text:
             found[name] = text
@@ -168,7 +177,10 @@ def config_reference() -> str:
         if cls in seen:
             return
         seen.add(cls)
-        hints = typing.get_type_hints(cls)
+        try:
+            hints = typing.get_type_hints(cls)
+        except Exception:  # an annotation that cannot be evaluated: show it as written
+            hints = {f.name: f.type for f in dataclasses.fields(cls)}
         comments = field_comments(cls)
         title = f"`{prefix}`" if prefix else "top level"
         doc = inspect.getdoc(cls) or ""
