@@ -1,7 +1,7 @@
 """Per-instance metrics: activity aggregates and robustness against the nominal instance.
 
 The nominal instance is the same sweep point without mismatch (percent 0: no draws at all).
-Definitions (README "Metrics"), with r the per-neuron rates of an instance and r0 those of
+Definitions (docs/metrics.md), with r the per-neuron rates of an instance and r0 those of
 the nominal instance:
 - rate_rel_error = sum|r - r0| / sum r0 (population-weighted relative error; NaN if r0 == 0)
 - rate_corr = Pearson correlation of r and r0 over neurons (NaN if either is constant)

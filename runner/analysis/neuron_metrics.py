@@ -1,6 +1,6 @@
 """Per-neuron metrics from a run's reductions: rate, CV of ISI, first-spike latency.
 
-Definitions (also in the README): rate = spikes / (T * dt); intervals are between
+Definitions (also in docs/metrics.md): rate = spikes / (T * dt); intervals are between
 consecutive steps with >= 1 spike, in seconds; CV = std / mean of those intervals, NaN
 with fewer than 2 intervals; latency = first spiking step * dt, NaN if silent.
 `neuron_table` is the one place the per-neuron table (one row per instance and neuron) is

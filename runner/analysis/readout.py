@@ -41,7 +41,7 @@ _BLOCK_ENTRIES = 1 << 24  # float64 feature entries per block of chips in a batc
 class ReadoutConfig:
     """The `readout:` block, checked on construction (errors name the key and the range)."""
 
-    kind: str = "ridge"
+    kind: str = "ridge"  # vote, linear (weights from `file`) or ridge (fitted on the nominal)
     bins: int = 1  # equal time bins per trial; features (B, N * bins)
     alpha: float = 1.0  # ridge regulariser, on standardised features
     per_chip: bool = False  # ridge: also refit on every chip's own train responses

@@ -25,17 +25,17 @@ __all__ = ["PatternTask", "pattern_templates", "patterns"]
 class PatternTask:
     """Parameters of the `patterns` task (the `stimulus.patterns` block of the config)."""
 
-    n_classes: int = 8
+    n_classes: int = 8  # classes; sample s has class s mod n_classes
     n_samples: int = 150  # train and test together
-    n_steps: int = 150
-    n_channels: int = 256
+    n_steps: int = 150  # time steps of a sample
+    n_channels: int = 256  # input channels (the network's inputs)
     n_windows: int = 3  # template windows of n_steps / n_windows steps
     active_channels: int = 32  # channels raised in each window of a template
     rate_hz: float = 25.0  # rate of a raised channel inside its window
     background_hz: float = 5.0  # rate of every channel at every step
     jitter_steps: int = 10  # each window of a sample shifts by up to +-jitter_steps
-    dt: float = 1e-3
-    seed: int = 0
+    dt: float = 1e-3  # the step the rates are drawn for (the network's dt)
+    seed: int = 0  # templates from the seed, sample s from (seed, s)
 
     def __post_init__(self) -> None:
         counts = {"n_classes": 2, "n_samples": 2, "n_steps": 1, "n_channels": 1, "n_windows": 1}

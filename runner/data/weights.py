@@ -60,7 +60,7 @@ def ei_network(
 
     Every neuron gets `input_fan_in` input channels, `exc_fan_in` excitatory and
     `inh_fan_in` inhibitory recurrent sources, a `local_fraction` of them from its own core.
-    Negative weights only cancel same-step excitation in this model version (README).
+    Negative weights only cancel same-step excitation in this model version (docs/model.md).
     """
     total = input_fan_in + exc_fan_in + inh_fan_in
     if total > MAX_FAN_IN:

@@ -87,11 +87,17 @@ class Pairing(Enum):
     independent = "independent"  # every (point, chip) draws its own: unrelated chips
 
 
-Currents = make_dataclass("Currents", [(name, Any, None) for name in CURRENT_NAMES])
+Currents = make_dataclass("Currents", [
+    (name, Any, field(default=None, metadata={"help": f"{name} [A] (null: the chip default)"}))
+    for name in CURRENT_NAMES
+])  # fmt: skip
 Currents.__doc__ = """Bias currents [A] (the model's CURRENT_NAMES): null = chip default, a number
 = every core, a list = one per core."""
 
-Layout = make_dataclass("Layout", [(name, Any, None) for name in LAYOUT_NAMES])
+Layout = make_dataclass("Layout", [
+    (name, Any, field(default=None, metadata={"help": f"{name} (null: the default)"}))
+    for name in LAYOUT_NAMES
+])  # fmt: skip
 Layout.__doc__ = """Layout constants (the model's LAYOUT_NAMES: capacitances [F], Io [A], kappas,
 Ut, Vth [V]): null = default (or the spec file's), a number = every neuron."""
 
@@ -100,26 +106,26 @@ Ut, Vth [V]): null = default (or the spec file's), a number = every neuron."""
 class MismatchConfig:
     """Beyond Rockpool's Gaussian: see runner.physics.mismatch."""
 
-    distribution: Distribution = Distribution.gaussian
-    shared_fraction: float = 0.0
+    distribution: Distribution = Distribution.gaussian  # of x'/x: Rockpool's, or log-normal
+    shared_fraction: float = 0.0  # share of the variance common to a core (0: per neuron)
     parameters: list[str] | None = None  # null: all 24 parameters deviate
-    nonphysical: Nonphysical = Nonphysical.keep
+    nonphysical: Nonphysical = Nonphysical.keep  # negative draws: kept (and counted) or clipped
 
 
 @dataclass
 class GeneratorConfig:
     """Weights from a seeded generator in runner.data.weights: its name and keyword params."""
 
-    name: str = "feedforward"
-    params: dict[str, Any] = field(default_factory=dict)
+    name: str = "feedforward"  # a generator of runner.data.weights.GENERATORS
+    params: dict[str, Any] = field(default_factory=dict)  # its keyword arguments
 
 
 @dataclass
 class NetworkConfig:
     """One network: weights from `generator`, or everything from a spec `file`."""
 
-    name: str = "feedforward"
-    n_cluster: int = 1
+    name: str = "feedforward"  # a label for tables and the summary
+    n_cluster: int = 1  # cores (clusters); a spec `file` decides its own
     neurons_per_core: int | None = 256  # null with a spec `file` (the file's core map)
     generator: GeneratorConfig | None = field(default_factory=GeneratorConfig)
     file: str | None = None  # .npz/.json spec file; currents set here override its own
@@ -137,11 +143,11 @@ class StimulusConfig:
     samples of a labelled dataset (a file or the `patterns` generator; needs `readout`)."""
 
     kind: StimulusKind = StimulusKind.poisson
-    n_steps: int = 1000
+    n_steps: int = 1000  # time steps of a trial (a file or dataset decides its own)
     rate_hz: Any = 10.0  # a number or one per input channel
     file: str | None = None  # file: .npy/.npz (T, C) or (trials, T, C); dataset: .npz
     trials: int = 1  # every chip and the nominal instance run trials 0..trials-1
-    seed: int = 0
+    seed: int = 0  # the input spikes of trial k are a function of (seed, k)
     patterns: PatternTask | None = None  # kind=patterns: the generator's parameters
 
     def __post_init__(self) -> None:
@@ -152,8 +158,8 @@ class StimulusConfig:
 class SweepAxis:
     """One grid axis: a dotted path under `network.` or `stimulus.` and its values."""
 
-    path: str = "network.percent_mismatch"
-    values: list[Any] = field(default_factory=list)
+    path: str = "network.percent_mismatch"  # integer segments index per-core lists
+    values: list[Any] = field(default_factory=list)  # one sweep point per value
     mode: AxisMode = AxisMode.replace
 
     def __post_init__(self) -> None:
@@ -164,7 +170,7 @@ class SweepAxis:
 class SweepConfig:
     """The grid (product of axes, first axis slowest) x n_samples chips x stimulus.trials."""
 
-    name: str = "none"
+    name: str = "none"  # a label
     n_samples: int = 32  # chips per sweep point
     axes: list[SweepAxis] = field(default_factory=list)
     pairing: Pairing = Pairing.paired
@@ -175,8 +181,8 @@ class SweepConfig:
 class ShardConfig:
     """Run only shard `index` of `count` contiguous blocks of chunks."""
 
-    index: int = 0
-    count: int = 1
+    index: int = 0  # which block this run simulates, 0 .. count-1
+    count: int = 1  # blocks the sweep's chunks are split into (e.g. one per Slurm job)
 
 
 @dataclass
@@ -189,13 +195,13 @@ class MetricsConfig:
 @dataclass
 class OutputConfig:
     neurons: bool = True  # write neurons.parquet (one row per instance and neuron)
-    figures: bool = True
+    figures: bool = True  # draw figures/*.png from the tables
     raster_instance: int | None = None  # a row id; null: chip 0, first trial, last point
 
 
 @dataclass
 class BackendConfig:
-    name: Backend = Backend.auto
+    name: Backend = Backend.auto  # auto: cuda if a GPU is usable, else cpu, else reference
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The reference integrator: a plain NumPy transcription of the model (README, "The model
+"""The reference integrator: a plain NumPy transcription of the model (docs: "The model
 and the mismatch"), step by step.
 
 Deliberately unoptimised and written in the same operation order as Rockpool 3.1's
