@@ -3,16 +3,24 @@
 A chip is one (point, chip) of the sweep; it ran `n_trials` rows (one per trial). Its
 value of a metric is the mean over its trials (NaN trial values skipped, as everywhere in
 the summary); it is non-finite when any trial is. `summary.csv` describes, per point, the
-distribution over finite chips, and the paired change against a baseline point: for every
-chip finite at both points, d = value(point) - value(baseline); the 95 % interval of the
-mean of d is the normal approximation mean ± 1.96 sd / sqrt(n) (no SciPy). Under
+distribution over finite chips (`<metric>.n` chips with a finite value: a finite chip can
+still have a NaN metric, e.g. the correlation of a silent instance; quantiles interpolate
+linearly, as pandas and NumPy do by default), and the paired change against a baseline
+point: for every chip finite at both points, d = value(point) - value(baseline); the 95 %
+interval of the mean of d is Student's t with n - 1 degrees of freedom
+(`runner.analysis.intervals`): it covers the sampling of chips. Under
 `pairing=independent` chip c at two points are unrelated chips, so there is no pairing to
 measure and the change columns are NaN.
 
 With a readout, a chip's `accuracy` (transferred readout) and `accuracy_per_chip` (refitted
 on the chip) are the fractions of its test rows predicted right (NaN when a prediction is
 missing, and for a non-finite chip); they are summarised like the other metrics, with the
-nominal instance's accuracy, the chance level and the share of chips at `readout.target`.
+nominal instance's accuracy and its Wilson interval over the test samples, the chance
+level and the share of chips at `readout.target`. Every chip is scored on the same test
+samples, so an interval over chips alone says nothing about another draw of samples: the
+mean and paired change of an accuracy get 95 % intervals from a seeded two-way bootstrap
+over chips and test samples (`.mean_lo95`, `.mean_hi95`, `.delta_lo95`, `.delta_hi95`);
+the chip-only t interval of the change is kept as `.delta_lo95_chips`, `.delta_hi95_chips`.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from runner.analysis.intervals import t_half_width, two_way_bootstrap, wilson_interval
 
 __all__ = [
     "SUMMARY_METRICS",
@@ -40,7 +50,6 @@ SUMMARY_METRICS: tuple[str, ...] = (
     "mean_first_spike_s", "n_silent", "n_saturated", "rate_rel_error", "rate_corr", "frac_within",
 )  # fmt: skip
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-_Z95 = 1.959963984540054  # two-sided 95 % quantile of the standard normal
 
 # chip-level accuracy -> the row column of predicted classes it is counted from
 ACCURACY_METRICS: dict[str, str] = {
@@ -104,12 +113,12 @@ def chip_table(instances: pd.DataFrame, sweep_columns: list[str]) -> pd.DataFram
 
 def paired_changes(here: pd.Series, baseline: pd.Series) -> dict[str, float]:
     """Change statistics of one metric between two points, each given per chip (index:
-    chip id, finite chips only): mean and 95 % interval of the mean of the per-chip
-    differences, and their 5 % / 95 % quantiles."""
+    chip id, finite chips only): mean and 95 % Student's t interval of the mean of the
+    per-chip differences, and their 5 % / 95 % quantiles."""
     differences = (here - baseline.reindex(here.index)).dropna().to_numpy(np.float64)
     n = differences.size
     mean = differences.mean() if n else np.nan
-    half = _Z95 * differences.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+    half = t_half_width(differences)
     return {
         "delta_mean": mean,
         "delta_lo95": mean - half,
@@ -129,12 +138,57 @@ def _nominal_columns(point_nominal: pd.DataFrame | None) -> dict[str, Any]:
     }
 
 
-def _nominal_accuracy(point_nominal: pd.DataFrame | None) -> float:
-    """Test accuracy of a point's nominal instance, from its (trial, neuron) rows."""
+def _nominal_accuracy(point_nominal: pd.DataFrame | None) -> dict[str, float]:
+    """Test accuracy of a point's nominal instance, from its (trial, neuron) rows, with the
+    Wilson 95 % interval over its test samples."""
     if point_nominal is None or "predicted" not in point_nominal:
-        return np.nan
+        return {"nominal_accuracy": np.nan, "nominal_accuracy_lo95": np.nan,
+                "nominal_accuracy_hi95": np.nan}  # fmt: skip
     per_trial = point_nominal.drop_duplicates("trial")
-    return float(held_out_accuracy(per_trial, "predicted", ["point"]).iloc[0])
+    value = float(held_out_accuracy(per_trial, "predicted", ["point"]).iloc[0])
+    n_test = int((per_trial["split"] == "test").sum())
+    low, high = (np.nan, np.nan) if np.isnan(value) else wilson_interval(
+        round(value * n_test), n_test
+    )  # fmt: skip
+    return {"nominal_accuracy": value, "nominal_accuracy_lo95": low,
+            "nominal_accuracy_hi95": high}  # fmt: skip
+
+
+def _correctness(instances: pd.DataFrame, predicted: str) -> dict[int, pd.DataFrame]:
+    """Per point: (chip x test trial) 1/0 of each test row's prediction (NaN: missing)."""
+    test = instances[instances["split"] == "test"]
+    guess = test[predicted].to_numpy(dtype=np.float64, na_value=np.nan)
+    correct = np.where(np.isnan(guess), np.nan, guess == test["label"].to_numpy())
+    frame = pd.DataFrame({"point": test["point"].to_numpy(), "chip": test["chip"].to_numpy(),
+                          "trial": test["trial"].to_numpy(), "correct": correct})  # fmt: skip
+    return {
+        int(point): rows.pivot(index="chip", columns="trial", values="correct")
+        for point, rows in frame.groupby("point")
+    }
+
+
+def _accuracy_intervals(
+    correct: dict[int, pd.DataFrame], point: int, here: pd.Series, base: pd.Series | None,
+    baseline: int,
+) -> dict[str, float]:
+    """Two-way bootstrap intervals (chips and test samples) of the mean accuracy of the
+    chips with a finite one, and of its paired change over the chips finite at both points
+    (`base`: the baseline's chip accuracies; None: not paired). Keyed by the point."""
+    matrix = correct.get(point)
+    chips = here.dropna().index
+    if matrix is None:
+        mean = (np.nan, np.nan)
+    else:
+        mean = two_way_bootstrap(matrix.loc[chips].to_numpy(), seed=point)
+    change = (np.nan, np.nan)
+    if base is not None and matrix is not None and baseline in correct:
+        reference = correct[baseline]
+        common = chips.intersection(base.dropna().index)
+        if list(reference.columns) == list(matrix.columns):
+            paired = matrix.loc[common].to_numpy() - reference.loc[common].to_numpy()
+            change = two_way_bootstrap(paired, seed=point)
+    return {"mean_lo95": mean[0], "mean_hi95": mean[1],
+            "delta_lo95": change[0], "delta_hi95": change[1]}  # fmt: skip
 
 
 def _at_target(values: pd.Series, target: float) -> float:
@@ -144,8 +198,10 @@ def _at_target(values: pd.Series, target: float) -> float:
 
 
 def _spread(values: pd.Series) -> dict[str, float]:
-    values = values.astype(np.float64)
-    row = {"mean": values.mean(), "std": values.std(ddof=1) if len(values) > 1 else np.nan}
+    """Mean, std, quantiles (linear interpolation) and `n`, over the finite values."""
+    values = values.astype(np.float64).dropna()
+    row = {"n": len(values), "mean": values.mean(),
+           "std": values.std(ddof=1) if len(values) > 1 else np.nan}  # fmt: skip
     for q in QUANTILES:
         row[f"q{round(q * 100):02d}"] = values.quantile(q) if len(values) else np.nan
     return row
@@ -173,8 +229,11 @@ def summarize(
     """
     nominal_by_point = dict(list(nominal.groupby("point"))) if not nominal.empty else {}
     metrics = SUMMARY_METRICS
+    correct: dict[str, dict[int, pd.DataFrame]] = {}
     if accuracy is not None:
         metrics += tuple(metric for metric in ACCURACY_METRICS if metric in chips)
+        correct = {metric: _correctness(instances, ACCURACY_METRICS[metric])
+                   for metric in ACCURACY_METRICS if metric in chips}  # fmt: skip
     bad_rows = instances.loc[instances["nonfinite"], ["point", "instance"]]
     finite = chips[~chips["nonfinite"]].set_index("chip")
     base = finite[finite["point"] == baseline] if paired else finite.iloc[:0]
@@ -193,7 +252,7 @@ def summarize(
         row["nonphysical"] = int(round(group["nonphysical"].sum()))
         row.update(_nominal_columns(nominal_by_point.get(point)))
         if accuracy is not None:
-            row["nominal_accuracy"] = _nominal_accuracy(nominal_by_point.get(point))
+            row.update(_nominal_accuracy(nominal_by_point.get(point)))
             row["chance_level"] = accuracy.chance.get(point, np.nan)
         mine = finite[finite["point"] == point]
         for metric in metrics:
@@ -203,6 +262,13 @@ def summarize(
         row["n_paired"] = int(mine.index.isin(base.index).sum())
         for metric in metrics:
             changes = paired_changes(mine[metric], base[metric])
+            if metric in correct:
+                changes["delta_lo95_chips"] = changes.pop("delta_lo95")
+                changes["delta_hi95_chips"] = changes.pop("delta_hi95")
+                changes.update(_accuracy_intervals(
+                    correct[metric], point, mine[metric],
+                    base[metric] if paired else None, baseline,
+                ))  # fmt: skip
             row.update({f"{metric}.{k}": v for k, v in changes.items()})
         rows.append(row)
     return pd.DataFrame(rows)

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from runner.analysis.chip_statistics import SUMMARY_METRICS
+
 if TYPE_CHECKING:
     from runner.study.outcome import Outcome
     from runner.study.plan import Plan
@@ -14,15 +16,38 @@ if TYPE_CHECKING:
 __all__ = ["render_summary"]
 
 
+FEW_CHIPS = 20  # below this many chips, q05 and q95 are the extremes or nearly: not shown
+
+
 def _spread(summary: pd.DataFrame, metric: str, digits: int) -> pd.Series:
-    """'median [q05, q95]' per sweep point."""
-    return summary.apply(
-        lambda row: (
-            f"{row[f'{metric}.q50']:.{digits}f} [{row[f'{metric}.q05']:.{digits}f}, "
-            f"{row[f'{metric}.q95']:.{digits}f}]"
-        ),
-        axis=1,
-    )
+    """'median [q05, q95]' per sweep point ('median [few chips]' below FEW_CHIPS)."""
+
+    def text(row: pd.Series) -> str:
+        median = f"{row[f'{metric}.q50']:.{digits}f}"
+        if row[f"{metric}.n"] < FEW_CHIPS:
+            return f"{median} [few chips]"
+        return f"{median} [{row[f'{metric}.q05']:.{digits}f}, {row[f'{metric}.q95']:.{digits}f}]"
+
+    return summary.apply(text, axis=1)
+
+
+def _interval(summary: pd.DataFrame, value: str, low: str, high: str) -> pd.Series:
+    """'value [low, high]' per sweep point, 3 digits."""
+    return summary.apply(lambda row: f"{row[value]:.3f} [{row[low]:.3f}, {row[high]:.3f}]",
+                         axis=1)  # fmt: skip
+
+
+def _unmeasured(summary: pd.DataFrame) -> list[str]:
+    """A line per point where finite chips have a NaN metric (left out of its statistics)."""
+    lines = []
+    for _, row in summary.iterrows():
+        finite = row["n_chips"] - row["n_nonfinite"]
+        short = [f"{metric} ({finite - row[f'{metric}.n']})" for metric in SUMMARY_METRICS
+                 if row[f"{metric}.n"] < finite]  # fmt: skip
+        if short:
+            lines.append(f"point {row['point']}: of {finite} finite chips, some have no value of "
+                         f"{', '.join(short)}: left out of those statistics")  # fmt: skip
+    return lines
 
 
 def _change(summary: pd.DataFrame, metric: str, digits: int) -> pd.Series:
@@ -90,6 +115,7 @@ def render_summary(plan: Plan, outcome: Outcome, run_dir: Path) -> str:
                 f"point {row['point']}: non-finite chips (excluded): "
                 f"{row['nonfinite_chips']}, rows {row['nonfinite_instances']}"
             )
+    lines += _unmeasured(summary)
     if "accuracy.q50" in summary:
         lines += _accuracy_table(plan, summary, several and plan.paired)
     lines.append(f"tables: {run_dir}/{{instances.parquet, chips.parquet, summary.csv, ...}}")
@@ -103,16 +129,19 @@ def _accuracy_table(plan: Plan, summary: pd.DataFrame, changes: bool) -> list[st
     table = pd.DataFrame({"point": summary["point"]})
     for column in plan.sweep_columns:
         table[column] = summary[column]
-    table["nominal"] = summary["nominal_accuracy"].map("{:.3f}".format)
+    table["nominal [95%]"] = _interval(summary, "nominal_accuracy", "nominal_accuracy_lo95",
+                                       "nominal_accuracy_hi95")  # fmt: skip
     kinds = [("accuracy", "transferred")]
     if "accuracy_per_chip.q50" in summary:
         kinds.append(("accuracy_per_chip", "per chip"))
     for metric, name in kinds:
-        table[f"{name} mean"] = summary[f"{metric}.mean"].map("{:.3f}".format)
+        table[f"{name} mean [95%]"] = _interval(summary, f"{metric}.mean",
+                                                f"{metric}.mean_lo95", f"{metric}.mean_hi95")
         table[f"{name} median [5%, 95%]"] = _spread(summary, metric, 3)
         table[f"{name} ≥{target:g}"] = summary[f"{metric}.frac_at_target"].map("{:.2f}".format)
         if changes:
             table[f"Δ {name} vs point {plan.baseline} [95%]"] = _change(summary, metric, 3)
     chance = ", ".join(sorted({f"{c:.3f}" for c in summary["chance_level"]}))
     return [f"test accuracy over chips (chance {chance}; ≥{target:g}: share of chips at "
-            "readout.target):", table.to_string(index=False), ""]
+            "readout.target; [95%]: over chips and test samples, nominal over test samples):",
+            table.to_string(index=False), ""]  # fmt: skip
