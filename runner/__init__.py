@@ -2,8 +2,15 @@
 
 from runner.network.dynapsim import DynapSimNetwork, SimulationResult, dynapsim_net_from_spec
 from runner.network.rockpool import from_rockpool, save_network_spec
+from runner.physics.hardware import (
+    HARDWARE_PROFILES,
+    HardwareProfile,
+    check_hardware,
+    hardware_refusal,
+)
 from runner.physics.mismatch import MismatchModel
-from runner.physics.spec import NetworkSpec
+from runner.physics.quantization import quantize_weights
+from runner.physics.spec import NetworkSpec, Quantization
 from runner.study.identity import FORMAT_VERSION
 
 __all__ = [
@@ -15,4 +22,10 @@ __all__ = [
     "SimulationResult",
     "NetworkSpec",
     "MismatchModel",
+    "Quantization",
+    "quantize_weights",
+    "check_hardware",
+    "hardware_refusal",
+    "HardwareProfile",
+    "HARDWARE_PROFILES",
 ]

@@ -8,7 +8,7 @@ program a chip with) the sampled parameters of any instance.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,8 @@ from runner.physics.parameters import (
     LAYOUT_NAMES,
     RECORD_NAMES,
 )
-from runner.physics.spec import NetworkSpec
+from runner.physics.quantization import quantization_from_spec, quantize
+from runner.physics.spec import MAX_WEIGHT_BITS, NetworkSpec
 from runner.util.checks import UINT64_STOP, check_int
 from runner.util.names import did_you_mean
 
@@ -46,6 +47,10 @@ _MISMATCH_OPTIONS = {
 }
 _SPEC_ARGUMENTS = ("n_cluster", "core_map", "weights_in", "weights_rec", "Iscale",
                    "percent_mismatch", "dt", "seed")  # fmt: skip
+# A quantized spec (autoencoder_quantization's keys; weights_in/rec are then per-core masks)
+_QUANTIZED = ("sign_in", "sign_rec", *(f"Iw_{k}" for k in range(MAX_WEIGHT_BITS)))
+# What else Rockpool's mapper and quantization put in a spec, which the network does not use
+_NOT_USED = ("quantization_loss", "mapped_graph", "unclustered")
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -125,10 +130,25 @@ class DynapSimNetwork:
 
     def __repr__(self) -> str:
         s = self.spec
+        bits = "" if s.quantization is None else f", n_bits={s.quantization.n_bits}"
         return (
             f"DynapSimNetwork(N={s.n_neurons}, n_cluster={s.n_cluster}, Nin={s.n_inputs}, "
-            f"recurrent={s.weights_rec is not None}, percent_mismatch={s.mismatch.percent}, "
-            f"dt={s.dt}, seed={s.seed})"
+            f"recurrent={s.weights_rec is not None}{bits}, "
+            f"percent_mismatch={s.mismatch.percent}, dt={s.dt}, seed={s.seed})"
+        )
+
+    def quantized(self, n_bits: int = 4) -> DynapSimNetwork:
+        """This network with its weights quantized for the chip (`runner.quantize_weights`):
+        the weights become the restored ones, the spec holds masks, signs and base weights.
+        Parameters, mismatch and seed are kept; `to_rockpool` gets the restored weights."""
+        s = self.spec
+        quantization, _ = quantize(
+            s.weights_in, s.weights_rec, s.core_map, s.n_cluster, s.Iscale,
+            check_int("n_bits", n_bits, 1, MAX_WEIGHT_BITS + 1),
+        )  # fmt: skip
+        weights_in, weights_rec = quantization.restored(s.core_map, s.Iscale)
+        return DynapSimNetwork(
+            replace(s, weights_in=weights_in, weights_rec=weights_rec, quantization=quantization)
         )
 
     def parameters(
@@ -301,6 +321,14 @@ def dynapsim_net_from_spec(
     C_pulse C_ref C_mem Io kappa_n kappa_p Ut Vth; scalar or (N,)), and the mismatch
     model: mismatch_distribution ("gaussian" | "lognormal"), mismatch_shared_fraction,
     mismatch_parameters (names that deviate), nonphysical ("keep" | "clip").
+
+    A quantized spec (Rockpool's mapper spec updated with `autoencoder_quantization`, or
+    `runner.quantize_weights`) is taken as it is: weights_in/weights_rec are then masks (per
+    core, or one matrix), with sign_in/sign_rec and the base weights Iw_0..Iw_{n_bits-1}
+    (one current per core; n_bits is how many are given). The network simulates the weights
+    they restore, sign * sum_k bit_k(mask) * Iw_k(core of the target) / Iscale, and keeps
+    them as its quantization. Rockpool's other keys are accepted and not used
+    (quantization_loss, mapped_graph, unclustered; n_neuron must be len(core_map)).
     """
     local = locals()
     currents = {name: local[name] for name in CURRENT_NAMES}
@@ -308,19 +336,39 @@ def dynapsim_net_from_spec(
     options = {
         _MISMATCH_OPTIONS[key]: kwargs.pop(key) for key in list(kwargs) if key in _MISMATCH_OPTIONS
     }
+    quantized = {key: kwargs.pop(key) for key in _QUANTIZED if key in kwargs}
+    quantized = {key: value for key, value in quantized.items() if value is not None}
+    n_neuron = kwargs.pop("n_neuron", None)
+    for key in _NOT_USED:
+        kwargs.pop(key, None)
     if kwargs:
-        valid = _SPEC_ARGUMENTS + CURRENT_NAMES + LAYOUT_NAMES + tuple(_MISMATCH_OPTIONS)
+        valid = (*_SPEC_ARGUMENTS, *CURRENT_NAMES, *LAYOUT_NAMES, *_MISMATCH_OPTIONS,
+                 *_QUANTIZED, *_NOT_USED, "n_neuron")  # fmt: skip
         hints = "".join(did_you_mean(name, valid) for name in sorted(kwargs))
         raise TypeError(
             f"dynapsim_net_from_spec got unknown argument(s) {sorted(kwargs)}{hints}; valid: "
             f"{', '.join(_SPEC_ARGUMENTS)}; the 13 currents {', '.join(CURRENT_NAMES)}; the "
             f"layout constants {', '.join(LAYOUT_NAMES)}; the mismatch keywords "
-            f"{', '.join(_MISMATCH_OPTIONS)}"
+            f"{', '.join(_MISMATCH_OPTIONS)}; a quantized spec's sign_in, sign_rec, "
+            f"Iw_0..Iw_{MAX_WEIGHT_BITS - 1} (and Rockpool's {', '.join(_NOT_USED)}, n_neuron)"
         )
+    if n_neuron is not None and n_neuron != np.size(core_map):
+        raise ValueError(
+            f"n_neuron={n_neuron} does not match core_map, which has {np.size(core_map)} neurons"
+        )
+    quantization = None
+    if quantized:
+        base_weights = {int(key[3:]): quantized.pop(key) for key in list(quantized)
+                        if key.startswith("Iw_")}  # fmt: skip
+        quantization = quantization_from_spec(
+            n_cluster, core_map, weights_in, weights_rec,
+            quantized.get("sign_in"), quantized.get("sign_rec"), base_weights,
+        )  # fmt: skip
+        weights_in = weights_rec = None
     spec = NetworkSpec.build(
         n_cluster, core_map, weights_in, weights_rec, currents, layout,
         Iscale=Iscale, percent_mismatch=percent_mismatch, dt=dt, seed=seed,
-        mismatch_options=options,
+        mismatch_options=options, quantization=quantization,
     )  # fmt: skip
     return DynapSimNetwork(spec)
 

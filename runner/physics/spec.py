@@ -2,7 +2,9 @@
 
 `NetworkSpec.build(...)` checks every field and names the field and what was expected,
 so that bad input fails before any work starts. Per-cluster bias lists are expanded to
-per-neuron arrays the way Rockpool does (`np.place` over the core map).
+per-neuron arrays the way Rockpool does (`np.place` over the core map). A quantized network
+also holds its chip form (`Quantization`: masks, signs, base weights), from which its float
+weights are restored.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from runner.physics.parameters import (
 )
 from runner.util.checks import UINT64_STOP, check_int
 
-__all__ = ["NetworkSpec"]
+__all__ = ["MAX_WEIGHT_BITS", "NetworkSpec", "Quantization"]
 
 _FLOAT32 = np.finfo(np.float32)
+MAX_WEIGHT_BITS = 8  # masks of up to 8 bits (256 levels); the DYNAP-SE2 has 4
 
 
 def _finite_scalar(name: str, value: Any) -> float:
@@ -133,12 +136,26 @@ def _weights(name: str, value: Any, shape: tuple[int | None, int]) -> np.ndarray
     rows, cols = shape
     expected = f"({'Nin' if rows is None else rows}, {cols})"
     if array.ndim != 2 or array.shape[1] != cols or (rows is not None and array.shape[0] != rows):
-        raise ValueError(f"{name} must have shape {expected} for {cols} neurons, got {array.shape}")
+        hint = ""
+        if array.ndim == 3:
+            hint = " (per-core masks are a quantized spec: give its Iw_0.. and signs too)"
+        raise ValueError(
+            f"{name} must have shape {expected} for {cols} neurons, got {array.shape}{hint}"
+        )
     _check_float32(name, array)
     return array
 
 
-def _core_map(value: Any, n_cluster: int) -> np.ndarray:
+def _n_cluster(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"n_cluster must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"n_cluster must be >= 1, got {value}")
+    return int(value)
+
+
+def _core_map(value: Any, n_cluster: int | None) -> np.ndarray:
+    """Core ids as int32, each in [0, n_cluster) (n_cluster None: any id >= 0)."""
     array = np.asarray(value)
     if array.ndim != 1 or array.size == 0:
         raise ValueError(
@@ -150,12 +167,120 @@ def _core_map(value: Any, n_cluster: int) -> np.ndarray:
     if not integral:
         raise TypeError(f"core_map must hold integer core ids, got dtype {array.dtype}")
     array = array.astype(np.int64)
-    if array.min() < 0 or array.max() >= n_cluster:
+    if n_cluster is None and array.min() < 0:
+        raise ValueError(f"core_map ids must be >= 0, got {array.min()}")
+    if n_cluster is not None and (array.min() < 0 or array.max() >= n_cluster):
         raise ValueError(
             f"core_map ids must be in [0, n_cluster={n_cluster}), "
             f"got [{array.min()}, {array.max()}]"
         )
     return array.astype(np.int32)
+
+
+def _mask_and_sign(
+    which: str, mask: Any, sign: Any, n_bits: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Masks as int32 in [0, 2**n_bits), signs as int8 in {-1, 0, 1}, non-zero under a mask."""
+    if mask is None and sign is None:
+        return None, None
+    if mask is None or sign is None:
+        raise ValueError(f"weights_{which} masks and sign_{which} come together: one is None")
+    mask, sign = np.asarray(mask), np.asarray(sign)
+    if mask.ndim != 2 or sign.shape != mask.shape:
+        raise ValueError(
+            f"weights_{which} masks and sign_{which} must be 2-D of one shape, "
+            f"got {mask.shape} and {sign.shape}"
+        )
+    top = 2**n_bits - 1
+    for name, array, valid in (
+        (f"weights_{which} masks", mask, f"ints in [0, {top}] (n_bits={n_bits})"),
+        (f"sign_{which}", sign, "-1, 0 or 1"),
+    ):
+        if not (np.issubdtype(array.dtype, np.number) and np.isfinite(array).all()):
+            raise ValueError(f"{name} must be {valid}, got dtype {array.dtype} or NaN/inf")
+    bad = (mask != np.round(mask)) | (mask < 0) | (mask > top)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"weights_{which} masks must be ints in [0, {top}] (n_bits={n_bits}), "
+            f"got {mask[where]} at {list(where)}"
+        )
+    if not np.isin(sign, (-1, 0, 1)).all():
+        where = tuple(int(i) for i in np.argwhere(~np.isin(sign, (-1, 0, 1)))[0])
+        raise ValueError(f"sign_{which} must be -1, 0 or 1, got {sign[where]} at {list(where)}")
+    unsigned = (mask > 0) & (sign == 0)
+    if unsigned.any():
+        where = [int(i) for i in np.argwhere(unsigned)[0]]
+        raise ValueError(
+            f"sign_{which} must be +1 or -1 where weights_{which} has a mask (a CAM entry needs "
+            f"a synapse type), got 0 at {where}"
+        )
+    return mask.astype(np.int32), sign.astype(np.int8)
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """A network's weights as the chip holds them: per connection an n_bits mask and a sign,
+    per core n_bits base weight currents Iw_0..Iw_{n_bits-1}. For W[pre, post] the chip
+    realises (Rockpool's `WeightHandler.restore_weight_matrix`, column by column)
+
+        W = sign * sum_k bit_k(mask) * Iw_k(core of post) / Iscale.
+
+    A mask of 0 is no connection (no CAM entry); its sign does not matter. Checked when built,
+    so that a spec never holds masks that its weights do not come from."""
+
+    n_bits: int
+    base_weights: np.ndarray  # (n_cluster, n_bits) float64, A: Iw_k of each core
+    mask_in: np.ndarray | None = None  # (Nin, N) int32 in [0, 2**n_bits)
+    sign_in: np.ndarray | None = None  # (Nin, N) int8 in {-1, 0, 1}
+    mask_rec: np.ndarray | None = None  # (N, N) [pre, post]
+    sign_rec: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n_bits = check_int("n_bits", self.n_bits, 1, MAX_WEIGHT_BITS + 1)
+        base = _as_float_array("Iw", self.base_weights)
+        if base.ndim != 2 or base.shape[1] != n_bits:
+            raise ValueError(
+                f"base weights must be (n_cluster, n_bits={n_bits}): Iw_0..Iw_{n_bits - 1} of "
+                f"each core, got shape {base.shape}"
+            )
+        _check_float32("Iw", base)
+        if (base < 0).any():
+            raise ValueError(f"Iw_0..Iw_{n_bits - 1} must be >= 0 (currents), got {base.min()}")
+        mask_in, sign_in = _mask_and_sign("in", self.mask_in, self.sign_in, n_bits)
+        mask_rec, sign_rec = _mask_and_sign("rec", self.mask_rec, self.sign_rec, n_bits)
+        if mask_rec is not None and mask_rec.shape[0] != mask_rec.shape[1]:
+            raise ValueError(f"weights_rec masks must be square (N, N), got {mask_rec.shape}")
+        checked = dict(n_bits=n_bits, base_weights=base, mask_in=mask_in, sign_in=sign_in,
+                       mask_rec=mask_rec, sign_rec=sign_rec)  # fmt: skip
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def n_cluster(self) -> int:
+        return int(self.base_weights.shape[0])
+
+    def levels(self) -> np.ndarray:
+        """(n_cluster, 2**n_bits) A: the current of every mask in every core, summed bit by bit
+        in bit order (Rockpool's order, so that restored weights are its own to the last bit)."""
+        masks = np.arange(2**self.n_bits)
+        levels = np.zeros((self.n_cluster, masks.size))
+        for k in range(self.n_bits):
+            levels += ((masks >> k) & 1)[None, :] * self.base_weights[:, k : k + 1]
+        return levels
+
+    def restored(
+        self, core_map: np.ndarray, Iscale: float
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(weights_in, weights_rec) that the chip realises, in units of Iscale (float64)."""
+        levels = self.levels()
+
+        def restore(mask: np.ndarray | None, sign: np.ndarray | None) -> np.ndarray | None:
+            if mask is None or sign is None:
+                return None
+            return levels[core_map[None, :], mask] * sign / Iscale
+
+        return restore(self.mask_in, self.sign_in), restore(self.mask_rec, self.sign_rec)
 
 
 @dataclass(frozen=True)
@@ -171,6 +296,7 @@ class NetworkSpec:
     dt: float = DEFAULT_DT
     mismatch: MismatchModel = field(default_factory=MismatchModel)
     seed: int = 0
+    quantization: Quantization | None = None  # the chip form the weights are restored from
 
     @property
     def n_neurons(self) -> int:
@@ -195,13 +321,11 @@ class NetworkSpec:
         dt: float = DEFAULT_DT,
         seed: int = 0,
         mismatch_options: Mapping[str, Any] | None = None,
+        quantization: Quantization | None = None,
     ) -> NetworkSpec:
-        """Validate everything; `currents[name]` is a per-cluster list or None (default)."""
-        if isinstance(n_cluster, bool) or not isinstance(n_cluster, int | np.integer):
-            raise TypeError(f"n_cluster must be an int, got {type(n_cluster).__name__}")
-        if n_cluster < 1:
-            raise ValueError(f"n_cluster must be >= 1, got {n_cluster}")
-        n_cluster = int(n_cluster)
+        """Validate everything; `currents[name]` is a per-cluster list or None (default).
+        With `quantization` the weights are restored from it (weights_in/rec must be None)."""
+        n_cluster = _n_cluster(n_cluster)
         core_map = _core_map(core_map, n_cluster)
         n_neurons = core_map.size
         unknown = sorted(set(currents) - set(CURRENT_NAMES)) + sorted(
@@ -222,6 +346,10 @@ class NetworkSpec:
             nominal[name] = _expand_layout(name, layout.get(name, DEFAULT_LAYOUT[name]), n_neurons)
 
         Iscale = _positive_float32("Iscale", Iscale, "A per weight unit")
+        if quantization is not None:
+            weights_in, weights_rec = _quantized_weights(
+                quantization, weights_in, weights_rec, core_map, n_cluster, Iscale
+            )
         dt = _positive_float32("dt", dt, "seconds")
         percent = (
             0.0
@@ -246,4 +374,34 @@ class NetworkSpec:
             dt=dt,
             mismatch=MismatchModel(percent=percent, **options),
             seed=seed,
+            quantization=quantization,
         )
+
+
+def _quantized_weights(
+    quantization: Quantization,
+    weights_in: Any,
+    weights_rec: Any,
+    core_map: np.ndarray,
+    n_cluster: int,
+    Iscale: float,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The weights a quantization restores, once it is checked against the network."""
+    if weights_in is not None or weights_rec is not None:
+        raise ValueError(
+            "give the weights or their quantization, not both: a quantized network's weights "
+            "are restored from its masks, signs and base weights"
+        )
+    if quantization.n_cluster != n_cluster:
+        raise ValueError(
+            f"the quantization has base weights for {quantization.n_cluster} cores, "
+            f"the network n_cluster={n_cluster}"
+        )
+    n_neurons = core_map.size
+    for name, mask in (("weights_in", quantization.mask_in),
+                       ("weights_rec", quantization.mask_rec)):  # fmt: skip
+        if mask is not None and mask.shape[1] != n_neurons:
+            raise ValueError(
+                f"{name} masks must have one column per neuron ({n_neurons}), got {mask.shape}"
+            )
+    return quantization.restored(core_map, Iscale)
