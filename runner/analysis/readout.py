@@ -146,6 +146,12 @@ class VoteReadout:
                 raise ValueError(
                     f"readout.groups[{label}] holds neuron ids outside [0, {n_neurons}): {group!r}"
                 )
+            repeated = np.unique(ids, return_counts=True)
+            if (repeated[1] > 1).any():
+                raise ValueError(
+                    f"readout.groups[{label}] names neuron {int(repeated[0][repeated[1] > 1][0])} "
+                    "more than once; a neuron votes once"
+                )
             taken = ids[class_of_neuron[ids] >= 0]
             if taken.size:
                 raise ValueError(
@@ -188,7 +194,8 @@ class VoteReadout:
 
 @dataclass(frozen=True)
 class LinearReadout:
-    """scores = features @ weights + bias; the class with the highest score (lowest on ties)."""
+    """scores = features @ weights + bias; the class with the highest score (lowest on ties),
+    -1 where the scores are not finite."""
 
     weights: np.ndarray  # (F, K) float64
     bias: np.ndarray  # (K,) float64
@@ -238,7 +245,11 @@ class LinearReadout:
         return features @ self.weights + self.bias
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        return np.argmax(self.scores(features), axis=-1)
+        """The class with the highest score; -1 (no decision, never correct) for a row whose
+        scores are not all finite (weights that overflow on large counts): no class is
+        picked from a NaN."""
+        scores = self.scores(features)
+        return np.where(np.isfinite(scores).all(axis=-1), np.argmax(scores, axis=-1), -1)
 
 
 def _standardise(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

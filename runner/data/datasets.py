@@ -18,12 +18,16 @@ from runner.util.checks import UINT64_STOP, check_int
 from runner.util.files import find_file, unreadable_as_error
 
 __all__ = [
+    "MAX_COUNT",
     "LabelledDataset",
     "check_spike_counts",
     "check_split_settings",
     "stratified_split",
     "load_dataset",
 ]
+
+
+MAX_COUNT = 2**24  # the largest spike count a float32 input still holds exactly
 
 
 def check_spike_counts(where: str, array: Any, first_axis: str = "sample") -> np.ndarray:
@@ -39,6 +43,11 @@ def check_spike_counts(where: str, array: Any, first_axis: str = "sample") -> np
         )
     if not np.isfinite(array).all():
         raise ValueError(f"{where} must be finite (no NaN/inf)")
+    if array.size and array.max() > MAX_COUNT:
+        raise ValueError(
+            f"{where}: spike counts must be at most {MAX_COUNT} (2**24, exact in float32, as "
+            f"the kernel reads them), got {array.max():g}"
+        )
     not_counts = (array < 0) | (array != np.round(array))
     if not_counts.any():
         raise ValueError(
@@ -49,15 +58,25 @@ def check_spike_counts(where: str, array: Any, first_axis: str = "sample") -> np
 
 
 def _check_labels(where: str, labels: Any, n_samples: int) -> np.ndarray:
+    """Labels as int64 classes 0..K-1, 2 <= K <= S, checked in their own dtype (an unsigned
+    label >= 2**63 would wrap to a negative one) before any set of classes is built."""
     labels = np.asarray(labels)
     if labels.shape != (n_samples,) or labels.dtype.kind not in "iu":
         raise ValueError(
             f"{where} must be ({n_samples},) integers (one class per sample of inputs), "
             f"got shape {labels.shape} dtype {labels.dtype}"
         )
-    if (labels < 0).any():
+    if labels.dtype.kind == "i" and labels.min() < 0:
         raise ValueError(f"{where} must be class indices >= 0, got {labels.min()}")
-    return labels.astype(np.int64)
+    if labels.max() >= n_samples:
+        raise ValueError(
+            f"{where} must be classes 0..K-1 with K at most the {n_samples} samples, "
+            f"got label {labels.max()}"
+        )
+    labels = labels.astype(np.int64)
+    if labels.max() < 1:
+        raise ValueError(f"{where}: a task needs at least 2 classes, got only class 0")
+    return labels
 
 
 def check_split_settings(train_fraction: float, seed: int) -> None:
@@ -137,11 +156,12 @@ class LabelledDataset:
         if train.all():
             raise ValueError(f"{source}: no test sample (train is True for all {n_samples})")
         n_classes = int(labels.max()) + 1
-        absent = sorted(set(range(n_classes)) - set(labels[train].tolist()))
-        if absent:
+        absent = np.flatnonzero(np.bincount(labels[train], minlength=n_classes) == 0)
+        if absent.size:
+            shown = ", ".join(str(k) for k in absent[:5]) + (", ..." if absent.size > 5 else "")
             raise ValueError(
-                f"{source}: class(es) {absent} have no train sample; labels must be 0..K-1 "
-                f"with every class in the train split (K = {n_classes})"
+                f"{source}: {absent.size} class(es) ({shown}) have no train sample; labels "
+                f"must be 0..K-1 with every class in the train split (K = {n_classes})"
             )
         return cls(inputs, labels, train.copy(), n_classes)
 

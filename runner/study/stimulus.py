@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["LABELLED_KINDS", "Stimulus"]
 
 LABELLED_KINDS = ("dataset", "patterns")  # stimulus kinds whose trials are labelled samples
+_MAX_MEAN_COUNT = 1e6  # Poisson/regular counts near it stay far below MAX_COUNT (2**24)
 
 
 def _load_array(path: str) -> np.ndarray:
@@ -147,6 +148,11 @@ class Stimulus:
             if not np.isfinite(rate).all() or (rate < 0).any():
                 raise ValueError(
                     f"stimulus.rate_hz must be finite and >= 0, got {config.rate_hz}"
+                )
+            if (rate * dt > _MAX_MEAN_COUNT).any():
+                raise ValueError(
+                    f"stimulus.rate_hz x dt must be at most {_MAX_MEAN_COUNT:g} spikes per step "
+                    f"and channel (counts stay exact in float32), got {rate.max() * dt:g}"
                 )
             self.rate_hz = np.broadcast_to(rate, (n_channels,))
 
