@@ -43,7 +43,7 @@ class ReadoutConfig:
 
     kind: str = "ridge"  # vote, linear (weights from `file`) or ridge (fitted on the nominal)
     bins: int = 1  # equal time bins per trial; features (B, N * bins)
-    alpha: float = 1.0  # ridge regulariser, on standardised features
+    alpha: float = 1000.0  # ridge regulariser, on standardised features (as readout=ridge)
     per_chip: bool = False  # ridge: also refit on every chip's own train responses
     train_fraction: float = 0.7  # share of each class in the train split (no `train` array)
     split_seed: int = 0  # seed of that split

@@ -19,6 +19,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, ValueType
@@ -110,6 +111,11 @@ def _check(override: Override, groups: dict[str, list[str]], check_options: bool
     if key in groups:
         if override.is_delete() or not check_options:
             return
+        if override.value() is None:
+            raise OverrideError(
+                f"{line}: a config group takes one of its options ({', '.join(groups[key])}); "
+                f"to leave it out, use ~{key} (or do not name it)"
+            )
         for option in _option_names(override):
             if option not in groups[key]:
                 raise OverrideError(
@@ -122,6 +128,44 @@ def _check(override: Override, groups: dict[str, list[str]], check_options: bool
     reason = _unknown_key(key)
     if reason is not None:
         raise OverrideError(f"{line}: {reason}")
+
+
+def _optional_blocks() -> list[str]:
+    """Top-level keys whose block is null unless a group option sets it (`readout`)."""
+    return [
+        field.name for field in dataclasses.fields(RunnerConfig)
+        if field.default is None and dataclasses.is_dataclass(
+            _unwrap_optional(typing.get_type_hints(RunnerConfig)[field.name]))
+    ]  # fmt: skip
+
+
+def _sets_block(conf_dir: Path, group: str, option: str, block: str) -> bool:
+    """Does option `option` of `group` set the top-level `block` (directly or by selecting
+    its group in its defaults list)?"""
+    path = conf_dir / group / f"{option}.yaml"
+    if group == block or not path.is_file():
+        return group == block
+    node = yaml.safe_load(path.read_text()) or {}
+    defaults = [next(iter(d)) if isinstance(d, dict) else str(d) for d in node.get("defaults", [])]
+    return block in node or any(d.split()[-1].strip("/") == block for d in defaults)
+
+
+def _check_blocks(overrides: list[Override], conf_dir: Path, groups: dict[str, list[str]]) -> None:
+    """A key under a block that is null by default (`readout.kind=vote`) needs an override
+    that sets the block: OmegaConf cannot merge a key into a null node."""
+    chosen = [(o.key_or_group, option) for o in overrides if o.key_or_group in groups
+              and not o.is_delete() for option in _option_names(o)]  # fmt: skip
+    for block in _optional_blocks():
+        for override in overrides:
+            key = override.key_or_group
+            if not key.startswith(f"{block}.") or override.is_hydra_override():
+                continue
+            if not any(_sets_block(conf_dir, g, option, block) for g, option in chosen):
+                raise OverrideError(
+                    f"{override.input_line or key}: there is no {block} block to change; choose "
+                    f"one first ({block}={'|'.join(groups.get(block, []))}, or a task that "
+                    f"sets it, e.g. task=patterns)"
+                )
 
 
 def check_overrides(argv: list[str], conf_dir: Path) -> None:
@@ -142,6 +186,8 @@ def check_overrides(argv: list[str], conf_dir: Path) -> None:
     for override in overrides:
         if not override.is_hydra_override() and override.package is None:
             _check(override, groups, check_options)
+    if check_options:
+        _check_blocks(overrides, conf_dir, groups)
 
 
 def one_line(error: Exception) -> str:
