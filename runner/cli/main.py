@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 import hydra
+from hydra._internal.utils import get_args_parser
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from hydra.types import RunMode
@@ -37,6 +38,7 @@ from runner.analysis.objective import (
     objective_value,
 )
 from runner.cli.overrides import OverrideError, check_overrides, one_line
+from runner.cli.study_settings import check_extras, check_study_settings
 from runner.report.finish import finish
 from runner.study.outcome import Outcome
 from runner.study.plan import ExperimentError, Plan
@@ -160,6 +162,11 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # composition errors reach us instead of Hydra's report
     try:
         check_overrides(sys.argv[1:], CONF_DIR)
+        arguments, _ = get_args_parser().parse_known_args(sys.argv[1:])
+        if arguments.multirun and arguments.config_dir is None:
+            check_study_settings(arguments.overrides, CONF_DIR)
+        else:
+            check_extras(arguments.overrides)
         task()
     except (OverrideError, HydraException, OmegaConfBaseException) as error:
         if traceback_wanted:
