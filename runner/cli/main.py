@@ -61,9 +61,9 @@ def describe_run(run_dir: Path, cfg: DictConfig) -> None:
     OmegaConf.save(list(HydraConfig.get().overrides.task), folder / "overrides.yaml")
 
 
-def _to_log_files(text: str) -> None:
+def _to_log_files(text: str, level: int = logging.INFO) -> None:
     """Write `text` to the run's log file(s) (runner.log) only: the terminal got it printed."""
-    record = log.makeRecord(log.name, logging.INFO, __file__, 0, "%s", (text,), None)
+    record = log.makeRecord(log.name, level, __file__, 0, "%s", (text,), None)
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)
@@ -142,7 +142,7 @@ def task(cfg: DictConfig) -> float | None:
         if new_folder and isinstance(error, ExperimentError):
             describe_run(run_dir, cfg)  # says which config failed (collect names the job)
         if not isinstance(error, RunFolderNotWritable):
-            log.error("%s", message)
+            _to_log_files(message, logging.ERROR)  # the terminal gets it once, on stderr
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
@@ -159,6 +159,8 @@ def main() -> None:
     """`python -m runner [overrides]`: check the overrides' names, let Hydra compose the
     config and run `task`. A user error ends with one line on stderr and exit status 2."""
     traceback_wanted = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    if not sys.stderr.isatty():
+        os.environ.setdefault("NO_COLOR", "1")  # colorlog (Optuna's log lines) honours it
     os.environ["HYDRA_FULL_ERROR"] = "1"  # composition errors reach us instead of Hydra's report
     try:
         check_overrides(sys.argv[1:], CONF_DIR)
