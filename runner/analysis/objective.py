@@ -85,6 +85,7 @@ class ObjectiveValue:
     n_chips: int
     n_excluded: int  # non-finite chips or chips with a NaN metric
     direction: str  # maximize or minimize
+    n_nonfinite: int = 0  # of the excluded: chips flagged non-finite (the rest: a NaN metric)
 
     def describe(self) -> str:
         """'objective q05(frac_within) at point 0 = 0.8711 over 32 chips (0 ...)'."""
@@ -177,7 +178,9 @@ def objective_value(chips: pd.DataFrame, objective: ObjectiveConfig) -> Objectiv
     arguments = metric if threshold is None else f"{metric}, {threshold:g}"
     name = f"{statistic}({arguments}) at point {point}"
     excluded = int((~measured).sum())
-    return ObjectiveValue(name, value, len(values), excluded, objective.direction.value)
+    nonfinite = int(at_point["nonfinite"].to_numpy(dtype=bool).sum())
+    return ObjectiveValue(name, value, len(values), excluded, objective.direction.value,
+                          nonfinite)  # fmt: skip
 
 
 def _statistic(values: np.ndarray, n_chips: int, statistic: str, threshold: float | None) -> float:

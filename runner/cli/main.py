@@ -101,14 +101,36 @@ def _check_study(objective: ObjectiveConfig | None) -> None:
         raise ExperimentError(str(error)) from error
 
 
+# Chip metrics measured against the nominal instance's rates: undefined when it is silent.
+_AGAINST_NOMINAL = ("rate_rel_error", "rate_corr", "frac_within")
+
+
+def _why_unmeasured(result: ObjectiveValue, objective: ObjectiveConfig, outcome: Outcome) -> str:
+    """Why chips were left out of the objective: non-finite, or a NaN metric and its cause
+    where the tables show one (a silent nominal instance, a silent chip)."""
+    reasons = []
+    if result.n_nonfinite:
+        reasons.append(f"{result.n_nonfinite} non-finite (listed in summary.csv)")
+    n_nan = result.n_excluded - result.n_nonfinite
+    if n_nan:
+        at_point = outcome.summary[outcome.summary["point"] == objective.point]
+        silent = not at_point.empty and at_point["nominal_mean_rate_hz"].iloc[0] == 0
+        cause = (f"the nominal instance of point {objective.point} is silent (0 Hz), and "
+                 f"{objective.metric} compares a chip's rates with it"
+                 if silent and objective.metric in _AGAINST_NOMINAL
+                 else "e.g. a silent chip has no ISI or first-spike time")  # fmt: skip
+        reasons.append(f"{n_nan} with a NaN {objective.metric} ({cause})")
+    return "; ".join(reasons)
+
+
 def _evaluate(objective: ObjectiveConfig | None, outcome: Outcome) -> ObjectiveValue | None:
     """The objective over the run's chips (chips.parquet), or None if unset."""
     if objective is None:
         return None
     result = objective_value(outcome.chips, objective)
     if result.n_excluded:
-        log.warning("objective: %d of %d chips cannot be measured (non-finite, or a NaN %s)",
-                    result.n_excluded, result.n_chips, objective.metric)  # fmt: skip
+        log.warning("objective: %d of %d chips cannot be measured: %s", result.n_excluded,
+                    result.n_chips, _why_unmeasured(result, objective, outcome))  # fmt: skip
     if math.isnan(result.value):
         log.warning("objective: no chip of point %d has a finite %s: the value is NaN, the "
                     "run returns %s (the worst value when you %s)", objective.point,

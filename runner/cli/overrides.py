@@ -120,7 +120,9 @@ def _check(override: Override, groups: dict[str, list[str]], check_options: bool
             if option not in groups[key]:
                 raise OverrideError(
                     f"{line}: no option {option!r} in config group {key}"
-                    f"{did_you_mean(option, groups[key])}; options: {', '.join(groups[key])}"
+                    f"{did_you_mean(option, groups[key])}; options: {', '.join(groups[key])}; "
+                    f"an option of your own: DIR/{key}/{option}.yaml with --config-dir DIR "
+                    f"(or hydra.searchpath=[file://DIR])"
                 )
         return
     if key in REMOVED_KEYS:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from runner.analysis.neuron_metrics import neuron_metrics, neuron_table
-from runner.kernel.backends import get_backend
+from runner.kernel.backends import get_backend, resolve_backend
 from runner.kernel.batch import Batch, BatchResult, InputEvents, Variant
 from runner.network.rockpool_module import rockpool_module
 from runner.physics.mismatch import sample_parameters
@@ -102,6 +102,7 @@ class SimulationResult:
     dt: float
     seed: int
     reductions: BatchResult
+    backend: str  # the backend that ran it ("auto" resolved: cuda, cpu or reference)
 
     @property
     def spike_counts(self) -> np.ndarray:
@@ -279,6 +280,7 @@ class DynapSimNetwork:
         array = self._inputs(x, n_instances)
         instances = np.arange(first_instance, first_instance + n_instances, dtype=np.uint64)
         batch = self.batch(array, instances, seed, bin_width, record_instances, dtype)
+        backend = resolve_backend(backend)
         return SimulationResult(
             instances=instances,
             core_map=self.spec.core_map,
@@ -286,6 +288,7 @@ class DynapSimNetwork:
             dt=self.spec.dt,
             seed=seed,
             reductions=get_backend(backend)(batch),
+            backend=backend,
         )
 
 

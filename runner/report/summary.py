@@ -66,8 +66,9 @@ def render_summary(plan: Plan, outcome: Outcome, run_dir: Path) -> str:
     summary = outcome.summary
     spec = plan.points[0].network.spec
     rate = outcome.neuron_steps / max(outcome.seconds, 1e-9)
+    trials = "sample(s)" if plan.points[0].stimulus.dataset is not None else "trial(s)"
     grid = (f"{len(plan.points)} sweep point(s) x {plan.n_chips} chips "
-            f"({plan.config.sweep.pairing.value}) x {plan.n_trials} trial(s)")  # fmt: skip
+            f"({plan.config.sweep.pairing.value}) x {plan.n_trials} {trials}")  # fmt: skip
     n_rows = sum(c.size for c in plan.chunks)
     name = plan.config.network.name
     lines = [
