@@ -1,18 +1,21 @@
 """Host memory of one chunk, estimated before simulating, against what the machine has.
 
-A chunk's instances are simulated and tabulated in one piece, so a chunk that does not fit
-would die in a MemoryError (or swap) after the run started; `check_chunks_fit` refuses it
-up front with the estimate and the fix.
+A chunk's instances are simulated and tabulated in one piece, and so are the nominal
+instances of a group of packed points (one row per nominal trial: every sample of a
+dataset), so either could die in a MemoryError (or swap) after the run started;
+`check_chunks_fit` refuses them up front with the estimate and a fix that can work (a
+chunk holds whole chips: a chunk_size below one chip's rows cannot shrink it).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from runner.kernel.kernel_calls import layout_bytes, output_layout
-from runner.study.plan import ExperimentError, Plan
+from runner.study.plan import ExperimentError, Plan, Point
 from runner.study.sweep import Chunk, Chunks
 
 __all__ = [
@@ -20,6 +23,8 @@ __all__ = [
     "available_memory",
     "format_bytes",
     "chunk_footprint",
+    "nominal_footprints",
+    "check_nominals_fit",
     "check_chunks_fit",
 ]
 
@@ -118,26 +123,75 @@ def chunk_footprint(plan: Plan, chunk: Chunk) -> ChunkFootprint:
     )
 
 
-def check_chunks_fit(plan: Plan, available: int) -> None:
-    """Raise ExperimentError when this shard's largest chunk needs more than `available`
-    bytes of host memory (-1: unknown, no check), naming the estimate and the fix."""
+def nominal_footprints(plan: Plan, points: list[Point]) -> dict[range, ChunkFootprint]:
+    """Per group of packed `points` (as `simulate_nominals` groups them): the backend call
+    of their nominal instances, one row per nominal trial of each point (a (trial, neuron)
+    table each)."""
+    footprints = {}
+    for _, group in itertools.groupby(points, key=lambda p: plan.group_of[p.sweep.index]):
+        group = list(group)
+        point = group[0]
+        rows = sum(len(p.stimulus.nominal_trials) for p in group)
+        footprints[range(group[0].sweep.index, group[-1].sweep.index + 1)] = ChunkFootprint(
+            n_instances=rows,
+            n_neurons=point.network.spec.n_neurons,
+            n_steps=point.stimulus.n_steps,
+            n_bins=-(-point.stimulus.n_steps // plan.bin_width(point.sweep.index)),
+            n_inputs=point.network.spec.n_inputs,
+            n_streams=rows,
+            neurons_table=True,  # nominal.parquet: a row per trial and neuron
+            readout_bins=0 if point.task is None else point.task.config.bins,
+        )
+    return footprints
+
+
+def _parts(footprint: ChunkFootprint) -> str:
+    return ", ".join(f"{name} {format_bytes(n)}" for name, n in footprint.parts().items())
+
+
+def check_nominals_fit(plan: Plan, points: list[Point], available: int) -> None:
+    """Raise ExperimentError when the nominal instances of these points (to be simulated,
+    one call per group of packed points) need more than `available` bytes (-1: unknown)."""
     if available < 0:
         return
+    for group, footprint in nominal_footprints(plan, points).items():
+        if footprint.total > available:
+            raise ExperimentError(
+                f"the nominal instances of sweep points {group[0]}-{group[-1]} run "
+                f"{footprint.n_instances} trials (samples) x {footprint.n_neurons} neurons in "
+                f"one call and need about {format_bytes(footprint.total)} of host memory "
+                f"({_parts(footprint)}), but {format_bytes(available)} is available; use "
+                f"fewer samples (trials), a shorter stimulus or a smaller network"
+            )
+
+
+def check_chunks_fit(plan: Plan, available: int) -> None:
+    """Raise ExperimentError when this shard's largest chunk needs more than `available`
+    bytes of host memory (-1: unknown, no check), naming the estimate and a fix that can
+    work."""
+    if available < 0:
+        return
+    chip_rows = plan.n_trials  # a chunk holds whole chips
     chunks = plan.chunks
     for chunk in chunks.largest_per_group() if isinstance(chunks, Chunks) else chunks:
         footprint = chunk_footprint(plan, chunk)
         if footprint.total <= available:
             continue
-        parts = ", ".join(f"{name} {format_bytes(n)}" for name, n in footprint.parts().items())
         fits = footprint.largest_fitting(available)
-        fixes = [f"a smaller chunk_size (at most about {fits} fit)" if fits else
-                 "a smaller network or shorter stimulus"]  # fmt: skip
+        if fits >= chip_rows:
+            fixes = [f"a smaller chunk_size (at most about {fits} fit)"]
+        else:  # a chunk holds whole chips: no chunk_size makes one smaller than a chip
+            one_chip = replace(footprint, n_instances=chip_rows)
+            fixes = ["a smaller network or shorter stimulus" + (
+                f" (one chip's {chip_rows} rows alone need {format_bytes(one_chip.total)}: "
+                f"a chunk holds whole chips)" if chip_rows > 1 else ""
+            )]  # fmt: skip
         if footprint.neurons_table:
             lean = replace(footprint, neurons_table=False)
             fixes.append(f"output.neurons=false (then {format_bytes(lean.total)} per chunk)")
         raise ExperimentError(
             f"a chunk of {chunk.size} instances x {footprint.n_neurons} neurons "
             f"(instances {chunk.first}-{chunk.last}) needs about {format_bytes(footprint.total)} "
-            f"of host memory ({parts}), but {format_bytes(available)} is available; "
+            f"of host memory ({_parts(footprint)}), but {format_bytes(available)} is available; "
             f"use {' or '.join(fixes)}"
         )

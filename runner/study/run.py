@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from runner.analysis.readout import Readout
 from runner.kernel.backends import resolve_backend
-from runner.study.footprint import available_memory, check_chunks_fit
+from runner.study.footprint import available_memory, check_chunks_fit, check_nominals_fit
 from runner.study.identity import experiment_identity
 from runner.study.outcome import Outcome
 from runner.study.plan import Plan
@@ -132,6 +132,7 @@ def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
         if not store.has_nominal(index, plan.nominal_rows(index), plan.fits_readout(index))
     ]  # fmt: skip
     if missing:
+        check_nominals_fit(plan, missing, available_memory())
         simulate_nominals(plan, missing, store, backend)
     nominal_table = pd.concat([store.read_nominal(index) for index in touched], ignore_index=True)
     nominal_rates = {
