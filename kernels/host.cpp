@@ -10,6 +10,11 @@
 #include <xmmintrin.h>
 #endif
 
+// The one-thread build's vector paths, which dynapsim.cu includes through this macro (the
+// GPU source holds GPU code only)
+#if DYN_NTHREADS == 1
+#define DYN_HOST_VECTORS "host_vector.h"
+#endif
 #include "dynapsim.cu"
 
 #ifdef DYN_THREADED_BLOCKS

@@ -188,6 +188,20 @@ def test_the_gpu_source_is_self_contained_and_keyed_on_every_header(monkeypatch,
         source = edited
 
 
+def test_the_gpu_source_leaves_out_the_host_vector_paths(monkeypatch, tmp_path):
+    # host_vector.h is the one-thread host build's: it keys the cpu build, not the GPU source
+    source = kernel_calls.kernel_source(kernel_calls.defines(1024, 1))
+    for host_only in ("immintrin", "vector_size", "dyn_add_row", "dyn_record_all"):
+        assert host_only not in source
+    for name in kernel_calls.KERNEL_FILES:
+        (tmp_path / name).write_text((kernel_calls.KERNEL_DIR / name).read_text())
+    monkeypatch.setattr(kernel_calls, "KERNEL_DIR", tmp_path)
+    digest = kernel_calls.source_digest()
+    (tmp_path / "host_vector.h").write_text((tmp_path / "host_vector.h").read_text() + "//\n")
+    assert kernel_calls.kernel_source(kernel_calls.defines(1024, 1)) == source
+    assert kernel_calls.source_digest() != digest
+
+
 def test_kernel_check_compiles_with_the_options_cupy_adds():
     # CuPy appends -ftz=true to every NVRTC compile: the checked binary must use it too
     assert "-ftz=true" in cuda.compile_options() and "--fmad=false" in cuda.compile_options()

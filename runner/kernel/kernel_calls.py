@@ -49,7 +49,8 @@ __all__ = [
     "to_parameters",
 ]
 
-KERNEL_FILES = ("portability.h", "philox.cuh", "exact_math.cuh", "dynapsim.cu", "host.cpp")
+KERNEL_FILES = ("portability.h", "philox.cuh", "exact_math.cuh", "dynapsim.cu", "host_vector.h",
+                "host.cpp")  # fmt: skip
 
 
 def source_digest() -> str:

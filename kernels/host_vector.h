@@ -1,0 +1,336 @@
+// The vector paths of the one-thread host build (DYN_NTHREADS == 1, one thread owning every
+// neuron): kernels/dynapsim.cu includes this header where host.cpp names it as
+// DYN_HOST_VECTORS, an #include through a macro that the GPU source (runner/kernel/
+// kernel_calls.py: kernel_source) does not inline, so NVRTC never sees it. Its padded
+// per-neuron arrays (DYN_ROW), the register-blocked and int16 drive (DYN_DRIVE_BLOCKED),
+// sparse rows (DYN_SPARSE_ROWS) and step 3 by flag words and vector passes
+// (dyn_count_and_record): the same operations as the kernel's loops, so the same bits.
+#pragma once
+
+#if DYN_NTHREADS != 1
+#error "host_vector.h is the one-thread host build's (DYN_NTHREADS == 1)"
+#endif
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+// Length of a thread's per-neuron arrays (state, factors), padded by a cache line: at
+// N = 1024 the unpadded 4 KiB arrays all sit at the same offset within a 4 KiB page, and the
+// step's loads and stores falsely alias (measured: N = 1024 E/I 1.4e8 -> 1.7e8
+// neuron-steps/s on one thread; N = 256 unchanged).
+#define DYN_ROW (DYN_NPT + 16)
+
+// Step 1: the drive of neurons [0, DYN_DRIVE_BLOCKED) in blocks of up to DYN_DRIVE_VECTORS
+// 16-float vectors held in registers over all of a step's rows (W_rec rows of the spiking
+// neurons, then W_in rows of the input events), stored once (added `onto` the drive of sparse
+// W_rec rows): one load, multiply and add per row vector instead of a load-add-store round
+// trip through `drive`. Full blocks, then one block of the remaining whole pairs of vectors;
+// per neuron the same products are added in the same order from +0, so the sums are bitwise
+// those of the kernel's row-by-row loops, which handle the last < 32 neurons.
+#ifndef DYN_DRIVE_VECTORS
+#ifdef __AVX512F__
+#define DYN_DRIVE_VECTORS 16  // 256 floats in 16 of the 32 zmm registers
+#else
+#define DYN_DRIVE_VECTORS 4  // 8 of the 16 ymm registers
+#endif
+#endif
+#define DYN_DRIVE_FULL (DYN_N / (16 * DYN_DRIVE_VECTORS) * (16 * DYN_DRIVE_VECTORS))
+#define DYN_DRIVE_TAIL_VECTORS ((DYN_N - DYN_DRIVE_FULL) / 32 * 2)
+#define DYN_DRIVE_BLOCKED (DYN_DRIVE_FULL + 16 * DYN_DRIVE_TAIL_VECTORS)
+typedef float dyn_v16 __attribute__((vector_size(64)));
+typedef int dyn_i32x16 __attribute__((vector_size(64)));
+typedef dyn_weight dyn_w16 __attribute__((vector_size(16 * sizeof(dyn_weight))));
+
+
+// 16 weights as floats, loaded unaligned; integer ones sign-extended by one instruction where
+// AVX-512 has it (GCC's generic conversion of int8/int16 vectors goes lane by lane)
+DYN_FN dyn_v16 dyn_weights16(const dyn_weight* __restrict__ at) {
+#if DYN_WEIGHT_BITS == 32
+    dyn_v16 w;
+    memcpy(&w, at, sizeof w);
+    return w;
+#elif defined(__AVX512F__) && DYN_WEIGHT_BITS == 8
+    return (dyn_v16)_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)at)));
+#elif defined(__AVX512F__)
+    return (dyn_v16)_mm512_cvtepi32_ps(
+        _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i*)at)));
+#else
+    dyn_w16 w;
+    memcpy(&w, at, sizeof w);
+    return __builtin_convertvector(__builtin_convertvector(w, dyn_i32x16), dyn_v16);
+#endif
+}
+
+// acc[v] += (row[16v .. 16v+15]) * x for V vectors
+template <int V>
+DYN_FN void dyn_add_row(dyn_v16 (&acc)[V], const dyn_weight* __restrict__ row, float x) {
+#pragma GCC unroll 16
+    for (int v = 0; v < V; ++v) acc[v] += dyn_weights16(row + 16 * v) * x;
+}
+
+// Integer weights (int8/int16 rows) and a step whose counts are all integers: every product
+// and partial sum of the drive is an integer of magnitude at most the sum of |weight x count|,
+// so each float addition is exact and the float sum IS the integer sum (a zero one is +0).
+// Where that bound fits int16, the rows are added in 32 int16 lanes a vector (no conversion
+// to float per weight, half the vectors) and the sums converted once: the same bits.
+#if DYN_WEIGHT_BITS != 32
+#define DYN_INTEGER_DRIVE 1
+#define DYN_INT16_MAX 32767
+typedef short dyn_i16x32 __attribute__((vector_size(64)));
+typedef dyn_weight dyn_w32 __attribute__((vector_size(32 * sizeof(dyn_weight))));
+typedef float dyn_v32 __attribute__((vector_size(128)));
+typedef int dyn_i32x32 __attribute__((vector_size(128)));
+
+// Whether every count of [begin, end) is an integer and the bound (`*bound`, to which
+// |count| x max_abs is added) stays within int16; a NaN or infinite count is no integer.
+DYN_FN bool dyn_integer_counts(const float* __restrict__ c, dyn_i64 begin, dyn_i64 end,
+                               int max_abs, int* bound) {
+    for (dyn_i64 e = begin; e < end; ++e) {
+        const float x = c[e];
+        if (!(fabsf(x) <= (float)DYN_INT16_MAX && x == floorf(x))) return false;
+        *bound += (int)fabsf(x) * max_abs;
+        if (*bound > DYN_INT16_MAX) return false;
+    }
+    return true;
+}
+
+// 32 weights as int16 lanes (one sign-extending load where AVX-512 has it, see dyn_weights16)
+DYN_FN dyn_i16x32 dyn_widen(const dyn_weight* __restrict__ at) {
+#if defined(__AVX512BW__) && DYN_WEIGHT_BITS == 8
+    return (dyn_i16x32)_mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i*)at));
+#else
+    dyn_w32 w;
+    memcpy(&w, at, sizeof w);
+    return __builtin_convertvector(w, dyn_i16x32);
+#endif
+}
+
+// acc[v] += (row[32v .. 32v+31]) * x in int16 lanes, for V/2 vectors
+template <int V>
+DYN_FN void dyn_add_row_i16(dyn_i16x32 (&acc)[V / 2], const dyn_weight* __restrict__ row,
+                            float x) {
+    const short count = (short)x;
+#pragma GCC unroll 16
+    for (int v = 0; v < V / 2; ++v) acc[v] += dyn_widen(row + 32 * v) * count;
+}
+#else
+#define DYN_INTEGER_DRIVE 0
+#endif
+
+// The drive of neurons [k0, k0 + 16 V). `rec_integer`: the W_rec part (dense rows, or the
+// sparse rows' drive already in `drive` when `onto`) in int16 lanes (DYN_INTEGER_DRIVE);
+// `in_integer`: the W_in rows too, else they are added to its exact float sums as floats.
+template <int V>
+DYN_FN void dyn_drive_block(int k0, bool rec_integer, bool in_integer, float* __restrict__ drive,
+                            bool onto, const dyn_weight* __restrict__ w_rec,
+                            const int* __restrict__ idx, const float* __restrict__ cnt,
+                            int n_spiking, const dyn_weight* __restrict__ w_in,
+                            const int* __restrict__ ev_channel,
+                            const float* __restrict__ ev_value, dyn_i64 e_begin,
+                            dyn_i64 e_end) {
+    dyn_v16 acc[V];
+#if DYN_INTEGER_DRIVE
+    if (rec_integer) {
+        dyn_i16x32 sums[V / 2];
+#pragma GCC unroll 16
+        for (int v = 0; v < V / 2; ++v) {
+            dyn_v32 start = {};
+            if (onto) memcpy(&start, drive + k0 + 32 * v, sizeof start);  // integers, in bound
+            sums[v] = __builtin_convertvector(__builtin_convertvector(start, dyn_i32x32),
+                                              dyn_i16x32);  // in two steps: see dyn_weights16
+        }
+        for (int e = 0; w_rec && e < n_spiking; ++e) {
+            dyn_add_row_i16<V>(sums, w_rec + (dyn_i64)idx[e] * DYN_N + k0, cnt[e]);
+        }
+        for (dyn_i64 e = e_begin; in_integer && w_in && e < e_end; ++e) {
+            dyn_add_row_i16<V>(sums, w_in + (dyn_i64)ev_channel[e] * DYN_N + k0, ev_value[e]);
+        }
+#pragma GCC unroll 16
+        for (int v = 0; v < V / 2; ++v) {
+            const dyn_v32 exact = __builtin_convertvector(sums[v], dyn_v32);
+            memcpy(&acc[2 * v], &exact, sizeof exact);
+        }
+        if (in_integer || !w_in) {
+            memcpy(drive + k0, acc, sizeof acc);
+            return;
+        }
+    } else
+#else
+    (void)rec_integer;
+    (void)in_integer;
+#endif
+    {
+        if (onto) {
+            memcpy(acc, drive + k0, sizeof acc);
+        } else {
+#pragma GCC unroll 16
+            for (int v = 0; v < V; ++v) acc[v] = dyn_v16{};
+        }
+        for (int e = 0; w_rec && e < n_spiking; ++e) {
+            dyn_add_row<V>(acc, w_rec + (dyn_i64)idx[e] * DYN_N + k0, cnt[e]);
+        }
+    }
+    for (dyn_i64 e = e_begin; w_in && e < e_end; ++e) {
+        dyn_add_row<V>(acc, w_in + (dyn_i64)ev_channel[e] * DYN_N + k0, ev_value[e]);
+    }
+    memcpy(drive + k0, acc, sizeof acc);
+}
+
+DYN_FN void dyn_drive_blocks(float* __restrict__ drive, bool onto,
+                             const dyn_weight* __restrict__ w_rec,
+                             const int* __restrict__ idx, const float* __restrict__ cnt,
+                             int n_spiking, const dyn_weight* __restrict__ w_in,
+                             const int* __restrict__ ev_channel, const float* __restrict__ ev_value,
+                             dyn_i64 e_begin, dyn_i64 e_end, int max_abs_rec, int max_abs_in) {
+    if (!w_rec && !w_in) return;  // every row sparse, or none
+    bool rec_integer = false, in_integer = false;
+#if DYN_INTEGER_DRIVE
+    // the W_rec part first (the sparse rows of `onto` count as the dense ones do), then the
+    // W_in rows within what the bound has left
+    const bool has_rec = w_rec || onto;
+    int bound = 0;
+    rec_integer = !has_rec || dyn_integer_counts(cnt, 0, n_spiking, max_abs_rec, &bound);
+    in_integer = rec_integer && w_in &&
+                 dyn_integer_counts(ev_value, e_begin, e_end, max_abs_in, &bound);
+    rec_integer = rec_integer && (has_rec || in_integer);  // else there is nothing to add
+#else
+    (void)max_abs_rec;
+    (void)max_abs_in;
+#endif
+    for (int k0 = 0; k0 < DYN_DRIVE_FULL; k0 += 16 * DYN_DRIVE_VECTORS) {
+        dyn_drive_block<DYN_DRIVE_VECTORS>(k0, rec_integer, in_integer, drive, onto, w_rec, idx,
+                                           cnt, n_spiking, w_in, ev_channel, ev_value, e_begin,
+                                           e_end);
+    }
+#if DYN_DRIVE_TAIL_VECTORS
+    dyn_drive_block<DYN_DRIVE_TAIL_VECTORS>(DYN_DRIVE_FULL, rec_integer, in_integer, drive, onto,
+                                            w_rec, idx, cnt, n_spiking, w_in, ev_channel,
+                                            ev_value, e_begin, e_end);
+#endif
+}
+
+// The one-thread host build may also take a weight matrix as sparse rows (CSR: the nonzero
+// weights of row r at [ptr[r], ptr[r + 1]) with their post neurons, ascending; W_rec rows
+// then W_in rows, runner/backends/cpu.py: sparse_rows): a spike then costs its row's nonzero
+// weights, not N. Per neuron the same products are added in the same order as the dense rows
+// but for the zero weights' +0 or -0, which change no sum that starts at +0 (none is ever
+// -0). A non-finite `c` (an instance already flagged non-finite) takes every weight, zeros
+// too, as a dense row (0 x inf is NaN).
+#define DYN_SPARSE_ROWS 1
+DYN_FN void dyn_add_sparse_row(float* __restrict__ drive, const dyn_i64* __restrict__ ptr,
+                               const int* __restrict__ post, const float* __restrict__ weight,
+                               int row, float c) {
+    const dyn_i64 begin = ptr[row], end = ptr[row + 1];
+    if (fabsf(c) <= DYN_FLT_MAX) {
+        for (dyn_i64 j = begin; j < end; ++j) drive[post[j]] += weight[j] * c;
+        return;
+    }
+    dyn_i64 j = begin;
+    for (int n = 0; n < DYN_N; ++n) {
+        const bool nonzero = j < end && post[j] == n;
+        drive[n] += (nonzero ? weight[j] : 0.0f) * c;
+        j += nonzero ? 1 : 0;
+    }
+}
+
+// Step 3. Bits 0 and 1 of 64 flag bytes as two words of bits: one byte test each where
+// AVX-512 has it (GCC vectorised the multiplies below into 64-bit vector multiplies that
+// cost 5 % of a step), else a multiply per 8 bytes packs them.
+DYN_FN void dyn_flag_bits(const unsigned char* __restrict__ at, dyn_u64* fired, dyn_u64* multi) {
+#if defined(__AVX512BW__)
+    const __m512i bytes = _mm512_loadu_si512(at);
+    *fired = _mm512_test_epi8_mask(bytes, _mm512_set1_epi8(1));
+    *multi = _mm512_test_epi8_mask(bytes, _mm512_set1_epi8(2));
+#else
+    dyn_u64 low_bits = 0, high_bits = 0;
+    for (int j = 0; j < 64; j += 8) {
+        dyn_u64 bytes;
+        memcpy(&bytes, at + j, sizeof bytes);
+        const dyn_u64 low = bytes & 0x0101010101010101ull;
+        const dyn_u64 high = (bytes >> 1) & 0x0101010101010101ull;
+        low_bits |= ((low * 0x0102040810204080ull) >> 56) << j;
+        high_bits |= ((high * 0x0102040810204080ull) >> 56) << j;
+    }
+    *fired = low_bits;
+    *multi = high_bits;
+#endif
+}
+
+// f(k) for every set bit k of `words` (n_words of them), in ascending order.
+template <class F>
+DYN_FN void dyn_each_bit(const dyn_u64* words, int n_words, F f) {
+    for (int w = 0; w < n_words; ++w) {
+        for (dyn_u64 bits = words[w]; bits; bits &= bits - 1) f(64 * w + __builtin_ctzll(bits));
+    }
+}
+
+// The vector passes over all neurons (where many fire, or need the log), kept out of line so
+// that they leave the model step's registers alone.
+// The spike counts of the neurons flagged 3 (fired, ratio > 2.5), as the scalar count.
+__attribute__((noinline)) static void dyn_count_all(float* __restrict__ spikes,
+                                                    const unsigned char* __restrict__ over,
+                                                    const float* __restrict__ ratio) {
+    DYN_SIMD
+    for (int k = 0; k < DYN_NPT; ++k) {
+        spikes[k] = over[k] == 3 ? ceilf(dyn_logf(ratio[k])) : spikes[k];
+    }
+}
+
+// The per-neuron reductions of step t, every neuron at once (spikes[k] is 0 where none
+// fired): the scalar record's operations, so the same values.
+__attribute__((noinline)) static void dyn_record_all(
+    int t, const float* __restrict__ spikes, const unsigned char* __restrict__ over,
+    dyn_i64* __restrict__ spike_count, int* __restrict__ bin, int* __restrict__ spiking_steps,
+    double* __restrict__ isi_sumsq, int* __restrict__ first_spike, int* __restrict__ last_spike) {
+    DYN_SIMD
+    for (int k = 0; k < DYN_NPT; ++k) {
+        const bool fired = over[k] != 0;
+        const int c = (int)(spikes[k] < DYN_MAX_COUNT ? spikes[k] : DYN_MAX_COUNT);
+        spike_count[k] += c;
+        bin[k] += c;
+        spiking_steps[k] += fired ? 1 : 0;
+        const int last = last_spike[k];
+        const double interval = (double)(t - last);
+        isi_sumsq[k] += (fired && last >= 0) ? interval * interval : 0.0;
+        first_spike[k] = (fired && last < 0) ? t : first_spike[k];
+        last_spike[k] = fired ? t : last;
+    }
+}
+
+// Step 3 where any neuron fired (dynapsim_run): the flags of 64 neurons as the bits of one
+// word (dyn_flag_bits), then the set bits in order; spiking neurons are too many and too
+// random for a branch per neuron to predict. Where many fire, or need the log, a vector pass
+// over all neurons costs less than one scalar pass per spiking neuron: the same operations,
+// so the same bits. `count(k)` and `record(k)` are the kernel's count and per-neuron
+// reductions of neuron k (`record` appends it to the spike list s_idx/s_cnt at n_local), the
+// reduction arrays this instance's rows.
+template <class Count, class Record>
+DYN_FN void dyn_count_and_record(int t, const unsigned char* over, float* spikes,
+                                 const float* ratio, Count count, Record record,
+                                 dyn_i64* spike_count, int* bin, int* spiking_steps,
+                                 double* isi_sumsq, int* first_spike, int* last_spike,
+                                 int* s_idx, float* s_cnt, int& n_local) {
+    constexpr int n_words = (DYN_NPT + 63) / 64;
+    dyn_u64 fired_bits[n_words], multi_bits[n_words];
+    int n_fired = 0, n_multi = 0;
+    for (int w = 0; w < n_words; ++w) {
+        dyn_flag_bits(over + 64 * w, &fired_bits[w], &multi_bits[w]);
+        n_fired += __builtin_popcountll(fired_bits[w]);
+        n_multi += __builtin_popcountll(multi_bits[w]);
+    }
+    if (n_multi > DYN_NPT / 32) {
+        dyn_count_all(spikes, over, ratio);
+    } else {
+        dyn_each_bit(multi_bits, n_words, [&](int k) { spikes[k] = count(k); });
+    }
+    if (n_fired > DYN_NPT / 8) {
+        dyn_record_all(t, spikes, over, spike_count, bin, spiking_steps, isi_sumsq, first_spike,
+                       last_spike);
+        dyn_each_bit(fired_bits, n_words, [&](int k) {
+            s_idx[n_local] = k;
+            s_cnt[n_local++] = spikes[k];
+        });
+    } else {
+        dyn_each_bit(fired_bits, n_words, record);
+    }
+}
