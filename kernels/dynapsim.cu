@@ -3,10 +3,10 @@
 // Thread `tid` owns neurons k * DYN_NTHREADS + tid (k < DYN_NPT): a warp's reads of a
 // weight row, and its writes of the outputs, touch consecutive addresses (coalesced).
 //
-// The float32 model math follows runner/backends/reference.py operation by operation;
+// The float32 model math follows runner/kernel/backends/reference.py operation by operation;
 // compile without FMA contraction (NVRTC --fmad=false, g++ -ffp-contract=off). exp and log
 // are the kernel's own (exact_math.cuh), so every build computes the same bits.
-// Mismatched parameters are drawn here from the Philox stream of runner/mismatch.py.
+// Mismatched parameters are drawn here from the Philox stream of runner/physics/mismatch.py.
 // Per step: drive from last step's spike list + this step's input events, a vectorisable
 // update of every owned neuron, then one exchange of (neuron, count) pairs of the spiking
 // neurons through shared memory, ordered by neuron index on every target (warp ballots and
@@ -30,7 +30,7 @@
 #define DYN_NWARPS ((DYN_NTHREADS + DYN_WARP - 1) / DYN_WARP)
 
 // Weights as stored: int8 or int16 when every weight is an integer in range (quantized
-// weights are; runner/backends/_kernel.py: weight_bits), else float. The conversion to float
+// weights are; runner/kernel/kernel_calls.py: weight_bits), else float. The conversion to float
 // is exact, so the sums are bitwise the same; rows are 4 or 2 times fewer bytes to fetch.
 #ifndef DYN_WEIGHT_BITS
 #define DYN_WEIGHT_BITS 32
@@ -54,7 +54,7 @@ typedef float dyn_weight;
 #define DYN_UNROLL
 #endif
 
-// Parameter indices: runner.model.PARAMETER_NAMES (also the Philox parameter word).
+// Parameter indices: runner.physics.parameters.PARAMETER_NAMES (also the Philox parameter word).
 enum {
     P_IDC, P_IF_NMDA, P_IGAIN_AHP, P_IGAIN_MEM, P_IGAIN_SYN, P_IPULSE_AHP, P_IPULSE, P_IREF,
     P_ISPKTHR, P_ITAU_AHP, P_ITAU_MEM, P_ITAU_SYN, P_IW_AHP, P_C_AHP, P_C_SYN, P_C_PULSE_AHP,
@@ -99,7 +99,7 @@ DYN_FN bool dyn_valid(int tid, int k) { return !DYN_PADDED || k * DYN_NTHREADS +
 // The per-neuron factors a step reads (time-invariant, from the parameters). A GPU thread
 // keeps its neurons' state and factors in registers; when they are too many for its share of
 // the register file (several neurons a thread), the first DYN_SHARED_FACTORS factors of this
-// list live in shared memory instead (runner/backends/_kernel.py: shared_factors).
+// list live in shared memory instead (runner/kernel/kernel_calls.py: shared_factors).
 enum {
     F_T_REF, F_ISPKTHR, F_TAU_MEM_NUM, F_MEM_RATIO, F_IDC, F_IW_AHP, F_AHP_RATIO, F_AHP_CHG,
     F_AHP_DIS, F_SYN_RATIO, F_SYN_CHG, F_SYN_DIS, F_KAPPA_PRIME, F_UT, F_UT_KAPPA, F_IGAIN_MEM,
@@ -137,7 +137,7 @@ DYN_FN void dyn_factor_bind(dyn_shared_factor& factor, float* at) { factor.colum
     dyn_factor_bind(name, s_factors + (f) * DYN_SLOTS + tid)
 
 // Parameter p of this thread's neurons (nominal, or drawn as
-// runner.mismatch.sample_parameters does); returns its count of non-physical samples. One
+// runner.physics.mismatch.sample_parameters does); returns its count of non-physical samples. One
 // parameter at a time, so that a kernel keeps only the few it is combining in registers.
 // Loops over neurons, branch-free inside, so that the host build vectorises the Philox and
 // Box-Muller arithmetic.
@@ -191,7 +191,7 @@ DYN_FN int dyn_draw(Values& value, int p, const float* __restrict__ nominal,
 
 enum { DYN_SPARSE_REC = 1, DYN_SPARSE_IN = 2 };  // the matrices given as sparse rows
 
-// Per-variant mismatch settings (runner/backends/_kernel.py: variant_int, variant_real rows).
+// Per-variant mismatch settings (runner/kernel/kernel_calls.py: variant_int, variant_real rows).
 enum { VI_MASK, VI_LOGNORMAL, VI_CLIP, VI_SHARED, DYN_VARIANT_INTS };
 enum { VR_SIGMA, VR_HALF_SIGMA_SQ, VR_SHARED_A, VR_SHARED_B, VR_ISCALE, DYN_VARIANT_REALS };
 
@@ -287,7 +287,7 @@ dynapsim_draw(const float* __restrict__ nominal, const int* __restrict__ core_ma
 // ev_*[step_ptr[s*(T+1)+t] : step_ptr[s*(T+1)+t+1]];
 // record_slot[b] >= 0 selects the instances whose raster (R, T, N) and traces (R, 4, T, N)
 // are written; the raster holds uint8 spike counts (saturating at 255), not single bits,
-// because a step can carry several spikes. Reductions as runner/reductions.py; bin_width >= 1.
+// because a step can carry several spikes. Reductions as runner/kernel/reductions.py; bin_width >= 1.
 extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
     const float* __restrict__ nominal, const int* __restrict__ core_map,
     const dyn_weight* __restrict__ w_in, int has_w_in, const dyn_weight* __restrict__ w_rec,
@@ -309,7 +309,7 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
     const int tid = threadIdx.x;
     // the spike list of the last step, ascending: neurons s_idx[e] with counts s_cnt[e], then
     // the factors held in shared memory; dynamic shared memory, 8 N + 4 DYN_SHARED_FACTORS
-    // DYN_SLOTS bytes (runner/backends/_kernel.py: run_shared_bytes)
+    // DYN_SLOTS bytes (runner/kernel/kernel_calls.py: run_shared_bytes)
     DYN_DYNAMIC_SHARED(int, s_spikes, 2 * DYN_N + DYN_SHARED_FACTORS * DYN_SLOTS);
     int* const s_idx = s_spikes;
     float* const s_cnt = (float*)(s_spikes + DYN_N);

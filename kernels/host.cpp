@@ -1,6 +1,6 @@
 // Host entry points of the CPU build of dynapsim.cu: the grid loop a CUDA launch would run.
 // Arguments arrive as CUDA's launch API takes them: an array of pointers to the values, in
-// kernel-signature order (runner/backends/_kernel_args.py builds it).
+// kernel-signature order (runner/kernel/kernel_calls.py builds it).
 #include <utility>
 
 #ifdef _OPENMP

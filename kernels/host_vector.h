@@ -211,7 +211,7 @@ DYN_FN void dyn_drive_blocks(float* __restrict__ drive, bool onto,
 
 // The one-thread host build may also take a weight matrix as sparse rows (CSR: the nonzero
 // weights of row r at [ptr[r], ptr[r + 1]) with their post neurons, ascending; W_rec rows
-// then W_in rows, runner/backends/cpu.py: sparse_rows): a spike then costs its row's nonzero
+// then W_in rows, runner/kernel/backends/cpu.py: sparse_rows): a spike then costs its row's nonzero
 // weights, not N. Per neuron the same products are added in the same order as the dense rows
 // but for the zero weights' +0 or -0, which change no sum that starts at +0 (none is ever
 // -0). A non-finite `c` (an instance already flagged non-finite) takes every weight, zeros

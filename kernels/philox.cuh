@@ -1,4 +1,4 @@
-// Philox4x32-10 and the IEEE-exact Box-Muller normal of runner/philox.py, bit for bit.
+// Philox4x32-10 and the IEEE-exact Box-Muller normal of runner/physics/philox.py, bit for bit.
 // Only +, -, *, /, sqrt, floor and exponent-field arithmetic are used (no libm log/cos/exp,
 // whose last bits differ between platforms); compile without FMA contraction.
 #pragma once
@@ -61,7 +61,7 @@ DYN_FN double dyn_exact_log(double u) {
 }
 
 // exp(y) by range reduction on ln 2, a Taylor series and exact scaling by 2**k. Outside
-// 2**-1022..2**1023 it returns 0 or inf: the float32 of runner.philox.exact_exp either way,
+// 2**-1022..2**1023 it returns 0 or inf: the float32 of runner.physics.philox.exact_exp either way,
 // which is all the caller keeps (branch-free, so the host build vectorises it).
 DYN_FN double dyn_exact_exp(double y) {
     const double k = floor(y * 1.4426950408889634 + 0.5);

@@ -1,5 +1,5 @@
 // One kernel source, two targets: this header maps the CUDA vocabulary the kernel uses onto
-// plain C++ when the file is compiled by the host compiler (runner/backends/cpu.py).
+// plain C++ when the file is compiled by the host compiler (runner/kernel/backends/cpu.py).
 //
 // Host builds:
 //   default            one thread per block (NPT = N), blocks spread over cores by OpenMP;
