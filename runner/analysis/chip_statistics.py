@@ -10,7 +10,10 @@ point: for every chip finite at both points, d = value(point) - value(baseline);
 interval of the mean of d is Student's t with n - 1 degrees of freedom
 (`runner.analysis.intervals`): it covers the sampling of chips. Under
 `pairing=independent` chip c at two points are unrelated chips, so there is no pairing to
-measure and the change columns are NaN.
+measure and the change columns are NaN. A point whose weights were quantized
+(`network.quantize.n_bits`) has its `quantization_loss`: the mean over cores of each core's
+mean squared weight error over its connections, in squared weight units (Iscale**2); NaN
+for float weights.
 
 With a readout, a chip's `accuracy` (transferred readout) and `accuracy_per_chip` (refitted
 on the chip) are the fractions of its test rows predicted right (NaN when a prediction is
@@ -26,6 +29,7 @@ the chip-only t interval of the change is kept as `.delta_lo95_chips`, `.delta_h
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,8 +219,10 @@ def summarize(
     baseline: int,
     paired: bool,
     accuracy: AccuracySettings | None = None,
+    quantization_loss: Mapping[int, float] | None = None,
 ) -> pd.DataFrame:
-    """Per sweep point: counts, non-finite chips and rows, the nominal rate, then the
+    """Per sweep point: counts, non-finite chips and rows, the nominal rate, the
+    `quantization_loss` given for the point (NaN where none is: float weights), then the
     mean/std/quantiles over finite chips of each chip-level metric and its paired change
     against point `baseline` (NaN when not `paired` or the baseline has no chips here).
     With `accuracy`: the nominal accuracy, the chance level, and per accuracy the share of
@@ -251,6 +257,7 @@ def summarize(
         )
         row["nonphysical"] = int(round(group["nonphysical"].sum()))
         row.update(_nominal_columns(nominal_by_point.get(point)))
+        row["quantization_loss"] = (quantization_loss or {}).get(point, np.nan)
         if accuracy is not None:
             row.update(_nominal_accuracy(nominal_by_point.get(point)))
             row["chance_level"] = accuracy.chance.get(point, np.nan)

@@ -56,6 +56,7 @@ import numpy as np
 from runner.physics.parameters import DEFAULT_ISCALE
 from runner.physics.spec import (
     MAX_WEIGHT_BITS,
+    NetworkSpec,
     Quantization,
     _core_map,
     _n_cluster,
@@ -64,7 +65,13 @@ from runner.physics.spec import (
 )
 from runner.util.checks import check_int
 
-__all__ = ["quantize", "quantize_weights", "quantization_from_spec", "per_core_spec"]
+__all__ = [
+    "quantize",
+    "quantize_weights",
+    "core_losses",
+    "quantization_from_spec",
+    "per_core_spec",
+]
 
 _UNIFORM_TOPS = (1.0, 0.999, 0.99, 0.97, 0.94, 0.9, 0.85, 0.8)  # quantiles of a (1.0: max)
 _GEOMETRIC_RATIOS = (1.5, 1.75)
@@ -302,6 +309,26 @@ def quantize_weights(
         "restored_in": restored_in,
         "restored_rec": restored_rec,
     }
+
+
+def core_losses(original: NetworkSpec, quantized: NetworkSpec) -> np.ndarray:
+    """(n_cluster,) per core: the mean squared error of `quantized`'s weights against
+    `original`'s over the core's connections (the non-zero original weights in its neurons'
+    columns; 0 for a core without any), in squared weight units (Iscale**2): the
+    `quantization_loss` of `quantize_weights`, measured on the weights the quantized network
+    simulates (`DynapSimNetwork.quantized` keeps no loss)."""
+    squared = np.zeros(original.n_cluster)
+    counts = np.zeros(original.n_cluster)
+    pairs = ((original.weights_in, quantized.weights_in),
+             (original.weights_rec, quantized.weights_rec))  # fmt: skip
+    for before, after in pairs:
+        if before is None:
+            continue
+        connected = before != 0
+        errors = np.where(connected, (before - after) ** 2, 0.0).sum(axis=0)  # per target
+        squared += np.bincount(original.core_map, errors, original.n_cluster)
+        counts += np.bincount(original.core_map, connected.sum(axis=0), original.n_cluster)
+    return np.divide(squared, counts, out=np.zeros_like(squared), where=counts > 0)
 
 
 def _per_core_masks(

@@ -92,10 +92,24 @@ def axis_values(column: str, values: pd.Series) -> pd.Series:
     return values * 100 if _is_percent(column) else values
 
 
+def _numeric(values: pd.Series) -> bool:
+    """Are these sweep values drawn on a number line? Numbers without a missing one: a null
+    value (float weights among `network.quantize.n_bits`) has no place there, so such an
+    axis is drawn as categories."""
+    return pd.api.types.is_numeric_dtype(values) and bool(values.notna().all())
+
+
+def _tick(value: Any) -> str:
+    """A sweep value as a category label: `null` for a missing one, numbers short."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "null"
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
 def _value_text(column: str, value: Any) -> str:
     """One sweep value for a legend or title: `Itau_mem ×0.5`, `Idc 5e-12 A`, `mismatch 10 %`."""
     path = column.removeprefix("scale:")
-    number = f"{value:g}" if isinstance(value, int | float) else str(value)
+    number = _tick(value)
     if column.startswith("scale:"):
         return f"{_short_name(path)} ×{number}"
     if _is_percent(column):
@@ -253,7 +267,7 @@ def plot_robustness(summary: pd.DataFrame, sweep_columns: list[str], within: flo
     A single point is drawn as a marker with its band as an error bar.
     """
     x_column = sweep_columns[-1] if sweep_columns else None
-    numeric = x_column is not None and pd.api.types.is_numeric_dtype(summary[x_column])
+    numeric = x_column is not None and _numeric(summary[x_column])
     titles = ("mean rate [Hz]", "relative rate error Σ|r−r₀|/Σr₀",
               f"fraction of neurons within ±{within * 100:g} %\nof their nominal rate")  # fmt: skip
     figure, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
@@ -275,7 +289,7 @@ def plot_robustness(summary: pd.DataFrame, sweep_columns: list[str], within: flo
                 axis.set_xscale("log")
         else:
             first = groups[0][1]
-            axis.set_xticks(np.arange(len(first)), [str(v) for v in first[x_column]],
+            axis.set_xticks(np.arange(len(first)), [_tick(v) for v in first[x_column]],
                             rotation=30, ha="right", fontsize=7)  # fmt: skip
     axes[2].set_ylim(-0.02, 1.02)
     handles = _style_handles(len(summary) == len(groups))
@@ -297,7 +311,7 @@ def plot_chip_curves(chips: pd.DataFrame, summary: pd.DataFrame, x_column: str) 
     With paired chips, chip c is the same chip at every point, so its curve shows how one
     chip responds; the chips drawn are the first CHIPS_SHOWN that are finite everywhere.
     """
-    numeric = pd.api.types.is_numeric_dtype(summary[x_column])
+    numeric = _numeric(summary[x_column])
     x_of_point = dict(zip(summary["point"], _x_positions(summary, x_column, numeric),
                           strict=True))  # fmt: skip
     x = np.array([x_of_point[p] for p in summary["point"]])
@@ -317,7 +331,7 @@ def plot_chip_curves(chips: pd.DataFrame, summary: pd.DataFrame, x_column: str) 
         axis.set_title(title, fontsize=9)
         axis.set_xlabel(axis_label(x_column))
         if not numeric:
-            axis.set_xticks(x, [str(v) for v in summary[x_column]], rotation=30, ha="right",
+            axis.set_xticks(x, [_tick(v) for v in summary[x_column]], rotation=30, ha="right",
                             fontsize=7)  # fmt: skip
     axes[0].plot(x, summary["nominal_mean_rate_hz"], color="k", linestyle="--")
     handles = [
@@ -341,7 +355,7 @@ def plot_accuracy(summary: pd.DataFrame, sweep_columns: list[str], target: float
     chance level and the target. The last sweep axis is the x axis; every combination of
     the other axes is one panel. A single point is a marker with its band as an error bar."""
     x_column = sweep_columns[-1] if sweep_columns else None
-    numeric = x_column is not None and pd.api.types.is_numeric_dtype(summary[x_column])
+    numeric = x_column is not None and _numeric(summary[x_column])
     groups = _line_groups(summary, sweep_columns)[:MAX_PANELS]
     kinds = [kind for kind in _ACCURACY_KINDS if f"{kind[0]}.q50" in summary]
     figure, axes = plt.subplots(1, len(groups), figsize=(4.6 * len(groups) + 2.0, 3.6),
@@ -369,7 +383,7 @@ def plot_accuracy(summary: pd.DataFrame, sweep_columns: list[str], target: float
         else:
             axis.set_xlabel(axis_label(x_column))
             if not numeric:
-                axis.set_xticks(x, [str(v) for v in rows[x_column]], rotation=30, ha="right",
+                axis.set_xticks(x, [_tick(v) for v in rows[x_column]], rotation=30, ha="right",
                                 fontsize=7)  # fmt: skip
     axes[0, 0].set_ylabel("test accuracy")
     axes[0, 0].set_ylim(-0.02, 1.02)

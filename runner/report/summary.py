@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,7 +63,9 @@ def _change(summary: pd.DataFrame, metric: str, digits: int) -> pd.Series:
 def render_summary(plan: Plan, outcome: Outcome, run_dir: Path) -> str:
     """Header (what ran, where, how fast) and one line per sweep point (statistics over
     chips, each chip's metrics averaged over its trials), with the paired change of the
-    rate error against the baseline point when the sweep has several points."""
+    rate error against the baseline point when the sweep has several points, and the
+    quantization loss when some point's weights were quantized (`float`: those that were
+    not)."""
     summary = outcome.summary
     spec = plan.points[0].network.spec
     rate = outcome.neuron_steps / max(outcome.seconds, 1e-9)
@@ -82,6 +85,10 @@ def render_summary(plan: Plan, outcome: Outcome, run_dir: Path) -> str:
     table = pd.DataFrame({"point": summary["point"]})
     for column in plan.sweep_columns:
         table[column] = summary[column]
+    if summary["quantization_loss"].notna().any():
+        table["quant. loss"] = summary["quantization_loss"].map(
+            lambda loss: "float" if math.isnan(loss) else f"{loss:.3g}"
+        )
     table["chips"] = summary["n_chips"]
     table["nonfinite"] = summary["n_nonfinite"]
     table["nominal Hz"] = [

@@ -2,10 +2,11 @@
 
 A run folder's chunks are reused only by an invocation with the same identity, and
 `collect` labels and groups results by the identity stored with the chunks. It holds the
-config sections that change the tables (`readout` only when there is one, so the identity
-of a run without a task is what it always was), the contents (SHA-256) of every spec,
-stimulus, dataset or readout file the sweep points read, and the format version of the
-chunk files.
+config sections that change the tables (`readout` only when there is one and
+`network.quantize` only when it quantizes, so the identity of a run without a task or with
+float weights is what it always was; never `network.hardware`, a check that changes no
+number), the contents (SHA-256) of every spec, stimulus, dataset or readout file the sweep
+points read, and the format version of the chunk files.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ FORMAT_VERSION = 3
 # only draws from the tables, sweep.baseline and readout.target only change summary.csv).
 IDENTITY_SECTIONS = ("network", "stimulus", "sweep", "seed", "chunk_size", "metrics", "output",
                      "readout")  # fmt: skip
-_NOT_IDENTITY = {"output": ("figures",), "sweep": ("baseline",), "readout": ("target",)}
+_NOT_IDENTITY = {"output": ("figures",), "sweep": ("baseline",), "readout": ("target",),
+                 "network": ("hardware",)}  # fmt: skip
+_FLOAT_WEIGHTS = {"n_bits": None}  # network.quantize of a run that does not quantize
 
 
 def _file_digest(path: Path) -> str:
@@ -74,6 +77,8 @@ def experiment_identity(config: Mapping[str, Any], points: Iterable[Point]) -> d
             continue
         if isinstance(value, dict):
             value = {k: v for k, v in value.items() if k not in _NOT_IDENTITY.get(key, ())}
+            if key == "network" and value.get("quantize") == _FLOAT_WEIGHTS:
+                del value["quantize"]
         sections[key] = value
     files = _input_files(points)
     return {"format_version": FORMAT_VERSION, **sections, "files": files}

@@ -42,6 +42,9 @@ class Point:
     task: PointTask | None  # with a readout: the labels, split and readout
     network_config: NetworkConfig  # what the network was built from (resolved, swept)
     stimulus_config: StimulusConfig
+    # per core, squared weight units (runner.physics.quantization.core_losses): the network's
+    # weights were quantized (network.quantize.n_bits); None: they run as given
+    quantization_loss: np.ndarray | None = None
 
 
 @dataclass
@@ -122,6 +125,12 @@ class Plan:
             return None
         chance = {p.sweep.index: p.task.chance for p in self.points if p.task is not None}
         return AccuracySettings(self.config.readout.target, chance)
+
+    @property
+    def quantization_loss(self) -> dict[int, float]:
+        """Point -> the mean over cores of its quantization loss, for the quantized points."""
+        return {p.sweep.index: float(np.mean(p.quantization_loss))
+                for p in self.points if p.quantization_loss is not None}  # fmt: skip
 
     @property
     def shard_label(self) -> str:

@@ -1,7 +1,9 @@
 """`prepare`: a config -> a checked `Plan`, before any simulation.
 
 Every sweep point's network and stimulus is built first, so that a bad spec fails before
-any simulation; then the chunks of the sweep and of this shard are laid out.
+any simulation: the network as it will run, its weights quantized (`network.quantize`) and
+checked against the chip (`network.hardware`). Then the chunks of the sweep and of this
+shard are laid out.
 """
 
 from __future__ import annotations
@@ -9,9 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from runner.analysis.objective import check_objective
 from runner.kernel.backends import BackendUnavailable, resolve_backend
-from runner.network.dynapsim import packable
+from runner.network.dynapsim import DynapSimNetwork, packable
+from runner.physics.hardware import hardware_profile, hardware_refusal
+from runner.physics.quantization import core_losses
+from runner.physics.spec import MAX_WEIGHT_BITS
 from runner.study.network_config import build_network, resolve_network
 from runner.study.plan import ExperimentError, Plan, Point
 from runner.study.schema import (
@@ -81,7 +88,7 @@ def _point(config: RunnerConfig, sweep_point: SweepPoint, name_it: bool) -> Poin
     try:
         network = typed(NetworkConfig, resolve_network(sweep_point.network))
         stimulus_config = typed(StimulusConfig, sweep_point.stimulus)
-        net = build_network(network, config.seed)
+        net, loss = _network(network, config.seed)
         stimulus = Stimulus(stimulus_config, net.spec.n_inputs, net.spec.dt, config.readout)
         task = None if config.readout is None else point_task(
             config.readout, stimulus, net.spec.n_neurons, config.metrics.bin_steps
@@ -89,7 +96,31 @@ def _point(config: RunnerConfig, sweep_point: SweepPoint, name_it: bool) -> Poin
     except (ValueError, TypeError, FileNotFoundError) as error:
         where = f"sweep point {sweep_point.index} {sweep_point.values}: " if name_it else ""
         raise ExperimentError(f"{where}{error}") from error
-    return Point(sweep_point, net, stimulus, task, network, stimulus_config)
+    return Point(sweep_point, net, stimulus, task, network, stimulus_config, loss)
+
+
+def _network(network: NetworkConfig, seed: int) -> tuple[DynapSimNetwork, np.ndarray | None]:
+    """The network a point runs, and its per-core quantization loss (None: float weights).
+    Settings are checked before the network is built; ValueError says what is wrong."""
+    n_bits = network.quantize.n_bits  # an int or None: the schema says so
+    if n_bits is not None and not 1 <= n_bits <= MAX_WEIGHT_BITS:
+        raise ValueError(
+            f"network.quantize.n_bits must be an int from 1 to {MAX_WEIGHT_BITS} (bits of a "
+            f"weight's mask; the DYNAP-SE2 has 4) or null (float weights), got {n_bits!r}"
+        )
+    try:
+        profile = None if network.hardware is None else hardware_profile(network.hardware)
+    except ValueError as error:
+        raise ValueError(f"network.hardware: {error}") from None
+    net = build_network(network, seed)
+    loss = None
+    if n_bits is not None:
+        original, net = net, net.quantized(n_bits)
+        loss = core_losses(original.spec, net.spec)
+    refusal = None if profile is None else hardware_refusal(net, profile)
+    if refusal is not None:
+        raise ValueError(f"the network does not fit network.hardware={profile.name}: {refusal}")
+    return net, loss
 
 
 def _trials_per_chip(points: list[Point]) -> int:

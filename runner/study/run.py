@@ -1,6 +1,7 @@
 """One experiment run: plan (`plan.prepare`), simulate the pending chunks, assemble the tables.
 
-`run` simulates this shard's chunks that are not in the run folder yet (one backend call
+`run` keeps the quantized weights of the sweep points it runs (`chunks/quantized-p*.npz`),
+simulates this shard's chunks that are not in the run folder yet (one backend call
 per chunk, `simulate.py`), writing each as it finishes, and finally rebuilds
 instances.parquet, chips.parquet, neurons.parquet, nominal.parquet and summary.csv from
 the chunk files.
@@ -27,7 +28,7 @@ from runner.study.footprint import available_memory, check_chunks_fit, check_nom
 from runner.study.identity import experiment_identity
 from runner.study.outcome import Outcome
 from runner.study.plan import Plan
-from runner.study.run_folder import ChunkStore, write_tables
+from runner.study.run_folder import ChunkStore, quantized_arrays, write_tables
 from runner.study.schema import plain
 from runner.study.scoring import stored_readout
 from runner.study.simulate import simulate_chunk, simulate_nominals
@@ -127,6 +128,12 @@ def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
              backend, len(pending), len(plan.chunks), to_do,
              len(plan.chunks) - len(pending))  # fmt: skip
     touched = plan.touched_points()
+    for index in touched:  # before any simulation: the weights the chunks are computed with
+        point = plan.points[index]
+        if point.quantization_loss is not None:
+            store.keep_quantized(
+                index, quantized_arrays(point.network.spec, point.quantization_loss)
+            )
     missing = [
         plan.points[index] for index in touched
         if not store.has_nominal(index, plan.nominal_rows(index), plan.fits_readout(index))
@@ -174,5 +181,6 @@ def assemble(
     """The final tables of a run, or of a collect's merge, written into `folder`: the rows
     as given, the chips and summary computed from them."""
     chips, summary = write_tables(folder, instances, nominal, neurons, plan.sweep_columns,
-                                  plan.baseline, plan.paired, plan.accuracy)  # fmt: skip
+                                  plan.baseline, plan.paired, plan.accuracy,
+                                  plan.quantization_loss)  # fmt: skip
     return Outcome(instances, chips, nominal, summary)

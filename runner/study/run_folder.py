@@ -7,6 +7,8 @@ are rebuilt from chunk files only, so an interrupted run leaves a consistent fol
 rerun resumes. One invocation at a time writes a folder (an OS lock on `chunks/.lock`,
 released when the process ends however it ends); `chunks/experiment.json` records which
 experiment the chunks belong to, and chunk files are checked before they are reused.
+A quantized sweep point's weights are kept as `chunks/quantized-p<point>.npz`
+(`quantized_arrays`), checked against the point's network on every run.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import logging
 import os
 import secrets
 import tempfile
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -32,6 +35,9 @@ from runner.analysis.chip_statistics import AccuracySettings, chip_table, summar
 from runner.study.identity import differences, flatten, identity_digest
 from runner.study.sweep import Chunk
 
+if TYPE_CHECKING:
+    from runner.physics.spec import NetworkSpec
+
 __all__ = [
     "write_atomic",
     "RunFolderError",
@@ -40,6 +46,7 @@ __all__ = [
     "probe_writable",
     "ChunkStore",
     "nominal_raster_label",
+    "quantized_arrays",
     "write_tables",
 ]
 
@@ -51,6 +58,25 @@ _TEMPORARY = ".tmp-"
 def nominal_raster_label(point: int, trial: int) -> str:
     """Raster file label of a point's nominal instance on one trial."""
     return f"nominal-p{point:05d}-t{trial:09d}"
+
+
+def quantized_arrays(spec: NetworkSpec, loss: np.ndarray) -> dict[str, np.ndarray]:
+    """What `chunks/quantized-p<point>.npz` holds of a quantized network (`spec.quantization`
+    set): `n_bits`, `Iscale` [A], `core_map`, `base_weights` (n_cluster, n_bits) [A] (Iw_k of
+    each core), the masks and signs `mask_in`, `sign_in`, `mask_rec`, `sign_rec` and the
+    weights they restore, which the run simulates, `restored_in`, `restored_rec` (units of
+    Iscale; each pair only when the network has such weights), and `quantization_loss`, per
+    core (squared weight units)."""
+    q = spec.quantization
+    arrays = {"n_bits": np.asarray(q.n_bits), "Iscale": np.asarray(spec.Iscale),
+              "core_map": spec.core_map, "base_weights": q.base_weights}  # fmt: skip
+    for which in ("in", "rec"):
+        if getattr(q, f"mask_{which}") is not None:
+            arrays[f"mask_{which}"] = getattr(q, f"mask_{which}")
+            arrays[f"sign_{which}"] = getattr(q, f"sign_{which}")
+            arrays[f"restored_{which}"] = getattr(spec, f"weights_{which}")
+    arrays["quantization_loss"] = np.asarray(loss)
+    return arrays
 
 
 class RunFolderError(ValueError):
@@ -231,8 +257,9 @@ class ChunkStore:
     def _path(self, name: str, kind: str) -> Path:
         return self.root / f"{name}.{kind}.parquet"
 
-    def _reject(self, paths: list[Path], problem: str) -> None:
-        """Move bad files aside (a writing store) or note them (a read-only one)."""
+    def _reject(self, paths: list[Path], problem: str, redo: str = "simulated again") -> None:
+        """Move bad files aside (a writing store) or note them (a read-only one); `redo`
+        says what becomes of them."""
         if self._lock is None:
             self.problems.append(f"{paths[0]} {problem}: left out")
             return
@@ -242,7 +269,7 @@ class ChunkStore:
             if path.exists() or path.is_symlink():
                 target = Path(tempfile.mkdtemp(dir=aside, prefix=f"{path.name}.")) / path.name
                 os.replace(path, target)
-        log.warning("%s %s: moved to %s; simulated again", paths[0], problem, aside)
+        log.warning("%s %s: moved to %s; %s", paths[0], problem, aside, redo)
 
     def finished(self, chunk: Chunk, neurons_per_instance: int | None) -> bool:
         """The chunk's files are complete and hold its instances (and, when given, the
@@ -325,6 +352,38 @@ class ChunkStore:
     def read_nominal(self, point: int) -> pd.DataFrame:
         return pd.read_parquet(self._nominal_path(point))
 
+    def _quantized_path(self, point: int) -> Path:
+        return self.root / f"quantized-p{point:05d}.npz"
+
+    def read_quantized(self, point: int) -> dict[str, np.ndarray] | None:
+        """The arrays of a point's `quantized-p<point>.npz` (`quantized_arrays`), or None when
+        the file is missing or unreadable."""
+        path = self._quantized_path(point)
+        if path.is_symlink() or not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {key: data[key] for key in data.files}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None
+
+    def keep_quantized(self, point: int, arrays: Mapping[str, np.ndarray]) -> None:
+        """Store a quantized point's arrays, unless its file holds exactly these: a file that
+        is unreadable or differs (truncated, edited, from other code) is rejected and
+        written again, never trusted."""
+        path = self._quantized_path(point)
+        stored = self.read_quantized(point)
+        if (
+            stored is not None
+            and stored.keys() == arrays.keys()
+            and all(np.array_equal(stored[key], value) for key, value in arrays.items())
+        ):
+            return
+        if path.exists() or path.is_symlink():
+            problem = "is unreadable" if stored is None else "differs from the quantization now"
+            self._reject([path], problem, "written again")
+        write_atomic(path, lambda stream: np.savez(stream, **arrays))
+
     def raster_path(self, label: str) -> Path:
         return self.root / f"{label}.raster.npz"
 
@@ -363,13 +422,15 @@ def write_tables(
     baseline: int,
     paired: bool,
     accuracy: AccuracySettings | None = None,
+    quantization_loss: Mapping[int, float] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The final tables of a run or a merge: instances, chips, nominal (and neurons)
     parquet and summary.csv (paired changes against point `baseline` when `paired`,
-    accuracies described with `accuracy` when there is a readout), each written
-    atomically; returns the chips table and the summary."""
+    accuracies described with `accuracy` when there is a readout, the quantized points'
+    `quantization_loss`), each written atomically; returns the chips table and the summary."""
     chips = chip_table(instances, sweep_columns)
-    summary = summarize(chips, instances, sweep_columns, nominal, baseline, paired, accuracy)
+    summary = summarize(chips, instances, sweep_columns, nominal, baseline, paired, accuracy,
+                        quantization_loss)  # fmt: skip
     write_atomic(folder / "instances.parquet", _parquet_writer(instances))
     write_atomic(folder / "chips.parquet", _parquet_writer(chips))
     write_atomic(folder / "nominal.parquet", _parquet_writer(nominal))

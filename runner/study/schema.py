@@ -35,6 +35,7 @@ __all__ = [
     "Layout",
     "MismatchConfig",
     "GeneratorConfig",
+    "QuantizeConfig",
     "NetworkConfig",
     "StimulusConfig",
     "SweepAxis",
@@ -121,6 +122,17 @@ class GeneratorConfig:
 
 
 @dataclass
+class QuantizeConfig:
+    """Quantize the network's weights for the chip before any simulation
+    (`DynapSimNetwork.quantized`): per core, n_bits base weights and an n_bits mask per
+    connection; the run simulates the weights they restore."""
+
+    # 1 to 8 (the DYNAP-SE2 has 4); null: the float weights as given. A sweep axis like any
+    # key: values [null, 2, 4] compare float and quantized weights on the same chips
+    n_bits: int | None = None
+
+
+@dataclass
 class NetworkConfig:
     """One network: weights from `generator`, or everything from a spec `file`."""
 
@@ -135,6 +147,11 @@ class NetworkConfig:
     dt: float | None = None  # null: the file's value, else 1e-3 s
     percent_mismatch: float | None = None  # null: the file's value, else 0 (3-sigma, 0.3 = 30 %)
     mismatch: MismatchConfig = field(default_factory=MismatchConfig)
+    quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
+    # a chip profile (runner.physics.hardware.HARDWARE_PROFILES: `dynapse2`) the network that
+    # runs (quantized, at every sweep point) must fit, else the run stops before any work;
+    # null: no check
+    hardware: str | None = None
 
 
 @dataclass

@@ -203,5 +203,8 @@ def _chunk_predictions(
 
 
 def _cell(value: Any) -> Any:
-    """Sweep values as table cells: numbers stay numbers, lists become text."""
+    """Sweep values as table cells: numbers stay numbers, lists become text, null is a
+    missing value (NaN), so that a column of numbers and null stays numeric."""
+    if value is None:
+        return np.nan
     return value if isinstance(value, int | float | str | bool) else str(value)
