@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 import runner.study.run as experiment
 from runner.analysis.chip_statistics import SUMMARY_METRICS, summarize
@@ -136,7 +137,7 @@ def expected_change(chips: pd.DataFrame, metric: str, point: int, baseline: int)
     here = chips[chips["point"] == point].set_index("chip")[metric]
     base = chips[chips["point"] == baseline].set_index("chip")[metric]
     d = (here - base).to_numpy()
-    half = 1.96 * d.std(ddof=1) / np.sqrt(d.size)
+    half = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)  # Student's t
     return {"delta_mean": d.mean(), "delta_lo95": d.mean() - half, "delta_hi95": d.mean() + half,
             "delta_q05": np.quantile(d, 0.05), "delta_q95": np.quantile(d, 0.95)}  # fmt: skip
 
@@ -189,7 +190,7 @@ def test_non_finite_chips_are_left_out_of_statistics_and_changes() -> None:
     assert summary["n_paired"].tolist() == [3, 2]
     d = np.array([0.4, 0.1])
     assert summary["rate_rel_error.delta_mean"][1] == pytest.approx(0.25)
-    half = 1.959963984540054 * d.std(ddof=1) / np.sqrt(2)
+    half = 12.706204736174698 * d.std(ddof=1) / np.sqrt(2)  # Student's t, 1 degree of freedom
     assert summary["rate_rel_error.delta_hi95"][1] == pytest.approx(0.25 + half)
     assert summary["rate_rel_error.delta_q05"][1] == pytest.approx(np.quantile(d, 0.05))
 
