@@ -103,7 +103,7 @@ def test_each_row_is_compared_with_the_nominal_instance_on_its_trial(tmp_path: P
     }
     own = np.stack([nominal_rates[(p, t)] for p, t in zip(instances["point"], instances["trial"],
                                                            strict=True)])  # fmt: skip
-    expected = robustness_metrics(rates, own, within=0.2)
+    expected = robustness_metrics(rates, own, within=0.2, duration=100 * 1e-3)  # T dt
     np.testing.assert_allclose(instances["rate_rel_error"], expected["rate_rel_error"], rtol=1e-6)
     np.testing.assert_allclose(instances["frac_within"], expected["frac_within"])
     trial_zero = np.stack([nominal_rates[(p, 0)] for p in instances["point"]])

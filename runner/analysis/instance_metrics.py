@@ -5,13 +5,18 @@ Definitions (docs/metrics.md), with r the per-neuron rates of an instance and r0
 the nominal instance:
 - rate_rel_error = sum|r - r0| / sum r0 (population-weighted relative error; NaN if r0 == 0)
 - rate_corr = Pearson correlation of r and r0 over neurons (NaN if either is constant)
-- frac_within = fraction of neurons with |r - r0| <= within * r0 (silent stays silent)
+- frac_within = fraction of neurons with |r - r0| <= within * r0 (silent stays silent),
+  decided exactly on the spike counts c = r * T dt and c0 (the same duration):
+  q |c - c0| <= p c0 in integers, with within = p / q the decimal as written (0.2 = 1/5).
+  In floating point the boundary (25 -> 30 and 25 -> 20 spikes at 20 %) would fall one
+  way or the other by an ulp of the rates; recompute it from the spike_count columns.
 All three are NaN against a non-finite nominal instance (r0 NaN): there is nothing to compare.
 """
 
 from __future__ import annotations
 
 import warnings
+from fractions import Fraction
 
 import numpy as np
 
@@ -20,10 +25,19 @@ from runner.kernel.batch import BatchResult
 __all__ = ["robustness_metrics", "instance_metrics"]
 
 
+def _within_counts(counts: np.ndarray, nominal: np.ndarray, within: float) -> np.ndarray:
+    """|c - c0| <= within * c0, exactly: integers, `within` as the decimal it was written."""
+    ratio = Fraction(repr(float(within))).limit_denominator(10**9)
+    difference = np.abs(counts - nominal)
+    return difference * ratio.denominator <= nominal * ratio.numerator
+
+
 def robustness_metrics(
-    rates: np.ndarray, nominal: np.ndarray, within: float
+    rates: np.ndarray, nominal: np.ndarray, within: float, duration: float = 1.0
 ) -> dict[str, np.ndarray]:
-    """rates: (B, N), nominal: (N,) or (B, N) (each instance's own point) -> (B,) arrays."""
+    """rates: (B, N), nominal: (N,) or (B, N) (each instance's own point) -> (B,) arrays.
+    Rates are spike counts over `duration` (T dt) seconds: frac_within is decided on the
+    counts they come from (rint(rate * duration), exact below 2**24 spikes)."""
     nominal = np.broadcast_to(np.asarray(nominal, dtype=np.float64), rates.shape)
     error = np.abs(rates - nominal)
     total = nominal.sum(axis=1)
@@ -33,7 +47,10 @@ def robustness_metrics(
     with np.errstate(divide="ignore", invalid="ignore"):
         corr = np.where(norm > 0, (centred * centred_nominal).sum(axis=1) / norm, np.nan)
         rel_error = np.where(total > 0, error.sum(axis=1) / total, np.nan)
-    within_fraction = (error <= within * nominal).mean(axis=1)
+    finite = np.isfinite(nominal)
+    counts = np.rint(rates * duration).astype(np.int64)
+    nominal_counts = np.rint(np.where(finite, nominal, 0.0) * duration).astype(np.int64)
+    within_fraction = _within_counts(counts, nominal_counts, within).mean(axis=1)
     return {
         "rate_rel_error": rel_error,
         "rate_corr": corr,
@@ -78,7 +95,7 @@ def instance_metrics(
         "mean_first_spike_s": mean_latency,
         "n_silent": (result.spike_count == 0).sum(axis=1),
         "n_saturated": (rates >= saturated_rate_hz).sum(axis=1),
-        **robustness_metrics(rates, nominal_rate, within),
+        **robustness_metrics(rates, nominal_rate, within, n_steps * dt),
         "nonfinite": result.nonfinite_step >= 0,
         "nonfinite_step": result.nonfinite_step,
         "nonphysical": result.nonphysical,

@@ -80,3 +80,18 @@ def test_resampling_samples_too_widens_the_interval_of_a_task() -> None:
     assert high - low > 4 * chips_only
     assert low < correct.mean() < high
     assert all(math.isnan(v) for v in two_way_bootstrap(np.zeros((0, 5)), seed=0))
+
+
+@pytest.mark.parametrize("duration", [1.0, 0.3, 0.7, 1.3])
+def test_frac_within_at_the_boundary_is_decided_on_counts(duration: float) -> None:
+    """25 -> 30 and 25 -> 20 spikes are both exactly 20 % off: both within, whatever the
+    duration's rounding (rates 30/T and 25/T used to decide it one way only)."""
+    from runner.analysis.instance_metrics import robustness_metrics
+
+    counts = np.array([[30.0, 20.0, 31.0, 19.0]])
+    nominal = np.full(4, 25.0)
+    metrics = robustness_metrics(counts / duration, nominal / duration, 0.2, duration)
+    assert metrics["frac_within"][0] == 0.5
+    tenth = robustness_metrics(np.array([[11.0, 9.0]]) / duration,
+                               np.full(2, 10.0) / duration, 0.1, duration)  # fmt: skip
+    assert tenth["frac_within"][0] == 1.0  # in rates, 1.3 s put both outside
