@@ -113,6 +113,14 @@ class Plan:
         task = self.points[point].task
         return task is not None and task.configured is None
 
+    def readout_shape(self, point: int) -> tuple[int, int] | None:
+        """(features, classes) of the readout fitted on the point's nominal instance, or
+        None when none is fitted (no task, or a configured readout)."""
+        if not self.fits_readout(point):
+            return None
+        task = self.points[point].task
+        return task.config.bins * self.points[point].network.spec.n_neurons, task.n_classes
+
     def bin_width(self, point: int) -> int:
         """Steps per kernel bin of a point's backend calls (see scoring.kernel_bin_width)."""
         task = self.points[point].task

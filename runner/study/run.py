@@ -136,7 +136,7 @@ def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
             )
     missing = [
         plan.points[index] for index in touched
-        if not store.has_nominal(index, plan.nominal_rows(index), plan.fits_readout(index))
+        if not store.has_nominal(index, plan.nominal_rows(index), plan.readout_shape(index))
     ]  # fmt: skip
     if missing:
         check_nominals_fit(plan, missing, available_memory())

@@ -22,6 +22,7 @@ import os
 import secrets
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -302,22 +303,26 @@ class ChunkStore:
     def _nominal_path(self, point: int) -> Path:
         return self._path(f"nominal-p{point:05d}", "neurons")
 
-    def has_nominal(self, point: int, n_rows: int, fitted_readout: bool = False) -> bool:
+    def has_nominal(
+        self, point: int, n_rows: int, readout_shape: tuple[int, int] | None = None
+    ) -> bool:
         """The point's nominal table is there and whole, `n_rows` (trials x neurons) rows,
-        and so is its fitted readout when one is needed (a bad one is rejected)."""
+        and so is its fitted readout of `readout_shape` (features, classes) when one is
+        needed: readable, that shape, and finite unless the nominal instance is not (NaN
+        weights mean "none could be fitted"). A bad pair is rejected and fitted again."""
         path = self._nominal_path(point)
         if not (path.exists() or path.is_symlink()):
             return False
         problem = None
         try:
-            if fitted_readout and self.read_readout(point) is None:
-                problem = f"has no readable fitted readout {self._readout_path(point).name}"
-            elif path.is_symlink() or not path.is_file():
+            if path.is_symlink() or not path.is_file():
                 problem = "is not a regular file"
             elif (rows := pq.read_metadata(path).num_rows) != n_rows:
                 problem = f"holds {rows} rows, expected {n_rows}"
             elif set(pq.read_table(path, columns=["point"]).column(0).to_pylist()) != {point}:
                 problem = f"holds rows of another point than {point}"
+            elif readout_shape is not None:
+                problem = self._readout_problem(point, readout_shape)
         except (OSError, pa.ArrowException, KeyError) as error:
             problem = f"is unreadable ({error})"
         if problem is None:
@@ -338,6 +343,24 @@ class ChunkStore:
         write_atomic(self._readout_path(point),
                      lambda stream: np.savez(stream, weights=weights, bias=bias))  # fmt: skip
 
+    def _readout_problem(self, point: int, shape: tuple[int, int]) -> str | None:
+        """Why the point's fitted readout cannot be used with its nominal table, or None."""
+        name = self._readout_path(point).name
+        fitted = self.read_readout(point)
+        if fitted is None:
+            return f"has no readable fitted readout {name}"
+        weights, bias = fitted
+        if weights.shape != shape or bias.shape != shape[1:] or weights.dtype.kind != "f":
+            return (f"has a fitted readout {name} of shape {weights.shape}, {bias.shape}; "
+                    f"expected {shape} weights and ({shape[1]},) bias")  # fmt: skip
+        finite = np.isfinite(weights).all() and np.isfinite(bias).all()
+        nominal_finite = not pq.read_table(self._nominal_path(point), columns=["nonfinite"])[
+            "nonfinite"].to_numpy().any()  # fmt: skip
+        if finite != nominal_finite:
+            return (f"has a fitted readout {name} that is {'' if finite else 'not '}finite "
+                    f"for a{'' if nominal_finite else ' non'}-finite nominal instance")
+        return None
+
     def read_readout(self, point: int) -> tuple[np.ndarray, np.ndarray] | None:
         """(weights, bias) of the point's fitted readout, or None when missing or unreadable."""
         path = self._readout_path(point)
@@ -346,7 +369,7 @@ class ChunkStore:
         try:
             with np.load(path, allow_pickle=False) as data:
                 return data["weights"], data["bias"]
-        except (OSError, ValueError, KeyError, EOFError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
             return None
 
     def read_nominal(self, point: int) -> pd.DataFrame:
