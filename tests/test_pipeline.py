@@ -173,7 +173,7 @@ def test_the_footprint_counts_the_real_arrays(tmp_path: Path) -> None:
         getattr(result, name).nbytes for name in REDUCTION_FIELDS
     )
     nominal = {0: np.zeros((2, 16))}
-    _, neurons = simulate_chunk(plan, chunk, nominal, ChunkStore(tmp_path), "reference")
+    _, neurons, _ = simulate_chunk(plan, chunk, nominal, ChunkStore(tmp_path), "reference")
     assert footprint.parts()["neurons table"] == 2 * neurons.memory_usage(index=False).sum()
     assert footprint.parts()["inputs"] == 2 * point.stimulus.for_trials(np.arange(2)).nbytes
 

@@ -45,6 +45,7 @@ __all__ = [
     "AccuracySettings",
     "held_out_accuracy",
     "chip_table",
+    "core_table",
     "paired_changes",
     "summarize",
 ]
@@ -112,6 +113,18 @@ def chip_table(instances: pd.DataFrame, sweep_columns: list[str]) -> pd.DataFram
         if predicted in instances:
             table[metric] = held_out_accuracy(instances, predicted, _KEYS)
             table.loc[table["nonfinite"], metric] = np.nan
+    return table.reset_index()
+
+
+def core_table(cores: pd.DataFrame) -> pd.DataFrame:
+    """One row per (point, chip, core): each core's metrics averaged over the chip's trials
+    (NaN trial values skipped), `nonfinite` when any trial is."""
+    if cores.empty:
+        return cores
+    groups = cores.groupby(["point", "chip", "core"], sort=True)
+    metrics = [c for c in cores.columns
+               if c not in {"instance", "point", "chip", "trial", "core", "nonfinite"}]  # fmt: skip
+    table = pd.concat([groups[metrics].mean(), groups["nonfinite"].any()], axis=1)
     return table.reset_index()
 
 

@@ -22,7 +22,10 @@ import numpy as np
 
 from runner.kernel.batch import BatchResult
 
-__all__ = ["robustness_metrics", "instance_metrics"]
+__all__ = ["robustness_metrics", "instance_metrics", "core_metrics", "CORE_METRICS"]
+
+# Per (instance, core): the core's neurons alone (cores with other biases differ).
+CORE_METRICS = ("mean_rate_hz", "rate_std_hz", "rate_rel_error", "rate_corr", "frac_within")
 
 
 def _within_counts(counts: np.ndarray, nominal: np.ndarray, within: float) -> np.ndarray:
@@ -100,3 +103,23 @@ def instance_metrics(
         "nonfinite_step": result.nonfinite_step,
         "nonphysical": result.nonphysical,
     }
+
+
+def core_metrics(
+    rates: np.ndarray, nominal: np.ndarray, core_map: np.ndarray, within: float, duration: float
+) -> dict[str, np.ndarray]:
+    """(B, C) arrays of CORE_METRICS, each over the neurons of one core (rates and nominal
+    as for `robustness_metrics`)."""
+    nominal = np.broadcast_to(np.asarray(nominal, dtype=np.float64), rates.shape)
+    cores = np.unique(core_map)
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in CORE_METRICS}
+    for core in cores:
+        mine = core_map == core
+        values = {
+            "mean_rate_hz": rates[:, mine].mean(axis=1),
+            "rate_std_hz": rates[:, mine].std(axis=1),
+            **robustness_metrics(rates[:, mine], nominal[:, mine], within, duration),
+        }
+        for name in CORE_METRICS:
+            columns[name].append(values[name])
+    return {name: np.stack(parts, axis=1) for name, parts in columns.items()}

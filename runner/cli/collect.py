@@ -200,7 +200,8 @@ def collect(experiment: Experiment, out: Path, figures: bool = True) -> tuple[Pl
     stores = {job.path: ChunkStore(job.path) for job in experiment.jobs}
     finished = {
         chunk: [path for path, store in stores.items()
-                if store.finished(chunk, plan.neurons_per_instance(chunk))]
+                if store.finished(chunk, plan.neurons_per_instance(chunk),
+                                  plan.cores_per_instance(chunk))]  # fmt: skip
         for chunk in plan.chunks
     }  # fmt: skip
     report = _shard_report(experiment, plan.chunks, finished)
@@ -211,7 +212,8 @@ def collect(experiment: Experiment, out: Path, figures: bool = True) -> tuple[Pl
     nominal = _nominal(list(stores.values()), plan, sorted(set(instances["point"])))
     neurons = _merge(stores, finished, "neurons") if plan.config.output.neurons else None
     out.mkdir(parents=True, exist_ok=True)
-    outcome = assemble(plan, out, instances, nominal, neurons)  # nothing simulated here
+    cores = _merge(stores, finished, "cores")
+    outcome = assemble(plan, out, instances, nominal, neurons, cores)  # nothing simulated here
     merged = [chunk for chunk in plan.chunks if finished[chunk]]
     if len(merged) < len(plan.chunks):
         report.append(f"{len(plan.chunks) - len(merged)} of {len(plan.chunks)} chunks missing: "

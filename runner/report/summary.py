@@ -124,10 +124,32 @@ def render_summary(plan: Plan, outcome: Outcome, run_dir: Path) -> str:
                 f"{row['nonfinite_chips']}, rows {row['nonfinite_instances']}"
             )
     lines += _unmeasured(summary)
+    lines += _core_table(plan, outcome.cores, summary)
     if "accuracy.q50" in summary:
         lines += _accuracy_table(plan, summary, several and plan.paired)
     lines.append(f"tables: {run_dir}/{{instances.parquet, chips.parquet, summary.csv, ...}}")
     return "\n".join(lines)
+
+
+def _core_table(plan: Plan, cores: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+    """Per point and core, over the finite chips (cores.parquet): mismatch hits cores with
+    other biases differently. Nothing for a one-core network."""
+    if cores.empty or cores["core"].nunique() < 2:
+        return []
+    finite = cores[~cores["nonfinite"]]
+    groups = finite.groupby(["point", "core"], sort=True)
+    table = groups["rate_rel_error"].median().rename("rel. error median").reset_index()
+    table["mean rate Hz"] = groups["mean_rate_hz"].mean().to_numpy()
+    table[f"within ±{plan.config.metrics.within:.0%}"] = groups["frac_within"].mean().to_numpy()
+    values = summary.set_index("point")
+    for column in reversed(plan.sweep_columns):
+        table.insert(1, column, table["point"].map(values[column]))
+    formats = {"rel. error median": "{:.3f}", "mean rate Hz": "{:.2f}"}
+    for column, text in formats.items():
+        table[column] = table[column].map(text.format)
+    within = table.columns[-1]
+    table[within] = table[within].map("{:.3f}".format)
+    return ["per core (over the finite chips; cores.parquet):", table.to_string(index=False), ""]
 
 
 def _accuracy_table(plan: Plan, summary: pd.DataFrame, changes: bool) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -18,6 +18,7 @@ class Outcome:
     chips: pd.DataFrame  # one row per (point, chip): metrics averaged over its trials
     nominal: pd.DataFrame  # (trial, neuron) table of each point's nominal instance
     summary: pd.DataFrame
+    cores: pd.DataFrame = field(default_factory=pd.DataFrame)  # (point, chip, core) rows
     backend: str | None = None  # the backend that simulated; None: nothing resolved one
     simulated: int = 0  # rows simulated by this invocation (not resumed)
     seconds: float = 0.0  # wall time of those simulations

@@ -108,6 +108,10 @@ class Plan:
             return None
         return self.point_of(chunk.first).network.spec.n_neurons
 
+    def cores_per_instance(self, chunk: Chunk) -> int:
+        """Rows per instance in the chunk's cores file: the cores its neurons sit in."""
+        return int(np.unique(self.point_of(chunk.first).network.spec.core_map).size)
+
     def fits_readout(self, point: int) -> bool:
         """Is the point's readout fitted on its nominal instance (ridge)?"""
         task = self.points[point].task

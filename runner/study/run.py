@@ -119,7 +119,8 @@ def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
                  plan.shard_label, len(plan.sweep_chunks))  # fmt: skip
         empty = pd.DataFrame()
         return Outcome(empty, empty, empty, empty, backend)
-    pending = [c for c in plan.chunks if not store.finished(c, plan.neurons_per_instance(c))]
+    pending = [c for c in plan.chunks if not store.finished(
+        c, plan.neurons_per_instance(c), plan.cores_per_instance(c))]  # fmt: skip
     if pending:
         check_chunks_fit(plan, available_memory())
     total = sum(chunk.size for chunk in plan.chunks)
@@ -154,10 +155,10 @@ def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
         for number, chunk in enumerate(pending, start=1):
             point = plan.point_of(chunk.first)
             start = time.perf_counter()
-            instances, neurons = simulate_chunk(plan, chunk, nominal_rates, store, backend,
-                                                readouts)  # fmt: skip
+            instances, neurons, cores = simulate_chunk(plan, chunk, nominal_rates, store,
+                                                       backend, readouts)  # fmt: skip
             seconds += time.perf_counter() - start
-            store.write(chunk, instances, neurons)
+            store.write(chunk, instances, neurons, cores)
             simulated += chunk.size
             neuron_steps += chunk.size * point.network.spec.n_neurons * point.stimulus.n_steps
             bar.chunk_done(number, chunk, plan.points_of(chunk))
@@ -166,7 +167,8 @@ def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
 
     instances = store.read(plan.chunks, "instances")
     neurons = store.read(plan.chunks, "neurons") if config.output.neurons else None
-    outcome = assemble(plan, store.run_dir, instances, nominal_table, neurons)
+    cores = store.read(plan.chunks, "cores")
+    outcome = assemble(plan, store.run_dir, instances, nominal_table, neurons, cores)
     return replace(outcome, backend=backend, simulated=simulated, seconds=seconds,
                    neuron_steps=neuron_steps)  # fmt: skip
 
@@ -177,10 +179,12 @@ def assemble(
     instances: pd.DataFrame,
     nominal: pd.DataFrame,
     neurons: pd.DataFrame | None,
+    cores: pd.DataFrame,
 ) -> Outcome:
     """The final tables of a run, or of a collect's merge, written into `folder`: the rows
-    as given, the chips and summary computed from them."""
-    chips, summary = write_tables(folder, instances, nominal, neurons, plan.sweep_columns,
-                                  plan.baseline, plan.paired, plan.accuracy,
-                                  plan.quantization_loss)  # fmt: skip
-    return Outcome(instances, chips, nominal, summary)
+    as given, the chips (and each chip's cores) and summary computed from them."""
+    chips, summary, per_core = write_tables(
+        folder, instances, nominal, neurons, cores, plan.sweep_columns, plan.baseline,
+        plan.paired, plan.accuracy, plan.quantization_loss,
+    )  # fmt: skip
+    return Outcome(instances, chips, nominal, summary, cores=per_core)

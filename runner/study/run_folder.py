@@ -32,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from runner.analysis.chip_statistics import AccuracySettings, chip_table, summarize
+from runner.analysis.chip_statistics import AccuracySettings, chip_table, core_table, summarize
 from runner.study.identity import differences, flatten, identity_digest
 from runner.study.sweep import Chunk
 
@@ -272,26 +272,40 @@ class ChunkStore:
                 os.replace(path, target)
         log.warning("%s %s: moved to %s; %s", paths[0], problem, aside, redo)
 
-    def finished(self, chunk: Chunk, neurons_per_instance: int | None) -> bool:
-        """The chunk's files are complete and hold its instances (and, when given, the
-        neuron rows of each); bad or partial ones are rejected, so the chunk runs again."""
+    def finished(
+        self, chunk: Chunk, neurons_per_instance: int | None, cores_per_instance: int
+    ) -> bool:
+        """The chunk's files are complete and hold its instances, the core rows of each
+        and, when given, the neuron rows of each; bad or partial ones are rejected, so the
+        chunk runs again (a chunk written before core rows existed runs again too)."""
         instances = self._path(chunk.name, "instances")
         if not (instances.exists() or instances.is_symlink()):
             return False
         problem = _table_problem(instances, chunk.first, chunk.last, 1)
         neurons = self._path(chunk.name, "neurons")
-        if problem is None and neurons_per_instance is not None:
-            problem = _table_problem(neurons, chunk.first, chunk.last, neurons_per_instance)
-            if problem is not None:
-                problem = f"is finished, but its neurons file {problem}"
+        cores = self._path(chunk.name, "cores")
+        for kind, path, per_instance in (("neurons", neurons, neurons_per_instance),
+                                         ("cores", cores, cores_per_instance)):  # fmt: skip
+            if problem is None and per_instance is not None:
+                problem = _table_problem(path, chunk.first, chunk.last, per_instance)
+                if problem is not None:
+                    problem = f"is finished, but its {kind} file {problem}"
         if problem is None:
             return True
-        self._reject([instances, neurons], problem)
+        self._reject([instances, neurons, cores], problem)
         return False
 
-    def write(self, chunk: Chunk, instances: pd.DataFrame, neurons: pd.DataFrame | None) -> None:
+    def write(
+        self,
+        chunk: Chunk,
+        instances: pd.DataFrame,
+        neurons: pd.DataFrame | None,
+        cores: pd.DataFrame,
+    ) -> None:
+        """The chunk's tables; the instances file last: its presence means all are there."""
         if neurons is not None:
             write_atomic(self._path(chunk.name, "neurons"), _parquet_writer(neurons))
+        write_atomic(self._path(chunk.name, "cores"), _parquet_writer(cores))
         write_atomic(self._path(chunk.name, "instances"), _parquet_writer(instances))
 
     def read(self, chunks: list[Chunk], kind: str) -> pd.DataFrame:
@@ -441,17 +455,21 @@ def write_tables(
     instances: pd.DataFrame,
     nominal: pd.DataFrame,
     neurons: pd.DataFrame | None,
+    cores: pd.DataFrame,
     sweep_columns: list[str],
     baseline: int,
     paired: bool,
     accuracy: AccuracySettings | None = None,
     quantization_loss: Mapping[int, float] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The final tables of a run or a merge: instances, chips, nominal (and neurons)
-    parquet and summary.csv (paired changes against point `baseline` when `paired`,
-    accuracies described with `accuracy` when there is a readout, the quantized points'
-    `quantization_loss`), each written atomically; returns the chips table and the summary."""
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The final tables of a run or a merge: instances, chips, cores (per chip and core,
+    from the (row, core) rows `cores`), nominal (and neurons) parquet and summary.csv
+    (paired changes against point `baseline` when `paired`, accuracies described with
+    `accuracy` when there is a readout, the quantized points' `quantization_loss`), each
+    written atomically; returns the chips table, the summary and the cores table."""
     chips = chip_table(instances, sweep_columns)
+    per_core = core_table(cores)
+    write_atomic(folder / "cores.parquet", _parquet_writer(per_core))
     summary = summarize(chips, instances, sweep_columns, nominal, baseline, paired, accuracy,
                         quantization_loss)  # fmt: skip
     write_atomic(folder / "instances.parquet", _parquet_writer(instances))
@@ -461,4 +479,4 @@ def write_tables(
         write_atomic(folder / "neurons.parquet", _parquet_writer(neurons))
     csv = summary.to_csv(index=False).encode()
     write_atomic(folder / "summary.csv", lambda stream: stream.write(csv))
-    return chips, summary
+    return chips, summary, per_core

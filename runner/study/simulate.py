@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from runner.analysis.instance_metrics import instance_metrics
+from runner.analysis.instance_metrics import core_metrics, instance_metrics
 from runner.analysis.neuron_metrics import neuron_metrics, neuron_table
 from runner.analysis.readout import LinearReadout, Readout
 from runner.kernel.backends import get_backend
@@ -169,11 +169,33 @@ def simulate_chunk(
         "seed": config.seed,
     }
     instances = pd.DataFrame({**head, **per_instance})
+    cores = _core_rows(rows, spec.core_map, result, neuron["rate_hz"], nominal,
+                       metrics.within, n_steps * spec.dt)  # fmt: skip
     if not config.output.neurons:
-        return instances, None
+        return instances, None, cores
     neurons = neuron_table(rows, spec.core_map, result.spike_count, neuron,
                            nonfinite=result.nonfinite_step >= 0, compact=True)  # fmt: skip
-    return instances, neurons
+    return instances, neurons, cores
+
+
+def _core_rows(
+    rows: dict[str, np.ndarray],
+    core_map: np.ndarray,
+    result: BatchResult,
+    rates: np.ndarray,
+    nominal: np.ndarray,
+    within: float,
+    duration: float,
+) -> pd.DataFrame:
+    """One row per (row, core): the core's own CORE_METRICS (cores.parquet's source)."""
+    per_core = core_metrics(rates, nominal, core_map, within, duration)
+    cores = np.unique(core_map)
+    return pd.DataFrame({
+        **{name: np.repeat(values, cores.size) for name, values in rows.items()},
+        "core": np.tile(cores.astype(np.int32), len(rows["instance"])),
+        **{name: values.reshape(-1) for name, values in per_core.items()},
+        "nonfinite": np.repeat(result.nonfinite_step >= 0, cores.size),
+    })  # fmt: skip
 
 
 def _chunk_predictions(
