@@ -216,9 +216,12 @@ def _chips_text(summary: pd.DataFrame) -> str:
 
 
 def _outside_legend(figure: Figure, handles: list, width_in: float) -> None:
-    """The legend below the panels, in as many columns as fit the width."""
-    figure.legend(handles=handles, loc="outside lower center", frameon=False,
-                  ncols=min(len(handles), _max_columns(width_in)))  # fmt: skip
+    """The legend below the panels, in as many columns as its longest entry lets fit the
+    width (an entry: its handle and about 0.55 em per character)."""
+    longest = max(max(len(line) for line in h.get_label().splitlines()) for h in handles)
+    entry_in = longest * 0.55 * plt.rcParams["legend.fontsize"] / 72 + 0.6
+    columns = max(1, min(len(handles), _max_columns(width_in), int(width_in // entry_in)))
+    figure.legend(handles=handles, loc="outside lower center", frameon=False, ncols=columns)
 
 
 def plot_rates(
@@ -483,7 +486,7 @@ def plot_accuracy(summary: pd.DataFrame, sweep_columns: list[str], target: float
     max_columns = _max_columns(width_in)
     _, columns = _grid(len(groups), max(1, max_columns - 1))
     with _style(width_in):
-        figure, axes = _panels(len(groups), width_in, min(0.75 * width_in / columns + 0.5, 3.0),
+        figure, axes = _panels(len(groups), width_in, min(0.75 * width_in / columns + 0.5, 2.4),
                                max(1, max_columns - 1), sharex=True, sharey=True)  # fmt: skip
         for index, (axis, (title, rows)) in enumerate(zip(axes, groups, strict=True)):
             x = _x_positions(rows, x_column, numeric)
@@ -554,7 +557,8 @@ def _draw_spikes(axis: Any, raster: np.ndarray, dt: float, core_map: np.ndarray)
     row_of = np.empty_like(order)
     row_of[order] = np.arange(order.size)
     steps, neurons = np.nonzero(raster)
-    axis.scatter(steps * dt, row_of[neurons], s=1.5, marker=".", color="k", linewidths=0)
+    size = float(np.clip(2000 / order.size, 1.5, 12))  # dots as large as the rows allow
+    axis.scatter(steps * dt, row_of[neurons], s=size, marker=".", color="k", linewidths=0)
     for edge in edges[1:-1]:
         axis.axhline(edge - 0.5, color="C3", linewidth=0.6)
     axis.set_ylim(-0.5, order.size - 0.5)
@@ -697,6 +701,7 @@ def write_figures(
         spec = point.network.spec
         figure = plot_raster(nominal, mismatched, spec.dt, spec.core_map, titles,
                              plan.config.metrics.bin_steps, width)  # fmt: skip
-        figure.suptitle(f"point {k}: {labels[k]}")
+        with _style(width):
+            figure.suptitle(f"point {k}: {labels[k]}")
         written += _save(figure, folder, "raster", output)
     return written
