@@ -5,10 +5,11 @@ legends, shared scales, no blank panels, and raster.png readable for a large net
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -45,6 +46,12 @@ SMALL = [
 FORMATS = ("png", "pdf", "svg")
 DPI, WIDTH_IN = 50, 3.5
 METRICS = ("mean_rate_hz", "rate_rel_error", "frac_within")
+
+
+@pytest.fixture(autouse=True)
+def close_figures() -> Iterator[None]:
+    yield
+    plt.close("all")
 
 
 @pytest.fixture(scope="module")
