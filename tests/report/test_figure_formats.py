@@ -19,6 +19,7 @@ from matplotlib.text import Text
 
 import runner.report.figures as plots
 import runner.study.run as experiment
+from runner.cli.collect import main as collect_main
 from runner.report.figures import (
     RASTER_MAX_NEURONS,
     font_size,
@@ -165,6 +166,25 @@ def test_figure_settings_are_not_part_of_the_experiment_identity() -> None:
         "output.figure_width_in=3.5",
     ])))  # fmt: skip
     assert plain == drawn
+
+
+def test_collect_draws_in_the_jobs_formats_or_in_those_it_is_given(tmp_path: Path,
+                                                                    capsys) -> None:  # fmt: skip
+    for index in (0, 1):
+        plan = prepare(compose_config([*SMALL, "shard.count=2", f"shard.index={index}",
+                                       "output.figure_formats=[svg]"]))  # fmt: skip
+        experiment.run(plan, tmp_path / str(index), progress=False)
+    assert collect_main([str(tmp_path)]) == 0
+    assert sorted(p.name for p in (tmp_path / "figures").glob("robustness.*")) == [
+        "robustness.svg"]
+    assert collect_main([str(tmp_path), "--figure-formats", "png,pdf", "--figure-dpi", "40",
+                         "--figure-width-in", "3.5"]) == 0  # fmt: skip
+    assert (tmp_path / "figures" / "rates.pdf").is_file()
+    assert png_size(tmp_path / "figures" / "robustness.png")[0] == 3.5 * 40
+    capsys.readouterr()
+    assert collect_main([str(tmp_path), "--figure-formats", "png,jpgx"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: output.figure_formats: 'jpgx'") and "\n" not in error
 
 
 # what the figures say ---------------------------------------------------------------------
