@@ -29,7 +29,7 @@ def summary_of(axes: dict[str, list]) -> pd.DataFrame:
     grid = list(itertools.product(*axes.values())) or [()]
     rows = []
     for point, values in enumerate(grid):
-        row = {"point": point, **dict(zip(axes, values, strict=True))}
+        row = {"point": point, "n_chips": 16, **dict(zip(axes, values, strict=True))}
         row["nominal_mean_rate_hz"] = 20.0 + point
         for metric in METRICS:
             center = 0.5 + 0.01 * point
@@ -78,7 +78,8 @@ def test_integer_spike_counts_do_not_alias_into_fake_bimodality() -> None:
     counts = np.tile(np.arange(60), 50)
     rates = pd.DataFrame({"point": 0, "rate_hz": counts / (n_steps * dt)})
     nominal = pd.DataFrame({"point": 0, "rate_hz": np.arange(60) / (n_steps * dt)})
-    figure = plot_rates(rates, nominal, ["point 0"], {0: 1 / (n_steps * dt)}, per_neuron=True)
+    figure = plot_rates(rates, nominal, ["point 0"], {0: 1 / (n_steps * dt)}, per_neuron=True,
+                        n_chips=50)  # fmt: skip
     axis = figure.axes[0]
     bars = [p for p in axis.patches if isinstance(p, Rectangle) and p.get_height() > 0]
     heights = np.array([bar.get_height() for bar in bars])
@@ -92,13 +93,14 @@ def test_integer_spike_counts_do_not_alias_into_fake_bimodality() -> None:
 def test_rates_of_many_points_show_evenly_spread_panels_with_labels() -> None:
     rates = pd.DataFrame({"point": np.repeat(np.arange(20), 5), "rate_hz": 1.0})
     labels = [f"p{i}" for i in range(20)]
-    figure = plot_rates(rates, rates, labels, dict.fromkeys(range(20), 1.0), per_neuron=False)
+    figure = plot_rates(rates, rates, labels, dict.fromkeys(range(20), 1.0), per_neuron=False,
+                        n_chips=5)  # fmt: skip
     titles = [axis.get_title() for axis in figure.axes if axis.axison]
     assert titles[0] == "p0" and titles[-1] == "p19" and len(titles) == 12
     assert "12 of 20 sweep points" in figure.get_suptitle()
     bottom = [axis for axis in figure.axes if axis.axison and axis.get_xlabel()]
     assert len(bottom) == 4  # the lowest panel of each column says what x is
-    assert all(a.get_xlabel() == "instance mean rate [Hz]" for a in bottom)
+    assert all(a.get_xlabel() == "chip mean rate [Hz]" for a in bottom)
 
 
 # robustness.png -------------------------------------------------------------------------
@@ -117,7 +119,7 @@ def test_a_single_point_is_drawn_with_its_band_and_no_phantom_legend() -> None:
                                              summary[f"{metric}.q95"][0]))  # fmt: skip
         assert not axis.collections[1:]  # no zero-width band
     texts = legend_texts(figure)
-    assert "5–95 % of samples" not in texts
+    assert "5–95 % of chips" not in texts
     assert any("bar: 5–95 %" in t for t in texts)
     assert_legends_outside_axes(figure)
 
@@ -144,7 +146,7 @@ def test_percent_mismatch_is_in_percent_and_the_tolerance_is_stated(within: floa
     for axis in figure.axes:
         assert "%" in axis.get_xlabel()
         np.testing.assert_allclose(axis.get_lines()[0].get_xdata(), [0, 10, 30])
-    assert f"within ±{within * 100:g} %" in figure.axes[2].get_title()
+    assert f"within\n±{within * 100:g} %" in figure.axes[2].get_ylabel()
 
 
 def test_a_scale_axis_says_times_nominal() -> None:

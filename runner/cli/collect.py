@@ -36,6 +36,7 @@ from runner.study.plan import ExperimentError, Plan
 from runner.study.prepare import prepare
 from runner.study.run import assemble, plan_identity
 from runner.study.run_folder import ChunkStore
+from runner.study.schema import load_config
 from runner.study.sweep import Chunk, shard_chunks
 
 __all__ = ["Job", "Experiment", "find_jobs", "group_experiments", "collect", "main"]
@@ -183,14 +184,23 @@ def _nominal(stores: list[ChunkStore], plan: Plan, points: list[int]) -> pd.Data
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def collect(experiment: Experiment, out: Path, figures: bool = True) -> tuple[Plan, list[str]]:
+def collect(
+    experiment: Experiment,
+    out: Path,
+    figures: bool = True,
+    figure_settings: dict[str, Any] | None = None,
+) -> tuple[Plan, list[str]]:
     """Merge one experiment's jobs into `out`; returns its plan and the report's lines.
+
+    The figures follow the jobs' `output.figure_*` keys, those in `figure_settings`
+    (`figure_formats`, `figure_dpi`, `figure_width_in`) replaced.
 
     Raises ExperimentError when the stored config cannot run here, or when its spec or
     stimulus files changed since the jobs ran.
     """
     first = experiment.jobs[0].config
-    plan = prepare({**first, "shard": {"index": 0, "count": 1}})  # every chunk of the sweep
+    output = {**first["output"], **(figure_settings or {})}
+    plan = prepare({**first, "shard": {"index": 0, "count": 1}, "output": output})  # all chunks
     identity = plan_identity(plan)
     if identity_digest(identity) != experiment.jobs[0].digest:
         changed = differences(experiment.identity, identity)
@@ -241,7 +251,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--require-complete", action="store_true",
                         help="exit 1 when a shard or chunk is missing")  # fmt: skip
     parser.add_argument("--no-figures", action="store_true")
+    parser.add_argument("--figure-formats", help="comma-separated, e.g. png,pdf (default: the "
+                        "jobs' output.figure_formats)")  # fmt: skip
+    parser.add_argument("--figure-dpi", type=float,
+                        help="resolution of png (default: the jobs' output.figure_dpi)")
+    parser.add_argument("--figure-width-in", type=float, help="figure width in inches "
+                        "(default: the jobs' output.figure_width_in)")  # fmt: skip
     args = parser.parse_args(argv)
+    settings = {key: value for key, value in (
+        ("figure_formats", None if args.figure_formats is None
+                           else [name.strip() for name in args.figure_formats.split(",")]),
+        ("figure_dpi", args.figure_dpi), ("figure_width_in", args.figure_width_in),
+    ) if value is not None}  # fmt: skip
+    try:
+        load_config({"output": settings})  # refused here, once, before any merging
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     root: Path = args.multirun_dir
     if not root.is_dir():
         print(f"error: {root} is not a folder", file=sys.stderr)
@@ -261,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         out = root if single else root / "collect" / experiment.folder_name
         print(f"== {experiment.label}: {len(experiment.jobs)} job(s) -> {out}")
         try:
-            _, lines = collect(experiment, out, figures=not args.no_figures)
+            _, lines = collect(experiment, out, not args.no_figures, settings)
         except ExperimentError as error:
             names = ", ".join(job.path.name for job in experiment.jobs)
             lines = [f"job(s) {names}: {error}: nothing merged"]

@@ -35,11 +35,13 @@ __all__ = [
 # 3: rows are (point, chip, trial), mismatch keyed by chip (sweep.pairing), nominal per trial.
 FORMAT_VERSION = 3
 
-# Config sections that decide the chunk files (backend and shard do not; output.figures
-# only draws from the tables, sweep.baseline and readout.target only change summary.csv).
+# Config sections that decide the chunk files (backend and shard do not; output.figures and
+# the figure_* keys only draw from the tables, sweep.baseline and readout.target only change
+# summary.csv).
 IDENTITY_SECTIONS = ("network", "stimulus", "sweep", "seed", "chunk_size", "metrics", "output",
                      "readout")  # fmt: skip
-_NOT_IDENTITY = {"output": ("figures",), "sweep": ("baseline",), "readout": ("target",),
+_NOT_IDENTITY = {"output": ("figures", "figure_formats", "figure_dpi", "figure_width_in"),
+                 "sweep": ("baseline",), "readout": ("target",),
                  "network": ("hardware",)}  # fmt: skip
 _FLOAT_WEIGHTS = {"n_bits": None}  # network.quantize of a run that does not quantize
 

@@ -15,6 +15,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from hydra.core.config_store import ConfigStore
+from matplotlib.backend_bases import FigureCanvasBase
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -212,8 +213,15 @@ class MetricsConfig:
 @dataclass
 class OutputConfig:
     neurons: bool = True  # write neurons.parquet (one row per instance and neuron)
-    figures: bool = True  # draw figures/*.png from the tables
+    figures: bool = True  # draw figures/ from the tables
     raster_instance: int | None = None  # a row id; null: chip 0, first trial, last point
+    # every figure is written once per format: figures/robustness.png, .pdf, ... (any format
+    # matplotlib saves: png, pdf, svg, eps, ...)
+    figure_formats: list[str] = field(default_factory=lambda: ["png"])
+    figure_dpi: float = 150.0  # resolution of raster formats (png), dots per inch; > 0
+    # figure width in inches: 7 fits a two-column paper's full width, 3.5 one column; the
+    # text scales with it (7 pt at 3.5 in, 9 pt at 7 in)
+    figure_width_in: float = 7.0
 
 
 @dataclass
@@ -259,7 +267,23 @@ def load_config(config: RunnerConfig | Mapping[str, Any] | DictConfig) -> Runner
             f"metrics.saturated_rate_hz must be a finite rate > 0 (Hz), "
             f"got {metrics.saturated_rate_hz}"
         )
+    _check_output(loaded.output)
     return loaded
+
+
+def _check_output(output: OutputConfig) -> None:
+    """The figure keys: formats matplotlib can write, a positive dpi and width."""
+    supported = sorted(FigureCanvasBase.get_supported_filetypes())
+    unknown = [name for name in output.figure_formats if name.lower() not in supported]
+    if unknown or not output.figure_formats:
+        raise ValueError(
+            f"output.figure_formats: {', '.join(map(repr, unknown)) or 'an empty list'} "
+            f"is not a figure format (supported: {', '.join(supported)})"
+        )
+    for key, value in (("figure_dpi", output.figure_dpi),
+                       ("figure_width_in", output.figure_width_in)):  # fmt: skip
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"output.{key} must be a finite number > 0, got {value}")
 
 
 def typed(schema: type[Config], tree: Mapping[str, Any] | DictConfig) -> Config:
