@@ -136,7 +136,7 @@ def _symlink(path: Path, other: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", [_empty, _truncated, _garbage, _foreign, _symlink])
-@pytest.mark.parametrize("kind", ["instances", "neurons"])
+@pytest.mark.parametrize("kind", ["instances", "neurons", "cores"])
 def test_a_bad_chunk_file_is_moved_aside_and_simulated_again(
     tmp_path: Path, complete, caplog, damage, kind: str
 ) -> None:
@@ -149,7 +149,7 @@ def test_a_bad_chunk_file_is_moved_aside_and_simulated_again(
     assert any(CHUNK in r.getMessage() and "simulated again" in r.getMessage()
                for r in caplog.records)  # fmt: skip
     assert sorted(p.name for p in (chunks / "rejected").rglob("*.parquet")) == sorted(
-        f"{CHUNK}.{k}.parquet" for k in ("instances", "neurons")
+        f"{CHUNK}.{k}.parquet" for k in ("instances", "neurons", "cores")
     )
     assert_tables(tmp_path, complete)
 
