@@ -30,6 +30,7 @@ from omegaconf.errors import OmegaConfBaseException
 from yaml import YAMLError
 
 from runner.report.finish import finish
+from runner.study.footprint import available_memory, check_assembly_fits
 from runner.study.identity import differences, flatten, identity_digest
 from runner.study.plan import ExperimentError, Plan
 from runner.study.prepare import prepare
@@ -185,8 +186,9 @@ def _nominal(stores: list[ChunkStore], plan: Plan, points: list[int]) -> list[Pa
 def collect(experiment: Experiment, out: Path, figures: bool = True) -> tuple[Plan, list[str]]:
     """Merge one experiment's jobs into `out`; returns its plan and the report's lines.
 
-    Raises ExperimentError when the stored config cannot run here, or when its spec or
-    stimulus files changed since the jobs ran.
+    Raises ExperimentError when the stored config cannot run here, when its spec or
+    stimulus files changed since the jobs ran, or when writing its tables would need more
+    memory than the machine has (`check_assembly_fits`).
     """
     first = experiment.jobs[0].config
     plan = prepare({**first, "shard": {"index": 0, "count": 1}})  # every chunk of the sweep
@@ -196,6 +198,7 @@ def collect(experiment: Experiment, out: Path, figures: bool = True) -> tuple[Pl
         raise ExperimentError(
             f"its config or input files differ from those the jobs ran with ({', '.join(changed)})"
         )
+    check_assembly_fits(plan, available_memory())
     stores = {job.path: ChunkStore(job.path) for job in experiment.jobs}
     finished = {
         chunk: [path for path, store in stores.items()

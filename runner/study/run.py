@@ -24,7 +24,12 @@ from tqdm import tqdm
 
 from runner.analysis.readout import Readout
 from runner.kernel.backends import resolve_backend
-from runner.study.footprint import available_memory, check_chunks_fit, check_nominals_fit
+from runner.study.footprint import (
+    available_memory,
+    check_assembly_fits,
+    check_chunks_fit,
+    check_nominals_fit,
+)
 from runner.study.identity import experiment_identity
 from runner.study.outcome import Outcome
 from runner.study.plan import Plan
@@ -121,6 +126,7 @@ def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
         return Outcome(empty, empty, empty, empty, backend)
     pending = [c for c in plan.chunks if not store.finished(
         c, plan.neurons_per_instance(c), plan.cores_per_instance(c))]  # fmt: skip
+    check_assembly_fits(plan, available_memory())
     if pending:
         check_chunks_fit(plan, available_memory())
     total = sum(chunk.size for chunk in plan.chunks)

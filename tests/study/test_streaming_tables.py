@@ -18,6 +18,8 @@ import pytest
 import runner.study.run as experiment
 from runner.analysis.chip_statistics import chip_table, core_table, summarize
 from runner.cli.collect import main as collect_main
+from runner.study.footprint import assembly_footprint, check_assembly_fits
+from runner.study.plan import ExperimentError
 from runner.study.prepare import prepare
 from runner.study.run_folder import STREAM_BATCH_ROWS
 from runner.study.schema import register_configs
@@ -148,3 +150,15 @@ def test_assembly_memory_does_not_grow_with_the_neuron_rows(run_dir: Path, tmp_p
     assert table_bytes >= 10 * allowed
     assert growth < allowed, f"peak grew {growth / 2**20:.0f} MiB for {copies}x the rows"
     assert pq.read_metadata(tmp_path / "large" / "neurons.parquet").num_rows == copies * rows
+
+
+def test_the_memory_check_covers_the_assembly(tmp_path: Path) -> None:
+    plan = prepare(compose_config(SWEEP))
+    parts = assembly_footprint(plan)
+    assert parts["instance rows"] == 24 * 3 * 32 * 8  # every row, read back for the chips
+    assert parts["a chunk's neuron rows"] == 2 * 16 * 2 * (4 * 8 + 3 * 4 + 4 * 4 + 1)
+    check_assembly_fits(plan, sum(parts.values()))
+    with pytest.raises(ExperimentError, match="writing the final tables of 24 instances"):
+        check_assembly_fits(plan, sum(parts.values()) - 1)
+    lean = prepare(compose_config([*SWEEP, "output.neurons=false"]))
+    assert "a chunk's neuron rows" not in assembly_footprint(lean)
