@@ -3,8 +3,8 @@
 `run` keeps the quantized weights of the sweep points it runs (`chunks/quantized-p*.npz`),
 simulates this shard's chunks that are not in the run folder yet (one backend call
 per chunk, `simulate.py`), writing each as it finishes, and finally rebuilds
-instances.parquet, chips.parquet, neurons.parquet, nominal.parquet and summary.csv from
-the chunk files.
+instances.parquet, chips.parquet, cores.parquet, neurons.parquet, nominal.parquet and
+summary.csv from the chunk files (streamed: the neuron rows are never held together).
 A shard that holds no chunk (more shards than chunks) simulates and writes nothing.
 """
 

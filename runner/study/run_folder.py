@@ -4,8 +4,10 @@ Every finished chunk is written at once, atomically (an exclusively created temp
 then rename), as `chunks/<first>-<last>.instances.parquet` (+ `.neurons.parquet`); the
 instances file is written last, so its presence means the chunk is complete. Final tables
 are rebuilt from chunk files only, so an interrupted run leaves a consistent folder and a
-rerun resumes. One invocation at a time writes a folder (an OS lock on `chunks/.lock`,
-released when the process ends however it ends); `chunks/experiment.json` records which
+rerun resumes; they are streamed from the chunk files a row group at a time
+(`write_tables`), so their memory does not grow with the sweep. One invocation at a time
+writes a folder (an OS lock on `chunks/.lock`, released when the process ends however it
+ends); `chunks/experiment.json` records which
 experiment the chunks belong to, and chunk files are checked before they are reused.
 A quantized sweep point's weights are kept as `chunks/quantized-p<point>.npz`
 (`quantized_arrays`), checked against the point's network on every run.
