@@ -6,14 +6,14 @@ For each size, chunk files shaped like a run's are written: one chip (two trials
 256-neuron, two-core network) is simulated once with the reference backend, and its
 instance, core and neuron rows are repeated as the chips of 128-row chunks (instance and
 chip ids shifted) until the neuron rows reach the size; the nominal table is the real one.
-Then, each in a fresh interpreter, the peak resident memory (ru_maxrss) and wall time of:
+Then, each in a fresh interpreter, the peak resident memory (VmHWM) and wall time of:
 
 - assembly: `python -m runner`-equivalent `run` on a folder whose chunks are all there
   (nothing to simulate: the chunk checks and the final tables);
 - collect: `runner.cli.collect.main` over two job folders, each holding one shard's chunks;
 - import: the same interpreter importing the runner and stopping (the base).
 
-The table printed gives the raw peaks (ru_maxrss, the base included), the in-memory size
+The table printed gives the raw peaks (VmHWM, the base included), the in-memory size
 of the neuron rows (as one pandas DataFrame, what the assembly used to hold) and the size of
 neurons.parquet (small: the repeated rows compress well), and checks that collect gave the
 same tables as the single folder's assembly.
@@ -51,7 +51,10 @@ TRIALS = 2
 
 # Run in a fresh interpreter: what is measured, then the peak resident memory (KiB).
 _MEASURE = """
-import json, resource, sys, time
+import json, sys, time
+def peak_kib():  # VmHWM: ru_maxrss keeps the forking parent's peak across exec on Linux
+    status = open("/proc/self/status").read().split("VmHWM:")[1]
+    return int(status.split()[0])
 what, folder, overrides = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 start = time.perf_counter()
 from runner.study.prepare import prepare
@@ -66,7 +69,7 @@ if what == "assembly":
 elif what == "collect":
     main([folder, "--no-figures"])
 print(json.dumps({"seconds": time.perf_counter() - imported,
-                  "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                  "peak_kib": peak_kib()}))
 """
 
 
