@@ -126,9 +126,9 @@ def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
         return Outcome(empty, empty, empty, empty, backend)
     pending = [c for c in plan.chunks if not store.finished(
         c, plan.neurons_per_instance(c), plan.cores_per_instance(c))]  # fmt: skip
-    check_assembly_fits(plan, available_memory())
     if pending:
         check_chunks_fit(plan, available_memory())
+    check_assembly_fits(plan, available_memory())  # the final tables, even if none is pending
     total = sum(chunk.size for chunk in plan.chunks)
     to_do = sum(chunk.size for chunk in pending)
     log.info("backend %s: %d of %d chunks to simulate (%d instances), %d done before",
