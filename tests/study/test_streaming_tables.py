@@ -21,7 +21,7 @@ from runner.cli.collect import main as collect_main
 from runner.study.footprint import assembly_footprint, check_assembly_fits
 from runner.study.plan import ExperimentError
 from runner.study.prepare import prepare
-from runner.study.run_folder import STREAM_BATCH_ROWS
+from runner.study.run_folder import STREAM_BATCH_ROWS, stream_tables
 from runner.study.schema import register_configs
 from tests.helpers import ROOT, compose_config
 
@@ -165,3 +165,19 @@ def test_the_memory_check_covers_the_assembly(tmp_path: Path) -> None:
         check_assembly_fits(plan, sum(parts.values()) - 1)
     lean = prepare(compose_config([*SWEEP, "output.neurons=false"]))
     assert "a chunk's neuron rows" not in assembly_footprint(lean)
+
+
+def test_later_chunks_are_cast_to_the_first_schema_or_refused(tmp_path: Path) -> None:
+    first, second, other = (tmp_path / f"{name}.parquet" for name in ("a", "b", "c"))
+    pd.DataFrame({"instance": np.arange(3, dtype=np.int64), "x": [1.0, 2.0, 3.0]}).to_parquet(
+        first, index=False)  # fmt: skip
+    pd.DataFrame({"x": np.float32([4.0]), "instance": np.int32([3])}).to_parquet(second,
+                                                                                  index=False)
+    stream_tables([first, second], tmp_path / "out.parquet")
+    expected = pd.DataFrame({"instance": np.arange(4, dtype=np.int64), "x": [1.0, 2, 3, 4]})
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out.parquet"), expected)
+    pd.DataFrame({"instance": [4], "y": [1.0]}).to_parquet(other, index=False)
+    with pytest.raises(ValueError, match="c.parquet has the columns"):
+        stream_tables([first, other], tmp_path / "out.parquet")
+    assert pd.read_parquet(tmp_path / "out.parquet").equals(expected)  # left as it was
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")] == []
