@@ -25,17 +25,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from yaml import YAMLError
 
 from runner.report.finish import finish
+from runner.study.footprint import available_memory, check_assembly_fits
 from runner.study.identity import differences, flatten, identity_digest
 from runner.study.plan import ExperimentError, Plan
 from runner.study.prepare import prepare
 from runner.study.run import assemble, plan_identity
-from runner.study.run_folder import ChunkStore
+from runner.study.run_folder import ChunkStore, ChunkTables
 from runner.study.schema import load_config
 from runner.study.sweep import Chunk, shard_chunks
 
@@ -164,24 +164,24 @@ def _shard_report(
 
 def _merge(
     stores: dict[Path, ChunkStore], finished: dict[Chunk, list[Path]], kind: str
-) -> pd.DataFrame:
-    """Each chunk's table from the first job that finished it, in id order."""
-    frames = [
-        stores[paths[0]].read([chunk], kind)
-        for chunk, paths in sorted(finished.items(), key=lambda item: item[0].first)
-        if paths
+) -> list[Path]:
+    """Each chunk's `kind` file from the first job that finished it, in id order."""
+    return [
+        path
+        for chunk, jobs in sorted(finished.items(), key=lambda item: item[0].first)
+        if jobs
+        for path in stores[jobs[0]].paths([chunk], kind)
     ]
-    frames = [frame for frame in frames if not frame.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _nominal(stores: list[ChunkStore], plan: Plan, points: list[int]) -> pd.DataFrame:
-    frames = []
+def _nominal(stores: list[ChunkStore], plan: Plan, points: list[int]) -> list[Path]:
+    """Each point's nominal table, from the first job that holds it whole."""
+    paths = []
     for point in points:
         store = next((s for s in stores if s.has_nominal(point, plan.nominal_rows(point))), None)
         if store is not None:
-            frames.append(store.read_nominal(point))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+            paths.append(store.nominal_path(point))
+    return paths
 
 
 def collect(
@@ -195,8 +195,9 @@ def collect(
     The figures follow the jobs' `output.figure_*` keys, those in `figure_settings`
     (`figure_formats`, `figure_dpi`, `figure_width_in`) replaced.
 
-    Raises ExperimentError when the stored config cannot run here, or when its spec or
-    stimulus files changed since the jobs ran.
+    Raises ExperimentError when the stored config cannot run here, when its spec or
+    stimulus files changed since the jobs ran, or when writing its tables would need more
+    memory than the machine has (`check_assembly_fits`).
     """
     first = experiment.jobs[0].config
     output = {**first["output"], **(figure_settings or {})}
@@ -207,6 +208,7 @@ def collect(
         raise ExperimentError(
             f"its config or input files differ from those the jobs ran with ({', '.join(changed)})"
         )
+    check_assembly_fits(plan, available_memory())
     stores = {job.path: ChunkStore(job.path) for job in experiment.jobs}
     finished = {
         chunk: [path for path, store in stores.items()
@@ -217,13 +219,17 @@ def collect(
     report = _shard_report(experiment, plan.chunks, finished)
     report += [problem for store in stores.values() for problem in store.problems]
     instances = _merge(stores, finished, "instances")
-    if instances.empty:
+    if not instances:
         return plan, [*report, "no finished chunk: nothing merged"]
-    nominal = _nominal(list(stores.values()), plan, sorted(set(instances["point"])))
-    neurons = _merge(stores, finished, "neurons") if plan.config.output.neurons else None
+    points = sorted({p for chunk, jobs in finished.items() if jobs for p in plan.points_of(chunk)})
+    tables = ChunkTables(
+        instances=instances,
+        nominal=_nominal(list(stores.values()), plan, points),
+        neurons=_merge(stores, finished, "neurons") if plan.config.output.neurons else None,
+        cores=_merge(stores, finished, "cores"),
+    )
     out.mkdir(parents=True, exist_ok=True)
-    cores = _merge(stores, finished, "cores")
-    outcome = assemble(plan, out, instances, nominal, neurons, cores)  # nothing simulated here
+    outcome = assemble(plan, out, tables)  # nothing simulated here
     merged = [chunk for chunk in plan.chunks if finished[chunk]]
     if len(merged) < len(plan.chunks):
         report.append(f"{len(plan.chunks) - len(merged)} of {len(plan.chunks)} chunks missing: "

@@ -5,6 +5,12 @@ instances of a group of packed points (one row per nominal trial: every sample o
 dataset), so either could die in a MemoryError (or swap) after the run started;
 `check_chunks_fit` refuses them up front with the estimate and a fix that can work (a
 chunk holds whole chips: a chunk_size below one chip's rows cannot shrink it).
+
+The final tables are then written from the chunk files a row group at a time, never
+concatenated (`run_folder.write_tables`); what that assembly holds grows only with the
+instance rows (one per (point, chip, trial), read back for chips.parquet and summary.csv)
+and the per-core table, besides the largest chunk file being read: `assembly_footprint`,
+checked by `check_assembly_fits` before a run simulates and before collect merges.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ __all__ = [
     "nominal_footprints",
     "check_nominals_fit",
     "check_chunks_fit",
+    "assembly_footprint",
+    "check_assembly_fits",
 ]
 
 # The per-neuron metrics (4 float64) and their temporaries, and the robustness metrics'
@@ -37,6 +45,12 @@ _FEATURE_BYTES = 3 * 8
 # 4 float32 metrics; the nonfinite flag), counted twice: the DataFrame and its Arrow copy
 # while written.
 _NEURON_ROW_BYTES = 2 * (4 * 8 + 3 * 4 + 4 * 4 + 1)
+# An instance row while the chips and summary are computed: up to 32 8-byte columns (ids,
+# sweep values, metrics, a readout's accuracies), counted three times (the Arrow table read
+# back, its DataFrame, the chip table's and summary's groupings).
+_INSTANCE_ROW_BYTES = 3 * 32 * 8
+# A core row (ids, 4 metrics, the nonfinite flag), counted twice (Arrow and DataFrame).
+_CORE_ROW_BYTES = 2 * 10 * 8
 
 
 @dataclass(frozen=True)
@@ -194,4 +208,43 @@ def check_chunks_fit(plan: Plan, available: int) -> None:
             f"(instances {chunk.first}-{chunk.last}) needs about {format_bytes(footprint.total)} "
             f"of host memory ({_parts(footprint)}), but {format_bytes(available)} is available; "
             f"use {' or '.join(fixes)}"
+        )
+
+
+def assembly_footprint(plan: Plan) -> dict[str, int]:
+    """Bytes, by what holds them, of writing the final tables from the chunk files of
+    `plan.chunks`: every instance row, the per-core table (at most a row per instance and
+    core) and the largest chunk's files, read one at a time."""
+    chunks = plan.chunks
+    rows = chunks[-1].last - chunks[0].first + 1  # a contiguous block of chunks
+    candidates = chunks.largest_per_group() if isinstance(chunks, Chunks) else chunks
+    largest = max(candidates, key=lambda chunk: chunk.size * plan.point_of(chunk.first)
+                  .network.spec.n_neurons)  # fmt: skip
+    cores = plan.cores_per_instance(largest)
+    parts = {
+        "instance rows": rows * _INSTANCE_ROW_BYTES,
+        "per-core table": rows * cores * _CORE_ROW_BYTES,
+        "a chunk's core rows": largest.size * cores * _CORE_ROW_BYTES,
+    }
+    if plan.config.output.neurons:
+        n_neurons = plan.point_of(largest.first).network.spec.n_neurons
+        parts["a chunk's neuron rows"] = largest.size * n_neurons * _NEURON_ROW_BYTES
+    return parts
+
+
+def check_assembly_fits(plan: Plan, available: int) -> None:
+    """Raise ExperimentError when writing the final tables from this plan's chunks
+    (`assembly_footprint`) needs more than `available` bytes (-1: unknown, no check)."""
+    if available < 0 or not plan.chunks:
+        return
+    parts = assembly_footprint(plan)
+    total = sum(parts.values())
+    if total > available:
+        listed = ", ".join(f"{name} {format_bytes(n)}" for name, n in parts.items())
+        raise ExperimentError(
+            f"writing the final tables of {plan.chunks[-1].last - plan.chunks[0].first + 1} "
+            f"instances needs "
+            f"about {format_bytes(total)} of host memory ({listed}), but "
+            f"{format_bytes(available)} is available; split the sweep into several "
+            f"experiments (fewer points or chips each) or use a machine with more memory"
         )

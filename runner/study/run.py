@@ -3,8 +3,8 @@
 `run` keeps the quantized weights of the sweep points it runs (`chunks/quantized-p*.npz`),
 simulates this shard's chunks that are not in the run folder yet (one backend call
 per chunk, `simulate.py`), writing each as it finishes, and finally rebuilds
-instances.parquet, chips.parquet, neurons.parquet, nominal.parquet and summary.csv from
-the chunk files.
+instances.parquet, chips.parquet, cores.parquet, neurons.parquet, nominal.parquet and
+summary.csv from the chunk files (streamed: the neuron rows are never held together).
 A shard that holds no chunk (more shards than chunks) simulates and writes nothing.
 """
 
@@ -24,11 +24,16 @@ from tqdm import tqdm
 
 from runner.analysis.readout import Readout
 from runner.kernel.backends import resolve_backend
-from runner.study.footprint import available_memory, check_chunks_fit, check_nominals_fit
+from runner.study.footprint import (
+    available_memory,
+    check_assembly_fits,
+    check_chunks_fit,
+    check_nominals_fit,
+)
 from runner.study.identity import experiment_identity
 from runner.study.outcome import Outcome
 from runner.study.plan import Plan
-from runner.study.run_folder import ChunkStore, quantized_arrays, write_tables
+from runner.study.run_folder import ChunkStore, ChunkTables, quantized_arrays, write_tables
 from runner.study.schema import plain
 from runner.study.scoring import stored_readout
 from runner.study.simulate import simulate_chunk, simulate_nominals
@@ -123,6 +128,7 @@ def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
         c, plan.neurons_per_instance(c), plan.cores_per_instance(c))]  # fmt: skip
     if pending:
         check_chunks_fit(plan, available_memory())
+    check_assembly_fits(plan, available_memory())  # the final tables, even if none is pending
     total = sum(chunk.size for chunk in plan.chunks)
     to_do = sum(chunk.size for chunk in pending)
     log.info("backend %s: %d of %d chunks to simulate (%d instances), %d done before",
@@ -142,11 +148,11 @@ def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
     if missing:
         check_nominals_fit(plan, missing, available_memory())
         simulate_nominals(plan, missing, store, backend)
-    nominal_table = pd.concat([store.read_nominal(index) for index in touched], ignore_index=True)
     nominal_rates = {
-        index: _nominal_rates(frame, len(plan.points[index].stimulus.nominal_trials))
-        for index, frame in nominal_table.groupby("point")
-    }
+        index: _nominal_rates(pd.read_parquet(store.nominal_path(index)),
+                              len(plan.points[index].stimulus.nominal_trials))
+        for index in touched
+    }  # fmt: skip
     readouts = _readouts(plan, store, touched)
 
     simulated, seconds, neuron_steps = 0, 0.0, 0
@@ -165,26 +171,20 @@ def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
     finally:
         bar.close()
 
-    instances = store.read(plan.chunks, "instances")
-    neurons = store.read(plan.chunks, "neurons") if config.output.neurons else None
-    cores = store.read(plan.chunks, "cores")
-    outcome = assemble(plan, store.run_dir, instances, nominal_table, neurons, cores)
+    tables = ChunkTables(
+        instances=store.paths(plan.chunks, "instances"),
+        nominal=[store.nominal_path(index) for index in touched],
+        neurons=store.paths(plan.chunks, "neurons") if config.output.neurons else None,
+        cores=store.paths(plan.chunks, "cores"),
+    )
+    outcome = assemble(plan, store.run_dir, tables)
     return replace(outcome, backend=backend, simulated=simulated, seconds=seconds,
                    neuron_steps=neuron_steps)  # fmt: skip
 
 
-def assemble(
-    plan: Plan,
-    folder: Path,
-    instances: pd.DataFrame,
-    nominal: pd.DataFrame,
-    neurons: pd.DataFrame | None,
-    cores: pd.DataFrame,
-) -> Outcome:
-    """The final tables of a run, or of a collect's merge, written into `folder`: the rows
-    as given, the chips (and each chip's cores) and summary computed from them."""
-    chips, summary, per_core = write_tables(
-        folder, instances, nominal, neurons, cores, plan.sweep_columns, plan.baseline,
-        plan.paired, plan.accuracy, plan.quantization_loss,
-    )  # fmt: skip
-    return Outcome(instances, chips, nominal, summary, cores=per_core)
+def assemble(plan: Plan, folder: Path, tables: ChunkTables) -> Outcome:
+    """The final tables of a run, or of a collect's merge, written into `folder` from these
+    chunk files (streamed: `write_tables`), the chips (and each chip's cores) and summary
+    computed from them."""
+    return write_tables(folder, tables, plan.sweep_columns, plan.baseline, plan.paired,
+                        plan.accuracy, plan.quantization_loss)  # fmt: skip

@@ -4,8 +4,10 @@ Every finished chunk is written at once, atomically (an exclusively created temp
 then rename), as `chunks/<first>-<last>.instances.parquet` (+ `.neurons.parquet`); the
 instances file is written last, so its presence means the chunk is complete. Final tables
 are rebuilt from chunk files only, so an interrupted run leaves a consistent folder and a
-rerun resumes. One invocation at a time writes a folder (an OS lock on `chunks/.lock`,
-released when the process ends however it ends); `chunks/experiment.json` records which
+rerun resumes; they are streamed from the chunk files a row group at a time
+(`write_tables`), so their memory does not grow with the sweep. One invocation at a time
+writes a folder (an OS lock on `chunks/.lock`, released when the process ends however it
+ends); `chunks/experiment.json` records which
 experiment the chunks belong to, and chunk files are checked before they are reused.
 A quantized sweep point's weights are kept as `chunks/quantized-p<point>.npz`
 (`quantized_arrays`), checked against the point's network on every run.
@@ -23,7 +25,8 @@ import secrets
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -34,6 +37,7 @@ import pyarrow.parquet as pq
 
 from runner.analysis.chip_statistics import AccuracySettings, chip_table, core_table, summarize
 from runner.study.identity import differences, flatten, identity_digest
+from runner.study.outcome import Outcome
 from runner.study.sweep import Chunk
 
 if TYPE_CHECKING:
@@ -48,12 +52,18 @@ __all__ = [
     "ChunkStore",
     "nominal_raster_label",
     "quantized_arrays",
+    "ChunkTables",
+    "stream_tables",
     "write_tables",
 ]
 
 log = logging.getLogger(__name__)
 
 _TEMPORARY = ".tmp-"
+
+# Rows read from a chunk file at a time while the final tables are written (a row group of
+# the final file each): what the assembly holds of a table, whatever its size.
+STREAM_BATCH_ROWS = 1 << 16
 
 
 def nominal_raster_label(point: int, trial: int) -> str:
@@ -308,13 +318,13 @@ class ChunkStore:
         write_atomic(self._path(chunk.name, "cores"), _parquet_writer(cores))
         write_atomic(self._path(chunk.name, "instances"), _parquet_writer(instances))
 
-    def read(self, chunks: list[Chunk], kind: str) -> pd.DataFrame:
-        """Concatenate the `kind` tables of these chunks (those that exist), in id order."""
+    def paths(self, chunks: list[Chunk], kind: str) -> list[Path]:
+        """The `kind` files of these chunks (those that exist), in id order."""
         paths = [self._path(c.name, kind) for c in sorted(chunks, key=lambda c: c.first)]
-        frames = [pd.read_parquet(p) for p in paths if p.exists()]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        return [path for path in paths if path.exists()]
 
-    def _nominal_path(self, point: int) -> Path:
+    def nominal_path(self, point: int) -> Path:
+        """The file of the point's nominal (trial, neuron) table."""
         return self._path(f"nominal-p{point:05d}", "neurons")
 
     def has_nominal(
@@ -324,7 +334,7 @@ class ChunkStore:
         and so is its fitted readout of `readout_shape` (features, classes) when one is
         needed: readable, that shape, and finite unless the nominal instance is not (NaN
         weights mean "none could be fitted"). A bad pair is rejected and fitted again."""
-        path = self._nominal_path(point)
+        path = self.nominal_path(point)
         if not (path.exists() or path.is_symlink()):
             return False
         problem = None
@@ -347,7 +357,7 @@ class ChunkStore:
     def write_nominal(self, point: int, frame: pd.DataFrame) -> None:
         """The (trial, neuron) table of a point's nominal instance, computed once per folder
         (written after its fitted readout: the table's presence means both are there)."""
-        write_atomic(self._nominal_path(point), _parquet_writer(frame))
+        write_atomic(self.nominal_path(point), _parquet_writer(frame))
 
     def _readout_path(self, point: int) -> Path:
         return self.root / f"nominal-p{point:05d}.readout.npz"
@@ -368,7 +378,7 @@ class ChunkStore:
             return (f"has a fitted readout {name} of shape {weights.shape}, {bias.shape}; "
                     f"expected {shape} weights and ({shape[1]},) bias")  # fmt: skip
         finite = np.isfinite(weights).all() and np.isfinite(bias).all()
-        nominal_finite = not pq.read_table(self._nominal_path(point), columns=["nonfinite"])[
+        nominal_finite = not pq.read_table(self.nominal_path(point), columns=["nonfinite"])[
             "nonfinite"].to_numpy().any()  # fmt: skip
         if finite != nominal_finite:
             return (f"has a fitted readout {name} that is {'' if finite else 'not '}finite "
@@ -386,8 +396,6 @@ class ChunkStore:
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
             return None
 
-    def read_nominal(self, point: int) -> pd.DataFrame:
-        return pd.read_parquet(self._nominal_path(point))
 
     def _quantized_path(self, point: int) -> Path:
         return self.root / f"quantized-p{point:05d}.npz"
@@ -450,33 +458,93 @@ class ChunkStore:
         return raster
 
 
+def _write_stream(path: Path, tables: Iterator[pa.Table], schema: pa.Schema | None) -> None:
+    """Write `tables` into one parquet file `path`, atomically, a row group each, holding
+    one at a time; each is cast to `schema` (None: the first table's)."""
+
+    def write(stream: BinaryIO) -> None:
+        writer = None
+        try:
+            for table in tables:
+                if writer is None:
+                    writer = pq.ParquetWriter(stream, schema or table.schema)
+                writer.write_table(table.select(writer.schema.names).cast(writer.schema))
+            if writer is None:  # no rows anywhere: an empty table of this schema
+                writer = pq.ParquetWriter(stream, schema or pa.schema([]))
+        finally:
+            if writer is not None:
+                writer.close()
+
+    write_atomic(path, write)
+
+
+def _batches(paths: list[Path], schema: pa.Schema) -> Iterator[pa.Table]:
+    """The rows of these parquet files in order, STREAM_BATCH_ROWS at a time."""
+    for path in paths:
+        source = pq.ParquetFile(path)
+        if set(source.schema_arrow.names) != set(schema.names):
+            raise ValueError(f"{path} has the columns {sorted(source.schema_arrow.names)}, "
+                             f"not those of {paths[0]}: {sorted(schema.names)}")  # fmt: skip
+        for batch in source.iter_batches(batch_size=STREAM_BATCH_ROWS):
+            yield pa.Table.from_batches([batch])
+
+
+def stream_tables(paths: list[Path], path: Path) -> None:
+    """Concatenate the parquet files `paths`, in this order, into one file `path` (written
+    atomically, rows in row groups of at most STREAM_BATCH_ROWS), holding one row group at
+    a time: the schema is the first file's, later files' columns are cast to it."""
+    schema = pq.read_schema(paths[0]) if paths else None
+    _write_stream(path, _batches(paths, schema) if schema is not None else iter(()), schema)
+
+
+def _per_core(paths: list[Path]) -> Iterator[pa.Table]:
+    """`core_table` of each chunk's core rows in turn: a chunk holds whole chips, in id
+    order, so these are the rows of the whole table, in its (point, chip, core) order."""
+    for path in paths:
+        table = core_table(pd.read_parquet(path))
+        if not table.empty:
+            yield pa.Table.from_pandas(table, preserve_index=False)
+
+
+@dataclass(frozen=True)
+class ChunkTables:
+    """The files a run folder's final tables are made of, each list in id order: chunks'
+    `instances`, `neurons` (None: output.neurons is off), `cores` files and each point's
+    `nominal` table."""
+
+    instances: list[Path]
+    nominal: list[Path]
+    neurons: list[Path] | None
+    cores: list[Path]
+
+
 def write_tables(
     folder: Path,
-    instances: pd.DataFrame,
-    nominal: pd.DataFrame,
-    neurons: pd.DataFrame | None,
-    cores: pd.DataFrame,
+    tables: ChunkTables,
     sweep_columns: list[str],
     baseline: int,
     paired: bool,
     accuracy: AccuracySettings | None = None,
     quantization_loss: Mapping[int, float] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The final tables of a run or a merge: instances, chips, cores (per chip and core,
-    from the (row, core) rows `cores`), nominal (and neurons) parquet and summary.csv
-    (paired changes against point `baseline` when `paired`, accuracies described with
-    `accuracy` when there is a readout, the quantized points' `quantization_loss`), each
-    written atomically; returns the chips table, the summary and the cores table."""
+) -> Outcome:
+    """The final tables of a run or a merge, each written atomically from the chunk files,
+    one row group at a time (`stream_tables`; no neuron row is held beyond one): instances,
+    nominal (and neurons) parquet, cores (per chip and core, from each chunk's (row, core)
+    rows), chips (from the instance rows, read back) and summary.csv (paired changes
+    against point `baseline` when `paired`, accuracies described with `accuracy` when there
+    is a readout, the quantized points' `quantization_loss`); returns them, but neurons."""
+    if tables.neurons is not None:
+        stream_tables(tables.neurons, folder / "neurons.parquet")
+    stream_tables(tables.instances, folder / "instances.parquet")
+    stream_tables(tables.nominal, folder / "nominal.parquet")
+    _write_stream(folder / "cores.parquet", _per_core(tables.cores), None)
+    instances = pd.read_parquet(folder / "instances.parquet")
+    nominal = pd.read_parquet(folder / "nominal.parquet")
+    per_core = pd.read_parquet(folder / "cores.parquet")
     chips = chip_table(instances, sweep_columns)
-    per_core = core_table(cores)
-    write_atomic(folder / "cores.parquet", _parquet_writer(per_core))
     summary = summarize(chips, instances, sweep_columns, nominal, baseline, paired, accuracy,
                         quantization_loss)  # fmt: skip
-    write_atomic(folder / "instances.parquet", _parquet_writer(instances))
     write_atomic(folder / "chips.parquet", _parquet_writer(chips))
-    write_atomic(folder / "nominal.parquet", _parquet_writer(nominal))
-    if neurons is not None:
-        write_atomic(folder / "neurons.parquet", _parquet_writer(neurons))
     csv = summary.to_csv(index=False).encode()
     write_atomic(folder / "summary.csv", lambda stream: stream.write(csv))
-    return chips, summary, per_core
+    return Outcome(instances, chips, nominal, summary, cores=per_core)
