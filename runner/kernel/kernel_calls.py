@@ -29,6 +29,7 @@ __all__ = [
     "N_FACTORS",
     "run_shared_bytes",
     "max_shared_factors",
+    "check_kernel_batch",
     "largest_weight",
     "weight_bits",
     "Launch",
@@ -111,6 +112,15 @@ def defines(
 
 
 _WEIGHT_TYPES = {8: np.int8, 16: np.int16, 32: np.float32}
+
+
+def check_kernel_batch(batch: Batch) -> None:
+    """Refuse what the kernel does not run yet: synaptic mismatch (mismatch_weights)."""
+    if batch.quantization is not None:
+        raise ValueError(
+            "synaptic mismatch (mismatch_weights) runs on backend='reference' only so far; "
+            "the kernel (cpu, cuda) does not draw base weights yet"
+        )
 
 
 def largest_weight(weights: np.ndarray | None) -> float:

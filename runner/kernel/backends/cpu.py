@@ -275,6 +275,7 @@ def run(
     weight_bits: how weight rows are stored (default `kernel_calls.weight_bits`); sparse: the
     matrices read as sparse rows (`kernel_calls.SparseRows` flags; default `sparse_flags`,
     one-thread build only)."""
+    kernel_calls.check_kernel_batch(batch)
     bits = weight_bits or kernel_calls.weight_bits(batch)
     library = build(batch.n_neurons, threads_per_block, warp_size, bits, shared_factors)
     if num_threads is not None:

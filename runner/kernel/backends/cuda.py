@@ -178,6 +178,7 @@ def run(batch: Batch, *, chunk_size: int | None = None) -> BatchResult:
     """Integrate a batch on the GPU: inputs uploaded once, one launch per chunk."""
     import cupy
 
+    kernel_calls.check_kernel_batch(batch)
     check_size(batch.n_neurons)
     shape = launch_shape(batch.n_neurons)
     bits = kernel_calls.weight_bits(batch)
