@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from runner import DynapSimNetwork, dynapsim_net_from_spec
-from runner.kernel.backends import cpu
 from runner.physics.mismatch import MismatchModel, sample_base_weights
 from runner.physics.parameters import PARAMETER_NAMES
 
@@ -101,8 +100,3 @@ def test_zero_percent_is_the_quantized_network() -> None:
     np.testing.assert_array_equal(a_counts, b.simulate(x, 2, backend="reference").spike_counts)
 
 
-@pytest.mark.skipif(cpu.unavailable() is not None, reason="no compiler")
-def test_the_kernel_refuses_synaptic_mismatch_until_it_runs_it() -> None:
-    net = network(mismatch_weights=True).quantized(4)
-    with pytest.raises(ValueError, match="backend='reference' only"):
-        net.simulate(spikes_in(), 2, backend="cpu")
