@@ -214,7 +214,9 @@ DYN_FN dyn_mismatch dyn_variant_mismatch(dyn_u64 seed, const int* __restrict__ v
 // Synaptic mismatch (runner.physics.mismatch: sample_base_weights), compiled only where a
 // batch has it: DYN_SYN_BITS base weights Iw_k per neuron, drawn like parameters 24 + k
 // (their nominal rows follow the 24 in `nominal`, their bits VI_MASK's bits 24 + k). The
-// weights are then sign * mask (integers), and a neuron's drive sums, per base weight k,
+// weights are then bit planes, row (source, k) = sign * bit_k(mask) of the source's
+// connections (int8, (sources, DYN_SYN_BITS, N); sparse rows hold sign * mask), and a
+// neuron's drive sums, per base weight k,
 // S_k = sum of sign * bit_k(mask) * count over last step's spikes (ascending) and this step's
 // input events (in order), then drive = sum_k (Iw_k / Iscale) * S_k in k order.
 #ifndef DYN_SYN_BITS
@@ -231,17 +233,37 @@ DYN_FN const float* dyn_variant_nominal(const float* nominal, int v) {
 }
 
 #if DYN_SYN_BITS
-// S_k += sign * bit_k(|w|) * c for the owned neurons of one row of signed masks.
-DYN_FN void dyn_add_bits(float (&partial)[DYN_SYN_BITS][DYN_ROW], const dyn_weight* row,
+// S_k += sign * bit_k(mask) * c for the owned neurons: `rows` are the DYN_SYN_BITS rows of
+// one source, sign * bit_k(mask) in {-1, 0, 1} for k = 0, 1, ... (its bit planes).
+DYN_FN void dyn_add_bits(float (&partial)[DYN_SYN_BITS][DYN_ROW], const dyn_weight* rows,
                          float c, int tid) {
-    DYN_SIMD
-    for (int k = 0; k < DYN_NPT; ++k) {
-        const int w = dyn_valid(tid, k) ? (int)row[k * DYN_NTHREADS] : 0;
+    DYN_UNROLL
+    for (int bit = 0; bit < DYN_SYN_BITS; ++bit) {
+        const dyn_weight* row = rows + bit * DYN_N;
+        DYN_SIMD
+        for (int k = 0; k < DYN_NPT; ++k) {
+            if (dyn_valid(tid, k)) partial[bit][k] += (float)row[k * DYN_NTHREADS] * c;
+        }
+    }
+}
+
+// One source's S_k through the rows of `rows` (its bit planes): as sparse rows of sign * mask
+// (one-thread host build, the matrices `sparse` names) for a finite count, else dense.
+DYN_FN void dyn_add_source_bits(float (&partial)[DYN_SYN_BITS][DYN_ROW], const dyn_weight* rows,
+                                bool as_sparse, const dyn_i64* __restrict__ sparse_ptr,
+                                const int* __restrict__ sparse_post,
+                                const float* __restrict__ sparse_weight, int sparse_row, float c,
+                                int tid) {
+    if (!DYN_SPARSE_ROWS || !as_sparse || !(fabsf(c) <= DYN_FLT_MAX)) {
+        dyn_add_bits(partial, rows, c, tid);
+        return;
+    }
+    for (dyn_i64 j = sparse_ptr[sparse_row]; j < sparse_ptr[sparse_row + 1]; ++j) {
+        const int w = (int)sparse_weight[j], n = sparse_post[j];
         const int magnitude = w < 0 ? -w : w;
         const float signed_c = w < 0 ? -c : c;
-        DYN_UNROLL
         for (int bit = 0; bit < DYN_SYN_BITS; ++bit) {
-            partial[bit][k] += ((magnitude >> bit) & 1) ? signed_c : 0.0f;
+            if ((magnitude >> bit) & 1) partial[bit][n] += signed_c;
         }
     }
 }
@@ -507,13 +529,18 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
             }
             if (has_w_rec) {
                 for (int e = 0; e < n_spiking; ++e) {
-                    dyn_add_bits(partial, w_rec + (dyn_i64)s_idx[e] * DYN_N + tid, s_cnt[e], tid);
+                    dyn_add_source_bits(
+                        partial, w_rec + (dyn_i64)s_idx[e] * DYN_SYN_BITS * DYN_N + tid,
+                        sparse & DYN_SPARSE_REC, sparse_ptr, sparse_post, sparse_weight,
+                        s_idx[e], s_cnt[e], tid);
                 }
             }
             if (has_w_in) {
                 for (dyn_i64 e = steps[t]; e < steps[t + 1]; ++e) {
-                    dyn_add_bits(partial, w_in + (dyn_i64)ev_channel[e] * DYN_N + tid,
-                                 ev_value[e], tid);
+                    dyn_add_source_bits(
+                        partial, w_in + (dyn_i64)ev_channel[e] * DYN_SYN_BITS * DYN_N + tid,
+                        sparse & DYN_SPARSE_IN, sparse_ptr, sparse_post, sparse_weight,
+                        DYN_N + ev_channel[e], ev_value[e], tid);
                 }
             }
             DYN_SIMD

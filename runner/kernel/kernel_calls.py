@@ -140,9 +140,9 @@ def weight_bits(batch: Batch) -> int:
     holds, as quantized weights are: stored so, exactly, the kernel fetches 4 or 2 times
     fewer bytes per row (and the one-thread host build adds a step's rows in exact int16
     lanes where its counts are integers). Otherwise 32 (float32). With synaptic mismatch
-    16: the weights are then sign * mask, up to +-255."""
+    8: the weights are then bit planes, sign * bit_k(mask) in {-1, 0, 1}."""
     if batch.quantization is not None:
-        return 16
+        return 8
     present = [w for w in (batch.weights_in, batch.weights_rec) if w is not None]
     if not present:
         return 32
@@ -231,13 +231,14 @@ def static_inputs(batch: Batch, bits: int) -> dict[str, np.ndarray]:
     events = batch.inputs
     nominal, w_in, w_rec = batch.nominal_tensor(), batch.weights_in, batch.weights_rec
     q = batch.quantization
-    if q is not None:  # synaptic mismatch: base weight rows after the 24, signed masks
+    if q is not None:  # synaptic mismatch: base weight rows after the 24, bit planes
         base = [q.base_weights if v.base_weights is None else v.base_weights
                 for v in batch.variants]  # fmt: skip
         per_neuron = np.stack([np.asarray(b, np.float32)[batch.core_map].T for b in base])
         nominal = np.concatenate([nominal, per_neuron], axis=1)
-        w_in = None if q.mask_in is None else q.sign_in * q.mask_in
-        w_rec = None if q.mask_rec is None else q.sign_rec * q.mask_rec
+        w_in, w_rec = (None if planes is None else planes.transpose(1, 0, 2)  # (rows, bits, N)
+                       for planes in (q.signed_bits(q.mask_in, q.sign_in),
+                                      q.signed_bits(q.mask_rec, q.sign_rec)))  # fmt: skip
     return {
         "nominal": np.ascontiguousarray(nominal),
         "core_map": np.ascontiguousarray(batch.core_map, dtype=np.int32),
@@ -275,9 +276,14 @@ class SparseRows:
 
     @classmethod
     def of(cls, batch: Batch, flags: int) -> SparseRows:
-        """The matrices of `batch` that `flags` names (and it has) as sparse rows."""
-        matrices = ((cls.REC, batch.weights_rec, batch.n_neurons),
-                    (cls.IN, batch.weights_in, _rows(batch.weights_in)))  # fmt: skip
+        """The matrices of `batch` that `flags` names (and it has) as sparse rows (with
+        synaptic mismatch: of sign * mask)."""
+        w_in, w_rec, q = batch.weights_in, batch.weights_rec, batch.quantization
+        if q is not None:  # synaptic mismatch: sign * mask, which the kernel decodes
+            w_in = None if q.mask_in is None else q.sign_in * q.mask_in
+            w_rec = None if q.mask_rec is None else q.sign_rec * q.mask_rec
+        matrices = ((cls.REC, w_rec, batch.n_neurons),
+                    (cls.IN, w_in, _rows(w_in)))  # fmt: skip
         ptr, posts, weights = [np.zeros(1, np.int64)], [], []
         present = 0
         for flag, matrix, n_rows in matrices:

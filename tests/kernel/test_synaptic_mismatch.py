@@ -93,6 +93,12 @@ def test_threaded_build_is_bitwise_the_one_thread_build() -> None:
     assert_same(cpu.run(batch, threads_per_block=8, warp_size=4), cpu.run(batch))
 
 
+def test_sparse_rows_of_signed_masks_are_bitwise_the_dense_bit_planes() -> None:
+    batch = batch_of(network())
+    flags = kernel_calls.SparseRows.REC | kernel_calls.SparseRows.IN
+    assert_same(cpu.run(batch, sparse=flags), cpu.run(batch, sparse=0))
+
+
 def test_only_synaptic_batches_get_the_define() -> None:
     plain = network(mismatch_weights=False)
     assert kernel_calls.synaptic_bits(batch_of(plain, 2)) == 0

@@ -286,8 +286,8 @@ def run(
     inputs = kernel_calls.static_inputs(batch, bits)
     for name in ("w_rec", "w_in"):
         inputs[name] = _line_aligned(inputs[name])
-    if sparse is None:  # (synaptic mismatch reads its signed masks dense)
-        sparse = sparse_flags(batch) if threads_per_block == 1 and not syn_bits else 0
+    if sparse is None:
+        sparse = sparse_flags(batch) if threads_per_block == 1 else 0
     rows = kernel_calls.SparseRows.of(batch, sparse)
     inputs.update(rows.arrays())
     size = chunk_size or kernel_calls.chunk_size_for(batch, _RECORD_BUDGET_BYTES, _DEFAULT_CHUNK)
