@@ -330,7 +330,8 @@ dynapsim_draw(const float* __restrict__ nominal, const int* __restrict__ core_ma
 }
 
 // Integrate `n_instances` instances for `n_steps` steps; one block per instance.
-// Inputs: nominal (P, 24, N) of P variants, instance b is variant instance_variant[b] with
+// Inputs: nominal (P, 24, N) of P variants ((P, 24 + DYN_SYN_BITS, N) with synaptic
+// mismatch), instance b is variant instance_variant[b] with
 // mismatch settings and Iscale in row v of variant_int/variant_real; w_in (C, N) and
 // w_rec (N, N) [pre, post] of dyn_weight when has_*, their largest |weight| max_abs_* when
 // integer (the one-thread host build's exact int16 drive; 0 otherwise), and as sparse rows
