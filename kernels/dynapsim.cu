@@ -211,10 +211,63 @@ DYN_FN dyn_mismatch dyn_variant_mismatch(dyn_u64 seed, const int* __restrict__ v
     return m;
 }
 
-// Variant v's nominal parameters, a (24, N) slice of the (P, 24, N) array.
+// Synaptic mismatch (runner.physics.mismatch: sample_base_weights), compiled only where a
+// batch has it: DYN_SYN_BITS base weights Iw_k per neuron, drawn like parameters 24 + k
+// (their nominal rows follow the 24 in `nominal`, their bits VI_MASK's bits 24 + k). The
+// weights are then bit planes, row (source, k) = sign * bit_k(mask) of the source's
+// connections (int8, (sources, DYN_SYN_BITS, N); sparse rows hold sign * mask), and a
+// neuron's drive sums, per base weight k,
+// S_k = sum of sign * bit_k(mask) * count over last step's spikes (ascending) and this step's
+// input events (in order), then drive = sum_k (Iw_k / Iscale) * S_k in k order.
+#ifndef DYN_SYN_BITS
+#define DYN_SYN_BITS 0
+#endif
+#if DYN_SYN_BITS < 0 || DYN_N_PARAMETERS + DYN_SYN_BITS > 32
+#error "DYN_SYN_BITS must be 0 to 32 - DYN_N_PARAMETERS (VI_MASK has 32 bits)"
+#endif
+#define DYN_NOMINAL_ROWS (DYN_N_PARAMETERS + DYN_SYN_BITS)
+
+// Variant v's nominal parameters (and base weights), a slice of the (P, rows, N) array.
 DYN_FN const float* dyn_variant_nominal(const float* nominal, int v) {
-    return nominal + (dyn_i64)v * DYN_N_PARAMETERS * DYN_N;
+    return nominal + (dyn_i64)v * DYN_NOMINAL_ROWS * DYN_N;
 }
+
+#if DYN_SYN_BITS
+// S_k += sign * bit_k(mask) * c for the owned neurons: `rows` are the DYN_SYN_BITS rows of
+// one source, sign * bit_k(mask) in {-1, 0, 1} for k = 0, 1, ... (its bit planes).
+DYN_FN void dyn_add_bits(float (&partial)[DYN_SYN_BITS][DYN_ROW], const dyn_weight* rows,
+                         float c, int tid) {
+    DYN_UNROLL
+    for (int bit = 0; bit < DYN_SYN_BITS; ++bit) {
+        const dyn_weight* row = rows + bit * DYN_N;
+        DYN_SIMD
+        for (int k = 0; k < DYN_NPT; ++k) {
+            if (dyn_valid(tid, k)) partial[bit][k] += (float)row[k * DYN_NTHREADS] * c;
+        }
+    }
+}
+
+// One source's S_k through the rows of `rows` (its bit planes): as sparse rows of sign * mask
+// (one-thread host build, the matrices `sparse` names) for a finite count, else dense.
+DYN_FN void dyn_add_source_bits(float (&partial)[DYN_SYN_BITS][DYN_ROW], const dyn_weight* rows,
+                                bool as_sparse, const dyn_i64* __restrict__ sparse_ptr,
+                                const int* __restrict__ sparse_post,
+                                const float* __restrict__ sparse_weight, int sparse_row, float c,
+                                int tid) {
+    if (!DYN_SPARSE_ROWS || !as_sparse || !(fabsf(c) <= DYN_FLT_MAX)) {
+        dyn_add_bits(partial, rows, c, tid);
+        return;
+    }
+    for (dyn_i64 j = sparse_ptr[sparse_row]; j < sparse_ptr[sparse_row + 1]; ++j) {
+        const int w = (int)sparse_weight[j], n = sparse_post[j];
+        const int magnitude = w < 0 ? -w : w;
+        const float signed_c = w < 0 ? -c : c;
+        for (int bit = 0; bit < DYN_SYN_BITS; ++bit) {
+            if ((magnitude >> bit) & 1) partial[bit][n] += signed_c;
+        }
+    }
+}
+#endif
 
 // 1 - exp(-x) and exp(-x) of the time-invariant factors, with exp rounded once to float:
 // the charge factors' cancellation turns an ulp of exp into 1e-4 of isyn (as the reference).
@@ -277,7 +330,8 @@ dynapsim_draw(const float* __restrict__ nominal, const int* __restrict__ core_ma
 }
 
 // Integrate `n_instances` instances for `n_steps` steps; one block per instance.
-// Inputs: nominal (P, 24, N) of P variants, instance b is variant instance_variant[b] with
+// Inputs: nominal (P, 24, N) of P variants ((P, 24 + DYN_SYN_BITS, N) with synaptic
+// mismatch), instance b is variant instance_variant[b] with
 // mismatch settings and Iscale in row v of variant_int/variant_real; w_in (C, N) and
 // w_rec (N, N) [pre, post] of dyn_weight when has_*, their largest |weight| max_abs_* when
 // integer (the one-thread host build's exact int16 drive; 0 otherwise), and as sparse rows
@@ -414,6 +468,15 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
         float if_nmda[DYN_ROW];  // no part of the model, but its non-physical samples count
         draw(P_IF_NMDA, if_nmda);
     }
+#if DYN_SYN_BITS
+    float syn_w[DYN_SYN_BITS][DYN_ROW];  // Iw_k / Iscale of each owned neuron
+    DYN_UNROLL
+    for (int bit = 0; bit < DYN_SYN_BITS; ++bit) {
+        draw(DYN_N_PARAMETERS + bit, syn_w[bit]);
+        DYN_SIMD
+        for (int k = 0; k < DYN_NPT; ++k) syn_w[bit][k] = syn_w[bit][k] / iscale;
+    }
+#endif
 
     // --- state (initial currents: the nominal Io, as Rockpool)
     float isyn[DYN_ROW], iahp[DYN_ROW], imem[DYN_ROW], vmem[DYN_ROW], spikes[DYN_ROW];
@@ -457,6 +520,52 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
         // 1. synaptic drive: last step's spikes through W_rec rows, then this step's input
         //    (one-thread host build, host_vector.h: dense rows of neurons below
         //    DYN_DRIVE_BLOCKED in register blocks, the loops the rest; sparse rows for all)
+#if DYN_SYN_BITS
+        {
+            float partial[DYN_SYN_BITS][DYN_ROW];
+            DYN_UNROLL
+            for (int bit = 0; bit < DYN_SYN_BITS; ++bit) {
+                DYN_SIMD
+                for (int k = 0; k < DYN_NPT; ++k) partial[bit][k] = 0.0f;
+            }
+            if (has_w_rec) {
+                for (int e = 0; e < n_spiking; ++e) {
+                    dyn_add_source_bits(
+                        partial, w_rec + (dyn_i64)s_idx[e] * DYN_SYN_BITS * DYN_N + tid,
+                        sparse & DYN_SPARSE_REC, sparse_ptr, sparse_post, sparse_weight,
+                        s_idx[e], s_cnt[e], tid);
+                }
+            }
+            if (has_w_in) {
+                for (dyn_i64 e = steps[t]; e < steps[t + 1]; ++e) {
+                    dyn_add_source_bits(
+                        partial, w_in + (dyn_i64)ev_channel[e] * DYN_SYN_BITS * DYN_N + tid,
+                        sparse & DYN_SPARSE_IN, sparse_ptr, sparse_post, sparse_weight,
+                        DYN_N + ev_channel[e], ev_value[e], tid);
+                }
+            }
+            DYN_SIMD
+            for (int k = 0; k < DYN_NPT; ++k) drive[k] = syn_w[0][k] * partial[0][k];
+            DYN_UNROLL
+            for (int bit = 1; bit < DYN_SYN_BITS; ++bit) {
+                DYN_SIMD
+                for (int k = 0; k < DYN_NPT; ++k) {
+                    drive[k] = drive[k] + syn_w[bit][k] * partial[bit][k];
+                }
+            }
+            if (!has_w_in) {  // no W_in: an event's channel is a neuron, its value the drive
+                for (dyn_i64 e = steps[t]; e < steps[t + 1]; ++e) {
+                    const int channel = ev_channel[e];
+                    if (channel % DYN_NTHREADS != tid) continue;
+                    const int local = channel / DYN_NTHREADS;
+                    DYN_UNROLL
+                    for (int k = 0; k < DYN_NPT; ++k) {
+                        if (local == k) drive[k] += ev_value[e];
+                    }
+                }
+            }
+        }
+#else
         constexpr int k_loop = DYN_DRIVE_BLOCKED;
         const bool rec_sparse = DYN_SPARSE_ROWS && has_w_rec && (sparse & DYN_SPARSE_REC);
         const bool in_sparse = DYN_SPARSE_ROWS && has_w_in && (sparse & DYN_SPARSE_IN);
@@ -512,6 +621,8 @@ extern "C" __global__ void DYN_LAUNCH_BOUNDS dynapsim_run(
 #endif
             }
         }
+
+#endif
 
         // 2. the model step (README: the model), up to the spike threshold test. exp and log get
         //    loops of their own: on the host each is a vector call that spills every live

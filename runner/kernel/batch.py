@@ -15,8 +15,9 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from runner.physics.mismatch import MismatchModel, sample_parameters
+from runner.physics.mismatch import MismatchModel, sample_base_weights, sample_parameters
 from runner.physics.parameters import PARAMETER_NAMES
+from runner.physics.spec import Quantization
 
 __all__ = ["InputEvents", "Variant", "Batch", "BatchResult", "REDUCTION_FIELDS"]
 
@@ -132,6 +133,8 @@ class Variant:
     nominal: dict[str, np.ndarray]  # name -> (N,) float32, before mismatch
     Iscale: float
     mismatch: MismatchModel
+    # (n_cluster, n_bits) base weights [A] each neuron deviates (synaptic mismatch), or None
+    base_weights: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,8 @@ class Batch:
     bin_width: int = 0  # steps per bin of `binned_counts`; 0: one bin = the whole run
     record_instances: tuple[int, ...] = ()  # positions in `instances` to record fully
     dtype: type = np.float32  # the reference backend also runs float64
+    # the masks and signs of synaptic mismatch (a variant with base_weights), else None
+    quantization: Quantization | None = None
 
     @property
     def n_neurons(self) -> int:
@@ -191,6 +196,24 @@ class Batch:
                     sampled[name][rows] = drawn[name]
                 nonphysical[rows] = bad
         return sampled, nonphysical
+
+    def synaptic_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """Synaptic mismatch: every instance's w_k,i = Iw_k,i / Iscale (B, n_bits, N) float32
+        (float32 division of the drawn current), and non-physical counts (B,)."""
+        assert self.quantization is not None
+        n_bits = self.quantization.n_bits
+        out = np.empty((self.n_instances, n_bits, self.n_neurons), np.float32)
+        nonphysical = np.zeros(self.n_instances, np.int64)
+        for index, variant in enumerate(self.variants):
+            rows = np.flatnonzero(self.instance_variant == index)
+            if rows.size:
+                base = (self.quantization.base_weights if variant.base_weights is None
+                        else variant.base_weights)  # fmt: skip
+                drawn, bad = sample_base_weights(base, self.core_map, variant.mismatch,
+                                                 self.seed, self.instances[rows])  # fmt: skip
+                out[rows] = drawn / np.float32(variant.Iscale)
+                nonphysical[rows] = bad
+        return out, nonphysical
 
     def per_instance(self, values: list) -> np.ndarray:
         """A per-variant list of values -> (B, ...) array along the instances."""

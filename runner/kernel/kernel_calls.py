@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from runner.kernel.batch import REDUCTION_FIELDS, Batch, BatchResult
+from runner.physics.mismatch import WEIGHT_PARAMETER
 from runner.physics.parameters import PARAMETER_NAMES, RECORD_NAMES
 from runner.util.paths import KERNEL_DIR
 
@@ -29,6 +30,7 @@ __all__ = [
     "N_FACTORS",
     "run_shared_bytes",
     "max_shared_factors",
+    "synaptic_bits",
     "largest_weight",
     "weight_bits",
     "Launch",
@@ -93,11 +95,14 @@ def defines(
     warp_size: int = 32,
     weight_bits: int = 32,
     shared_factors: int = 0,
+    syn_bits: int = 0,
 ) -> dict[str, int]:
     """Compile-time shape: N neurons, DYN_NTHREADS threads each owning DYN_NPT of them (the
     last slots of some threads are padding when they do not divide N), warps of DYN_WARP;
     weights stored in DYN_WEIGHT_BITS (`weight_bits`); the first `shared_factors` per-neuron
-    factors of the kernel's list in shared memory instead of registers."""
+    factors of the kernel's list in shared memory instead of registers; DYN_SYN_BITS
+    (`synaptic_bits`) only where synaptic mismatch is on, so that other builds' source text
+    is what it was."""
     if not 0 <= shared_factors <= N_FACTORS:
         raise ValueError(f"shared_factors must be 0 to {N_FACTORS}, got {shared_factors}")
     return {
@@ -107,10 +112,16 @@ def defines(
         "DYN_WARP": warp_size,
         "DYN_WEIGHT_BITS": weight_bits,
         "DYN_SHARED_FACTORS": shared_factors,
+        **({"DYN_SYN_BITS": syn_bits} if syn_bits else {}),
     }
 
 
 _WEIGHT_TYPES = {8: np.int8, 16: np.int16, 32: np.float32}
+
+
+def synaptic_bits(batch: Batch) -> int:
+    """The build's DYN_SYN_BITS: the base weights per neuron of synaptic mismatch, else 0."""
+    return 0 if batch.quantization is None else batch.quantization.n_bits
 
 
 def largest_weight(weights: np.ndarray | None) -> float:
@@ -128,7 +139,10 @@ def weight_bits(batch: Batch) -> int:
     """8 or 16 when every weight (input and recurrent) is an integer that int8 or int16
     holds, as quantized weights are: stored so, exactly, the kernel fetches 4 or 2 times
     fewer bytes per row (and the one-thread host build adds a step's rows in exact int16
-    lanes where its counts are integers). Otherwise 32 (float32)."""
+    lanes where its counts are integers). Otherwise 32 (float32). With synaptic mismatch
+    8: the weights are then bit planes, sign * bit_k(mask) in {-1, 0, 1}."""
+    if batch.quantization is not None:
+        return 8
     present = [w for w in (batch.weights_in, batch.weights_rec) if w is not None]
     if not present:
         return 32
@@ -215,11 +229,21 @@ def static_inputs(batch: Batch, bits: int) -> dict[str, np.ndarray]:
         return np.ascontiguousarray(np.asarray(array, np.float32).astype(weight_type))
 
     events = batch.inputs
+    nominal, w_in, w_rec = batch.nominal_tensor(), batch.weights_in, batch.weights_rec
+    q = batch.quantization
+    if q is not None:  # synaptic mismatch: base weight rows after the 24, bit planes
+        base = [q.base_weights if v.base_weights is None else v.base_weights
+                for v in batch.variants]  # fmt: skip
+        per_neuron = np.stack([np.asarray(b, np.float32)[batch.core_map].T for b in base])
+        nominal = np.concatenate([nominal, per_neuron], axis=1)
+        w_in, w_rec = (None if planes is None else planes.transpose(1, 0, 2)  # (rows, bits, N)
+                       for planes in (q.signed_bits(q.mask_in, q.sign_in),
+                                      q.signed_bits(q.mask_rec, q.sign_rec)))  # fmt: skip
     return {
-        "nominal": np.ascontiguousarray(batch.nominal_tensor()),
+        "nominal": np.ascontiguousarray(nominal),
         "core_map": np.ascontiguousarray(batch.core_map, dtype=np.int32),
-        "w_in": weights(batch.weights_in),
-        "w_rec": weights(batch.weights_rec),
+        "w_in": weights(w_in),
+        "w_rec": weights(w_rec),
         **SparseRows.none().arrays(),
         "step_ptr": np.ascontiguousarray(events.step_ptr, dtype=np.int64),
         "channel": np.ascontiguousarray(events.channel, dtype=np.int32),
@@ -252,9 +276,14 @@ class SparseRows:
 
     @classmethod
     def of(cls, batch: Batch, flags: int) -> SparseRows:
-        """The matrices of `batch` that `flags` names (and it has) as sparse rows."""
-        matrices = ((cls.REC, batch.weights_rec, batch.n_neurons),
-                    (cls.IN, batch.weights_in, _rows(batch.weights_in)))  # fmt: skip
+        """The matrices of `batch` that `flags` names (and it has) as sparse rows (with
+        synaptic mismatch: of sign * mask)."""
+        w_in, w_rec, q = batch.weights_in, batch.weights_rec, batch.quantization
+        if q is not None:  # synaptic mismatch: sign * mask, which the kernel decodes
+            w_in = None if q.mask_in is None else q.sign_in * q.mask_in
+            w_rec = None if q.mask_rec is None else q.sign_rec * q.mask_rec
+        matrices = ((cls.REC, w_rec, batch.n_neurons),
+                    (cls.IN, w_in, _rows(w_in)))  # fmt: skip
         ptr, posts, weights = [np.zeros(1, np.int64)], [], []
         present = 0
         for flag, matrix, n_rows in matrices:
@@ -282,6 +311,7 @@ def _rows(matrix: Any) -> int:
 def variant_arrays(batch: Batch) -> dict[str, np.ndarray]:
     """Per-variant rows: variant_int (P, 4) = mask, lognormal, clip, shared; variant_real
     (P, 5) = sigma, sigma**2/2, sqrt(1-f), sqrt(f), Iscale (the kernel's VI_*/VR_* order).
+    The mask's bits 24 + k: base weight k deviates (synaptic mismatch).
 
     The float64 values are computed exactly as runner.physics.mismatch does, so the kernel's draws
     are bitwise those of `sample_parameters`.
@@ -290,7 +320,10 @@ def variant_arrays(batch: Batch) -> dict[str, np.ndarray]:
     for variant in batch.variants:
         model = variant.mismatch
         sigma, fraction = model.sigma, model.shared_fraction
-        ints.append([model.parameter_mask if model.active else 0,
+        mask = model.parameter_mask if model.active else 0
+        if model.weights_active and batch.quantization is not None:
+            mask |= ((1 << batch.quantization.n_bits) - 1) << WEIGHT_PARAMETER
+        ints.append([np.uint32(mask).view(np.int32),
                      model.distribution == "lognormal", model.nonphysical == "clip",
                      fraction > 0.0])  # fmt: skip
         reals.append([sigma, 0.5 * sigma * sigma, np.sqrt(1.0 - fraction), np.sqrt(fraction),

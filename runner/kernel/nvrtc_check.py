@@ -67,12 +67,13 @@ class CompileReport:
         return min(_SM_BLOCKS, _SM_THREADS // threads, by_registers, by_shared)
 
 
-def compile_for(arch: str, n_neurons: int, shape: Shape) -> CompileReport:
-    """NVRTC-compile the kernel for N neurons at launch `shape` to a cubin for `arch`; the
-    log carries ptxas' -v report."""
+def compile_for(arch: str, n_neurons: int, shape: Shape, syn_bits: int = 0) -> CompileReport:
+    """NVRTC-compile the kernel for N neurons at launch `shape` (with synaptic mismatch of
+    `syn_bits` base weights, if > 0) to a cubin for `arch`; the log carries ptxas' -v report."""
     from cupy_backends.cuda.libs import nvrtc
 
-    defines = kernel_calls.defines(n_neurons, shape.threads, shared_factors=shape.shared_factors)
+    defines = kernel_calls.defines(n_neurons, shape.threads, shared_factors=shape.shared_factors,
+                                   syn_bits=syn_bits)  # fmt: skip
     program = nvrtc.createProgram(kernel_source(defines), "dynapsim.cu", (), ())
     options = (f"-arch={arch}", "-Xptxas=-v", *compile_options())
     try:

@@ -18,7 +18,7 @@ from runner.analysis.neuron_metrics import neuron_metrics, neuron_table
 from runner.kernel.backends import get_backend, resolve_backend
 from runner.kernel.batch import Batch, BatchResult, InputEvents, Variant
 from runner.network.rockpool_module import rockpool_module
-from runner.physics.mismatch import sample_parameters
+from runner.physics.mismatch import sample_base_weights, sample_parameters
 from runner.physics.parameters import (
     CURRENT_NAMES,
     DEFAULT_DT,
@@ -27,7 +27,7 @@ from runner.physics.parameters import (
     RECORD_NAMES,
 )
 from runner.physics.quantization import quantization_from_spec, quantize
-from runner.physics.spec import MAX_WEIGHT_BITS, NetworkSpec
+from runner.physics.spec import MAX_WEIGHT_BITS, NetworkSpec, Quantization
 from runner.util.checks import UINT64_STOP, check_int
 from runner.util.names import did_you_mean
 
@@ -44,6 +44,7 @@ _MISMATCH_OPTIONS = {
     "mismatch_shared_fraction": "shared_fraction",
     "mismatch_parameters": "parameters",
     "nonphysical": "nonphysical",
+    "mismatch_weights": "weights",
 }
 _SPEC_ARGUMENTS = ("n_cluster", "core_map", "weights_in", "weights_rec", "Iscale",
                    "percent_mismatch", "dt", "seed")  # fmt: skip
@@ -155,13 +156,30 @@ class DynapSimNetwork:
     def parameters(
         self, instances: Sequence[int] | np.ndarray, seed: int | None = None
     ) -> dict[str, np.ndarray]:
-        """The 24 per-neuron parameters of these mismatch instances: name -> (B, N) float32."""
-        sampled, _ = sample_parameters(
-            self.spec.nominal, self.spec.core_map, self.spec.mismatch,
-            self.spec.seed if seed is None else check_int("seed", seed, stop=UINT64_STOP),
-            _instance_ids(instances),
-        )  # fmt: skip
+        """The 24 per-neuron parameters of these mismatch instances: name -> (B, N) float32;
+        with synaptic mismatch also each neuron's base weights Iw_0..Iw_{n_bits-1} [A]."""
+        s = self.spec
+        seed = s.seed if seed is None else check_int("seed", seed, stop=UINT64_STOP)
+        ids = _instance_ids(instances)
+        sampled, _ = sample_parameters(s.nominal, s.core_map, s.mismatch, seed, ids)
+        base = self.synaptic_base_weights()
+        if base is not None:
+            drawn, _ = sample_base_weights(base, s.core_map, s.mismatch, seed, ids)
+            sampled.update({f"Iw_{k}": drawn[:, k] for k in range(drawn.shape[1])})
         return sampled
+
+    def synaptic_base_weights(self) -> np.ndarray | None:
+        """The base weights (n_cluster, n_bits) each neuron deviates (synaptic mismatch on),
+        else None; refuses synaptic mismatch of a network with float weights."""
+        s = self.spec
+        if not s.mismatch.weights:
+            return None
+        if s.quantization is None:
+            raise ValueError(
+                "mismatch_weights needs a quantized network (net.quantized(n_bits), or "
+                "network.quantize.n_bits): a float weight has no base currents to deviate"
+            )
+        return s.quantization.base_weights
 
     def _inputs(self, x: Any, n_instances: int | None) -> np.ndarray:
         """Check x's shape: (T, Nin) or (B, T, Nin) (Nin = N without weights_in).
@@ -202,7 +220,8 @@ class DynapSimNetwork:
         """This network as one variant of a (possibly mixed) batch."""
         s = self.spec
         nominal = {name: value.astype(np.float32) for name, value in s.nominal.items()}
-        return Variant(nominal=nominal, Iscale=s.Iscale, mismatch=s.mismatch)
+        return Variant(nominal=nominal, Iscale=s.Iscale, mismatch=s.mismatch,
+                       base_weights=self.synaptic_base_weights())  # fmt: skip
 
     def batch(
         self,
@@ -323,7 +342,9 @@ def dynapsim_net_from_spec(
     default for every core). Keyword extras: layout constants (C_ahp C_syn C_pulse_ahp
     C_pulse C_ref C_mem Io kappa_n kappa_p Ut Vth; scalar or (N,)), and the mismatch
     model: mismatch_distribution ("gaussian" | "lognormal"), mismatch_shared_fraction,
-    mismatch_parameters (names that deviate), nonphysical ("keep" | "clip").
+    mismatch_parameters (names that deviate), nonphysical ("keep" | "clip"),
+    mismatch_weights (synaptic mismatch: each neuron's base weights Iw_k deviate too; a
+    quantized network only).
 
     A quantized spec (Rockpool's mapper spec updated with `autoencoder_quantization`, or
     `runner.quantize_weights`) is taken as it is: weights_in/weights_rec are then masks (per
@@ -377,17 +398,23 @@ def dynapsim_net_from_spec(
 
 
 def packable(a: DynapSimNetwork, b: DynapSimNetwork) -> bool:
-    """Can instances of both share a batch? Same neurons, core map, weights and dt."""
+    """Can instances of both share a batch? Same neurons, core map, weights and dt (and,
+    with synaptic mismatch, the same masks and signs)."""
     sa, sb = a.spec, b.spec
 
     def same(x: np.ndarray | None, y: np.ndarray | None) -> bool:
         return x is y or (x is not None and y is not None and np.array_equal(x, y))
 
+    def masks(q: Quantization | None) -> tuple[np.ndarray | None, ...]:
+        return (None,) * 4 if q is None else (q.mask_in, q.sign_in, q.mask_rec, q.sign_rec)
+
+    synaptic = sa.mismatch.weights or sb.mismatch.weights
     return (
         np.array_equal(sa.core_map, sb.core_map)
         and same(sa.weights_in, sb.weights_in)
         and same(sa.weights_rec, sb.weights_rec)
         and sa.dt == sb.dt
+        and (not synaptic or all(map(same, masks(sa.quantization), masks(sb.quantization))))
     )
 
 
@@ -408,8 +435,9 @@ def packed_batch(
         if not packable(first, other):
             raise ValueError(f"network {index} differs from network 0 in neurons, weights or dt")
     s = first.spec
+    variants = tuple(net.variant() for net in networks)
     return Batch(
-        variants=tuple(net.variant() for net in networks),
+        variants=variants,
         core_map=s.core_map,
         weights_in=None if s.weights_in is None else s.weights_in.astype(np.float32),
         weights_rec=None if s.weights_rec is None else s.weights_rec.astype(np.float32),
@@ -421,4 +449,7 @@ def packed_batch(
         bin_width=bin_width,
         record_instances=tuple(record_instances),
         dtype=dtype,
+        quantization=(
+            s.quantization if any(v.base_weights is not None for v in variants) else None
+        ),
     )

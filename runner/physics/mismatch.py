@@ -10,6 +10,10 @@ Models (x is a nominal float32 value, z a standard normal, sigma = percent / 3):
 With `shared_fraction` f, z = sqrt(1 - f) * z_neuron + sqrt(f) * z_core: a fraction f of
 the variance is common to all neurons of a core (same bias generator), the total is kept.
 
+Synaptic mismatch (`weights`, quantized networks only): each neuron i draws its own copy of
+its core's base weights, Iw_k,i = Iw_k deviated as above, with Philox parameter word
+WEIGHT_PARAMETER + k (after the 24 neuron parameters, whose draws it leaves unchanged).
+
 Non-physical samples (x > 0 but x' <= 0, possible only with the Gaussian model at large
 `percent`) are counted per instance. Policy "keep" simulates them as Rockpool would;
 "clip" floors the sample at NONPHYSICAL_FLOOR * x.
@@ -29,13 +33,16 @@ __all__ = [
     "DISTRIBUTIONS",
     "NONPHYSICAL_POLICIES",
     "NONPHYSICAL_FLOOR",
+    "WEIGHT_PARAMETER",
     "MismatchModel",
+    "sample_base_weights",
     "sample_parameters",
 ]
 
 DISTRIBUTIONS = ("gaussian", "lognormal")
 NONPHYSICAL_POLICIES = ("keep", "clip")
 NONPHYSICAL_FLOOR = 0.01
+WEIGHT_PARAMETER = len(PARAMETER_NAMES)  # Philox parameter word of Iw_0 (Iw_k: + k)
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class MismatchModel:
     shared_fraction: float = 0.0  # variance fraction shared by a core's neurons
     parameters: tuple[str, ...] = field(default=PARAMETER_NAMES)  # which ones deviate
     nonphysical: str = "keep"
+    weights: bool = False  # each neuron's base weights Iw_k deviate too (quantized networks)
 
     def __post_init__(self) -> None:
         if not np.isfinite(self.percent) or self.percent < 0:
@@ -84,6 +92,11 @@ class MismatchModel:
     def active(self) -> bool:
         return self.percent > 0 and len(self.parameters) > 0
 
+    @property
+    def weights_active(self) -> bool:
+        """The base weights deviate (synaptic mismatch with a non-zero percent)."""
+        return self.weights and self.percent > 0
+
 
 def _standard_normals(
     seed: int, instances: np.ndarray, parameter: int, core_map: np.ndarray, shared: float
@@ -114,7 +127,6 @@ def sample_parameters(
     instances = np.asarray(instances, dtype=np.uint64).reshape(-1)
     core_map = np.asarray(core_map, dtype=np.uint32)
     n_instances = instances.size
-    sigma = model.sigma
     deviated = set(model.parameters) if model.active else set()
     sampled: dict[str, np.ndarray] = {}
     nonphysical = np.zeros(n_instances, dtype=np.int64)
@@ -125,14 +137,57 @@ def sample_parameters(
         if name not in deviated:
             sampled[name] = x.copy()
             continue
-        z = _standard_normals(int(seed), instances, index, core_map, model.shared_fraction)
-        if model.distribution == "gaussian":
-            value = x + (np.float32(sigma) * z.astype(np.float32)) * x
-        else:
-            value = x * exact_exp(sigma * z - 0.5 * sigma * sigma).astype(np.float32)
-        bad = (x > 0) & (value <= 0)
-        nonphysical += bad.sum(axis=1)
-        if model.nonphysical == "clip":
-            value = np.where(bad, x * np.float32(NONPHYSICAL_FLOOR), value)
-        sampled[name] = value
+        sampled[name], bad = _deviate(x, index, core_map, model, seed, instances)
+        nonphysical += bad
     return sampled, nonphysical
+
+
+def _deviate(
+    x: np.ndarray,
+    parameter: int,
+    core_map: np.ndarray,
+    model: MismatchModel,
+    seed: int,
+    instances: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """x (B, N) float32 deviated by the draws of Philox parameter word `parameter`, and the
+    count of non-physical samples per instance (B,)."""
+    sigma = model.sigma
+    z = _standard_normals(int(seed), instances, parameter, core_map, model.shared_fraction)
+    if model.distribution == "gaussian":
+        value = x + (np.float32(sigma) * z.astype(np.float32)) * x
+    else:
+        value = x * exact_exp(sigma * z - 0.5 * sigma * sigma).astype(np.float32)
+    bad = (x > 0) & (value <= 0)
+    if model.nonphysical == "clip":
+        value = np.where(bad, x * np.float32(NONPHYSICAL_FLOOR), value)
+    return value, bad.sum(axis=1)
+
+
+def sample_base_weights(
+    base_weights: np.ndarray,
+    core_map: np.ndarray,
+    model: MismatchModel,
+    seed: int,
+    instances: Sequence[int] | np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each neuron's base weights of the given instances (synaptic mismatch).
+
+    base_weights: (n_cluster, n_bits), Iw_k of each core (cast to float32); returns
+    (B, n_bits, N) float32 (nominal where `model.weights_active` is off) and the count of
+    non-physical samples per instance (B,).
+    """
+    instances = np.asarray(instances, dtype=np.uint64).reshape(-1)
+    core_map = np.asarray(core_map, dtype=np.uint32)
+    per_neuron = np.asarray(base_weights, dtype=np.float32)[core_map].T  # (n_bits, N)
+    n_bits = per_neuron.shape[0]
+    out = np.empty((instances.size, n_bits, core_map.size), np.float32)
+    nonphysical = np.zeros(instances.size, dtype=np.int64)
+    for k in range(n_bits):
+        x = np.broadcast_to(per_neuron[k], (instances.size, core_map.size))
+        if not model.weights_active:
+            out[:, k] = x
+            continue
+        out[:, k], bad = _deviate(x, WEIGHT_PARAMETER + k, core_map, model, seed, instances)
+        nonphysical += bad
+    return out, nonphysical

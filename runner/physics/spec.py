@@ -269,6 +269,13 @@ class Quantization:
             levels += ((masks >> k) & 1)[None, :] * self.base_weights[:, k : k + 1]
         return levels
 
+    def signed_bits(self, mask: np.ndarray | None, sign: np.ndarray | None) -> np.ndarray | None:
+        """(n_bits, rows, N) int8: sign * bit_k(mask) of each connection (None: no matrix),
+        the integer weights of base weight k (synaptic mismatch)."""
+        if mask is None or sign is None:
+            return None
+        return np.stack([((mask >> k) & 1).astype(np.int8) * sign for k in range(self.n_bits)])
+
     def restored(
         self, core_map: np.ndarray, Iscale: float
     ) -> tuple[np.ndarray | None, np.ndarray | None]:

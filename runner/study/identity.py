@@ -2,9 +2,10 @@
 
 A run folder's chunks are reused only by an invocation with the same identity, and
 `collect` labels and groups results by the identity stored with the chunks. It holds the
-config sections that change the tables (`readout` only when there is one and
-`network.quantize` only when it quantizes, so the identity of a run without a task or with
-float weights is what it always was; never `network.hardware`, a check that changes no
+config sections that change the tables (`readout` only when there is one,
+`network.quantize` only when it quantizes and `network.mismatch.weights` only when true, so
+the identity of a run without a task, with float weights or without synaptic mismatch is what
+it always was; never `network.hardware`, a check that changes no
 number), the contents (SHA-256) of every spec, stimulus, dataset or readout file the sweep
 points read, and the format version of the chunk files.
 """
@@ -44,6 +45,7 @@ _NOT_IDENTITY = {"output": ("figures", "figure_formats", "figure_dpi", "figure_w
                  "sweep": ("baseline",), "readout": ("target",),
                  "network": ("hardware",)}  # fmt: skip
 _FLOAT_WEIGHTS = {"n_bits": None}  # network.quantize of a run that does not quantize
+# network.mismatch.weights counts only when true (synaptic mismatch), like network.quantize
 
 
 def _file_digest(path: Path) -> str:
@@ -81,6 +83,9 @@ def experiment_identity(config: Mapping[str, Any], points: Iterable[Point]) -> d
             value = {k: v for k, v in value.items() if k not in _NOT_IDENTITY.get(key, ())}
             if key == "network" and value.get("quantize") == _FLOAT_WEIGHTS:
                 del value["quantize"]
+            mismatch = value.get("mismatch") if key == "network" else None
+            if isinstance(mismatch, dict) and not mismatch.get("weights", True):
+                value["mismatch"] = {k: v for k, v in mismatch.items() if k != "weights"}
         sections[key] = value
     files = _input_files(points)
     return {"format_version": FORMAT_VERSION, **sections, "files": files}

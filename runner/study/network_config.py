@@ -97,4 +97,5 @@ def build_network(net: NetworkConfig, seed: int) -> DynapSimNetwork:
         mismatch_shared_fraction=mismatch.shared_fraction,
         mismatch_parameters=mismatch.parameters,
         nonphysical=mismatch.nonphysical.value,
+        mismatch_weights=mismatch.weights,
     )  # fmt: skip

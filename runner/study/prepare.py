@@ -117,6 +117,7 @@ def _network(network: NetworkConfig, seed: int) -> tuple[DynapSimNetwork, np.nda
     if n_bits is not None:
         original, net = net, net.quantized(n_bits)
         loss = core_losses(original.spec, net.spec)
+    net.synaptic_base_weights()  # refuses network.mismatch.weights on float weights
     refusal = None if profile is None else hardware_refusal(net, profile)
     if refusal is not None:
         raise ValueError(f"the network does not fit network.hardware={profile.name}: {refusal}")

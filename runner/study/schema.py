@@ -112,6 +112,8 @@ class MismatchConfig:
     shared_fraction: float = 0.0  # share of the variance common to a core (0: per neuron)
     parameters: list[str] | None = None  # null: all 24 parameters deviate
     nonphysical: Nonphysical = Nonphysical.keep  # negative draws: kept (and counted) or clipped
+    # synaptic mismatch: each neuron's base weights Iw_k deviate too (network.quantize.n_bits)
+    weights: bool = False
 
 
 @dataclass

@@ -168,12 +168,14 @@ def build(
     warp_size: int = 32,
     weight_bits: int = 32,
     shared_factors: int = 0,
+    syn_bits: int = 0,
 ) -> ctypes.CDLL:
     """The shared library for N neurons, compiled on first use and cached on disk.
 
     threads_per_block > 1: the threaded test build, whole warps of `warp_size` threads (32
     as on a GPU; fewer lets a small network have several warps), at most `warp_size` warps;
     `shared_factors` of the per-neuron factors in (static) shared memory, as a GPU shape may.
+    syn_bits > 0: the synaptic-mismatch build (`kernel_calls.synaptic_bits`).
 
     The cache key covers the kernel sources, the compiler, its version, the CPU it targets
     and every flag. A cached library that is not intact (truncated, corrupt) is rebuilt.
@@ -189,13 +191,13 @@ def build(
         )
     compiler = _compiler()
     shape = kernel_calls.defines(n_neurons, threads_per_block, warp_size, weight_bits,
-                                 shared_factors)  # fmt: skip
+                                 shared_factors, syn_bits)  # fmt: skip
     command = _command(compiler, shape)
     key = hashlib.sha256(
         "\0".join([kernel_calls.source_digest(), _toolchain_identity(compiler), *command]).encode()
     ).hexdigest()[:24]
     name = (f"dynapsim_n{n_neurons}_t{threads_per_block}w{warp_size}_{weight_bits}"
-            f"_f{shared_factors}_{key}.so")  # fmt: skip
+            f"_f{shared_factors}{f'_s{syn_bits}' if syn_bits else ''}_{key}.so")  # fmt: skip
     target = _private_cache_dir() / name
     if not _intact(target):
         _compile(command, target)
@@ -276,7 +278,9 @@ def run(
     matrices read as sparse rows (`kernel_calls.SparseRows` flags; default `sparse_flags`,
     one-thread build only)."""
     bits = weight_bits or kernel_calls.weight_bits(batch)
-    library = build(batch.n_neurons, threads_per_block, warp_size, bits, shared_factors)
+    syn_bits = kernel_calls.synaptic_bits(batch)
+    library = build(batch.n_neurons, threads_per_block, warp_size, bits, shared_factors,
+                    syn_bits)  # fmt: skip
     if num_threads is not None:
         library.dyn_set_num_threads(num_threads)
     inputs = kernel_calls.static_inputs(batch, bits)
@@ -300,7 +304,8 @@ def draw_parameters(
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The kernel's own mismatch draws: name -> (B, N) float32, and non-physical counts (B,)."""
     bits = kernel_calls.weight_bits(batch)
-    library = build(batch.n_neurons, threads_per_block, warp_size, bits)
+    library = build(batch.n_neurons, threads_per_block, warp_size, bits,
+                    syn_bits=kernel_calls.synaptic_bits(batch))  # fmt: skip
     inputs = kernel_calls.static_inputs(batch, bits)
     drawn = np.zeros((batch.n_instances, len(PARAMETER_NAMES), batch.n_neurons), np.float32)
     nonphysical = np.zeros(batch.n_instances, np.int64)

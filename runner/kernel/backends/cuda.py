@@ -111,17 +111,20 @@ def choose_shape(n_neurons: int, occupancy: Any, block_shared_bytes: int) -> Sha
 
 
 @functools.cache
-def _module(n_neurons: int, shape: Shape, weight_bits: int, digest: str) -> Any:
+def _module(n_neurons: int, shape: Shape, weight_bits: int, syn_bits: int, digest: str) -> Any:
     import cupy
 
-    defines = kernel_calls.defines(n_neurons, shape.threads, 32, weight_bits, shape.shared_factors)
+    defines = kernel_calls.defines(n_neurons, shape.threads, 32, weight_bits, shape.shared_factors,
+                                   syn_bits)  # fmt: skip
     return cupy.RawModule(code=kernel_calls.kernel_source(defines), options=compile_options(),
                           name_expressions=None)  # fmt: skip
 
 
-def _function(n_neurons: int, shape: Shape, name: str, weight_bits: int = 32) -> Any:
+def _function(
+    n_neurons: int, shape: Shape, name: str, weight_bits: int = 32, syn_bits: int = 0
+) -> Any:
     digest = kernel_calls.source_digest()
-    function = _module(n_neurons, shape, weight_bits, digest).get_function(name)
+    function = _module(n_neurons, shape, weight_bits, syn_bits, digest).get_function(name)
     if name == "dynapsim_run":
         shared = kernel_calls.run_shared_bytes(n_neurons, shape.threads, shape.shared_factors)
         function.max_dynamic_shared_size_bytes = shared
@@ -181,7 +184,8 @@ def run(batch: Batch, *, chunk_size: int | None = None) -> BatchResult:
     check_size(batch.n_neurons)
     shape = launch_shape(batch.n_neurons)
     bits = kernel_calls.weight_bits(batch)
-    function = _function(batch.n_neurons, shape, "dynapsim_run", bits)
+    function = _function(batch.n_neurons, shape, "dynapsim_run", bits,
+                         kernel_calls.synaptic_bits(batch))  # fmt: skip
     shared = kernel_calls.run_shared_bytes(batch.n_neurons, shape.threads, shape.shared_factors)
     inputs = _upload(batch, bits)
 
@@ -199,7 +203,8 @@ def draw_parameters(batch: Batch) -> tuple[dict[str, np.ndarray], np.ndarray]:
     check_size(batch.n_neurons)
     shape = launch_shape(batch.n_neurons)
     bits = kernel_calls.weight_bits(batch)
-    function = _function(batch.n_neurons, shape, "dynapsim_draw", bits)
+    function = _function(batch.n_neurons, shape, "dynapsim_draw", bits,
+                         kernel_calls.synaptic_bits(batch))  # fmt: skip
     inputs = _upload(batch, bits)
     drawn = cupy.zeros((batch.n_instances, len(PARAMETER_NAMES), batch.n_neurons), cupy.float32)
     nonphysical = cupy.zeros(batch.n_instances, cupy.int64)

@@ -16,7 +16,7 @@ from runner.kernel.batch import Batch, BatchResult
 from runner.kernel.reductions import first_nonfinite_step, reduce_raster
 from runner.physics.parameters import RECORD_NAMES
 
-__all__ = ["Constants", "derive_constants", "integrate", "run"]
+__all__ = ["Constants", "derive_constants", "integrate", "run", "synaptic_drive"]
 
 
 def _exp(x: np.ndarray) -> np.ndarray:
@@ -93,18 +93,22 @@ def integrate(
     dt: float,
     Iscale: float | np.ndarray,
     dtype: type = np.float32,
+    synaptic: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Run B instances for T steps.
 
     parameters: name -> (B, N); weighted_input: (B, T, N) = x @ W_in (or x itself);
     weights_rec: (N, N) [pre, post] or None; initial_io: (N,) or (B, N) nominal Io (the
     initial currents); Iscale: a scalar or (B, 1).
+    Synaptic mismatch: `synaptic` (B, n_bits, N) holds each neuron's w_k = Iw_k / Iscale,
+    weighted_input is (B, T, n_bits, N) = x @ (sign * bit_k(mask_in)) and weights_rec
+    (n_bits, N, N) = sign * bit_k(mask_rec); the drive is `synaptic_drive`'s.
     Returns spikes (B, T, N), record {isyn, iahp, imem, vmem}: (B, T, N), final state.
     """
     p = {name: np.asarray(value, dtype=dtype) for name, value in parameters.items()}
     dt, Iscale = dtype(dt), np.asarray(Iscale, dtype=dtype)
     u = np.asarray(weighted_input, dtype=dtype)
-    n_instances, n_steps, n_neurons = u.shape
+    n_instances, n_steps, n_neurons = u.shape[0], u.shape[1], u.shape[-1]
     w_rec = None if weights_rec is None else np.asarray(weights_rec, dtype=dtype)
     c = derive_constants(p, dt)
     io, one, zero = p["Io"], dtype(1), dtype(0)
@@ -119,8 +123,11 @@ def integrate(
 
     for t in range(n_steps):
         # 1-3. synapse: recurrent spike counts of the previous step + this step's input
-        recurrent = spikes @ w_rec if w_rec is not None else zero
-        iws = (recurrent + u[:, t]) * Iscale
+        if synaptic is None:
+            recurrent = spikes @ w_rec if w_rec is not None else zero
+            iws = (recurrent + u[:, t]) * Iscale
+        else:
+            iws = synaptic_drive(spikes, u[:, t], w_rec, synaptic) * Iscale
         isyn_inf = np.maximum((c.Igain_syn / c.Itau_syn) * iws, io)
         isyn = c.syn_discharge * isyn + c.syn_charge * isyn_inf
         # 4. adaptation, driven by this neuron's own previous spikes
@@ -155,20 +162,49 @@ def integrate(
     return record["spikes"], record, state
 
 
+def synaptic_drive(
+    spikes: np.ndarray, u: np.ndarray, bits_rec: np.ndarray | None, w: np.ndarray
+) -> np.ndarray:
+    """The drive of synaptic mismatch (B, N), in units of Iscale: per base weight k the
+    integer sum S_k = spikes @ bits_rec[k] + u[:, k] (exact for integer counts), then
+    sum_k w_k * S_k in k order (the kernel's order, so the float32 rounding is the same).
+    u (B, n_bits, N) is the input through the masks, or (B, N) without W_in: the input
+    itself, added to the sum last."""
+    n_bits = w.shape[1]
+    partial = np.zeros_like(w) if u.ndim == 2 else u
+    if bits_rec is not None:
+        partial = partial + np.stack([spikes @ bits_rec[k] for k in range(n_bits)], axis=1)
+    drive = w[:, 0] * partial[:, 0]
+    for k in range(1, n_bits):
+        drive = drive + w[:, k] * partial[:, k]
+    return drive + u if u.ndim == 2 else drive
+
+
 def run(batch: Batch) -> BatchResult:
     """The reference backend: sample parameters on the host, integrate, reduce the raster."""
     parameters, nonphysical = batch.sample_parameters()
     streams = np.stack([batch.inputs.dense(s) for s in range(batch.inputs.step_ptr.shape[0])])
     x = streams[batch.inputs.instance_stream]
-    weighted_input = x if batch.weights_in is None else x @ batch.weights_in.astype(batch.dtype)
+    q, synaptic, weights_rec = batch.quantization, None, batch.weights_rec
+    if q is None:
+        weighted_input = x if batch.weights_in is None else x @ batch.weights_in.astype(batch.dtype)
+    else:
+        synaptic, bad = batch.synaptic_weights()
+        nonphysical = nonphysical + bad
+        bits_in = q.signed_bits(q.mask_in, q.sign_in)
+        weighted_input = x if bits_in is None else np.stack(
+            [x @ b.astype(batch.dtype) for b in bits_in], axis=2
+        )
+        weights_rec = q.signed_bits(q.mask_rec, q.sign_rec)
     spikes, record, _ = integrate(
         parameters,
         weighted_input,
-        batch.weights_rec,
+        None if weights_rec is None else weights_rec.astype(batch.dtype),
         initial_io=batch.per_instance([v.nominal["Io"] for v in batch.variants]),
         dt=batch.dt,
         Iscale=batch.per_instance([v.Iscale for v in batch.variants])[:, None],
         dtype=batch.dtype,
+        synaptic=synaptic,
     )
     traces = {name: record[name] for name in RECORD_NAMES}
     return BatchResult(

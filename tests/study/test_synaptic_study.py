@@ -1,0 +1,98 @@
+"""Synaptic mismatch in studies: `network.mismatch.weights=true` with
+`network.quantize.n_bits` runs end to end (backend reference), draws each chip's base weights
+as `net.parameters` does, resumes from its chunks, is part of the identity only when true,
+and is refused in one line on float weights.
+
+The network: a spec file of normal weights (2 cores of 8 neurons, 4 inputs), 2 chips, 60 steps.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+import runner.study.run as experiment
+from runner.study.identity import experiment_identity
+from runner.study.plan import ExperimentError
+from runner.study.prepare import prepare
+from runner.study.run_folder import ExperimentMismatch
+from runner.study.schema import register_configs
+from runner.util.paths import CONF_DIR
+
+register_configs()
+SYNAPTIC = ("network.quantize.n_bits=4", "network.mismatch.weights=true")
+
+
+@pytest.fixture(scope="module")
+def spec_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from runner.physics.specfile import save_spec_file
+
+    rng = np.random.default_rng(5)
+    n, n_in = 16, 4
+    return save_spec_file(
+        tmp_path_factory.mktemp("spec") / "net.npz", n_cluster=2, core_map=np.repeat([0, 1], 8),
+        weights_in=rng.normal(1.5, 0.7, (n_in, n)) * (rng.random((n_in, n)) < 0.7),
+        weights_rec=rng.normal(0.0, 0.5, (n, n)) * (rng.random((n, n)) < 0.3),
+        percent_mismatch=0.2,
+    )  # fmt: skip
+
+
+def config(spec_file: Path, *extra: str) -> dict:
+    overrides = ["backend=reference", "network=from_file", f"network.file={spec_file}",
+                 "stimulus.n_steps=60", "sweep.n_samples=2", "chunk_size=2",
+                 "output.figures=false", *extra]  # fmt: skip
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+
+
+@pytest.fixture(scope="module")
+def synaptic_run(spec_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("synaptic")
+    experiment.run(prepare(config(spec_file, *SYNAPTIC)), run_dir, progress=False)
+    return run_dir
+
+
+def test_the_run_draws_each_chips_base_weights(spec_file: Path, synaptic_run: Path) -> None:
+    plan = prepare(config(spec_file, *SYNAPTIC))
+    net = plan.points[0].network
+    assert net.spec.mismatch.weights and net.spec.quantization.n_bits == 4
+    keys = plan.mismatch_keys(np.array([0]), np.array([1]))
+    drawn = net.parameters(keys)
+    assert {f"Iw_{k}" for k in range(4)} <= set(drawn)
+    plain = prepare(config(spec_file, SYNAPTIC[0])).points[0].network.parameters(keys)
+    for name, values in plain.items():  # the 24 neuron parameters of the chip are unchanged
+        np.testing.assert_array_equal(drawn[name], values, err_msg=name)
+    assert (synaptic_run / "summary.csv").exists()
+    assert len(pd.read_parquet(synaptic_run / "chips.parquet")) == 2
+
+
+def test_a_rerun_reuses_the_chunks_and_false_is_another_experiment(
+    spec_file: Path, synaptic_run: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(synaptic_run, run_dir)
+    outcome = experiment.run(prepare(config(spec_file, *SYNAPTIC)), run_dir, progress=False)
+    assert outcome.simulated == 0
+    with pytest.raises(ExperimentMismatch, match=r"network\.mismatch\.weights"):
+        experiment.run(prepare(config(spec_file, SYNAPTIC[0])), run_dir, progress=False)
+
+
+def test_the_key_counts_in_the_identity_only_when_true(spec_file: Path) -> None:
+    def identity(*extra: str) -> dict:
+        cfg = config(spec_file, *extra)
+        return experiment_identity(cfg, prepare(cfg).points)
+
+    assert "weights" not in identity()["network"]["mismatch"]
+    assert identity(*SYNAPTIC)["network"]["mismatch"]["weights"] is True
+
+
+def test_float_weights_are_refused_in_one_line(spec_file: Path) -> None:
+    with pytest.raises(ExperimentError, match="mismatch_weights needs a quantized network"):
+        prepare(config(spec_file, SYNAPTIC[1]))
