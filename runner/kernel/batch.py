@@ -12,12 +12,15 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from runner.physics.mismatch import MismatchModel, sample_base_weights, sample_parameters
 from runner.physics.parameters import PARAMETER_NAMES
-from runner.physics.spec import Quantization
+
+if TYPE_CHECKING:
+    from runner.physics.spec import Quantization
 
 __all__ = ["InputEvents", "Variant", "Batch", "BatchResult", "REDUCTION_FIELDS"]
 
