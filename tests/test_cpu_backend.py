@@ -159,7 +159,7 @@ def test_a_corrupt_cached_library_is_rebuilt(monkeypatch, tmp_path):
     library.chmod(0o700)
     cpu.build.cache_clear()
     # a fresh process (this one would reuse its loaded handle for the same path)
-    check = "from runner.backends import cpu; cpu.build(24).dyn_set_num_threads(1)"
+    check = "from runner.kernel.backends import cpu; cpu.build(24).dyn_set_num_threads(1)"
     subprocess.run([sys.executable, "-c", check], check=True, cwd=Path(__file__).parents[1])
     assert _cached_library(tmp_path).stat().st_size == size
 

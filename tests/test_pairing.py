@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import runner.experiment as experiment
 
+import runner.study.run as experiment_run
 from runner.analysis.chip_statistics import SUMMARY_METRICS, summarize
 from runner.analysis.instance_metrics import robustness_metrics
+from runner.study.plan import ExperimentError
+from runner.study.prepare import prepare
 from runner.study.run_folder import ChunkStore, nominal_raster_label
 from tests.test_runner_resume import config, run
 
@@ -34,7 +36,7 @@ def relative_deviations(network, chips: np.ndarray) -> dict[str, np.ndarray]:
 def test_a_chip_keeps_its_deviations_scaled_by_the_mismatch_level() -> None:
     """x' = x + sigma * z * x with z keyed by (seed, chip, parameter, neuron): at 20 % the
     relative deviations of chip c are those at 10 %, doubled."""
-    plan = experiment.prepare(config("sweep.axes.0.values=[0.1,0.2]"))
+    plan = prepare(config("sweep.axes.0.values=[0.1,0.2]"))
     chips = np.arange(N_CHIPS)
     low, high = (relative_deviations(point.network, chips) for point in plan.points)
     assert len(low) > 20
@@ -50,12 +52,12 @@ def test_chips_at_a_bias_sweep_are_the_same_chips_only_when_paired(
     """A bias sweep: chip c meets a new Itau_mem with the same deviations (paired), and the
     run's numbers are those of mismatch instance c (paired) or point * n_chips + c
     (independent) on each trial."""
-    plan = experiment.prepare(config(
+    plan = prepare(config(
         f"sweep.pairing={pairing}", "network.percent_mismatch=0.2",
         "sweep.axes.0.path=network.currents.Itau_mem", "sweep.axes.0.mode=scale",
         "sweep.axes.0.values=[1.0,1.5]",
     ))  # fmt: skip
-    experiment.run(plan, tmp_path, progress=False)
+    experiment_run.run(plan, tmp_path, progress=False)
     chips = np.arange(N_CHIPS)
     first, second = (relative_deviations(p.network, chips) for p in plan.points)
     for name in first:
@@ -219,11 +221,11 @@ def test_the_raster_row_and_its_nominal_trial_are_recorded(tmp_path: Path) -> No
     ],
 )
 def test_bad_pairing_settings_are_refused_before_simulating(override: str, message: str) -> None:
-    with pytest.raises(experiment.ExperimentError, match=message):
-        experiment.prepare(config(override))
+    with pytest.raises(ExperimentError, match=message):
+        prepare(config(override))
 
 
 def test_a_trial_count_swept_across_points_is_refused() -> None:
-    with pytest.raises(experiment.ExperimentError, match=r"stimulus.trials must be the same at "
+    with pytest.raises(ExperimentError, match=r"stimulus.trials must be the same at "
                        r"every sweep point .*, got \[1, 2\]"):  # fmt: skip
-        experiment.prepare(config("sweep.axes.0.path=stimulus.trials", "sweep.axes.0.values=[1,2]"))
+        prepare(config("sweep.axes.0.path=stimulus.trials", "sweep.axes.0.values=[1,2]"))

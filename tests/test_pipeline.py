@@ -18,12 +18,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import runner.experiment as experiment
 
+import runner.study.run as experiment_run
 from runner.kernel.backends import get_backend
 from runner.kernel.batch import REDUCTION_FIELDS, InputEvents
 from runner.network.dynapsim import packed_batch
 from runner.study.footprint import ChunkFootprint, check_chunks_fit, chunk_footprint
+from runner.study.plan import ExperimentError
+from runner.study.prepare import prepare
 from runner.study.run_folder import ChunkStore
 from runner.study.simulate import simulate_chunk
 from runner.study.sweep import Chunk
@@ -37,7 +39,7 @@ def test_a_huge_sweep_plans_and_runs_only_its_shard(tmp_path: Path, made_chunks)
     and no chunk object for the others."""
     made = made_chunks
     count = 10**11
-    plan = experiment.prepare(
+    plan = prepare(
         config("sweep.n_samples=1000000000000", f"shard.count={count}",
                f"shard.index={count - 1}", "output.raster_instance=0")  # fmt: skip
     )
@@ -45,7 +47,7 @@ def test_a_huge_sweep_plans_and_runs_only_its_shard(tmp_path: Path, made_chunks)
     n_chunks = -(-2 * 10**12 // 4)  # 4 chips (8 rows) per chunk
     assert len(plan.sweep_chunks) == n_chunks
     assert len(plan.chunks) == n_chunks - (count - 1) * n_chunks // count
-    outcome = experiment.run(plan, tmp_path, progress=False)
+    outcome = experiment_run.run(plan, tmp_path, progress=False)
     shard_start = plan.chunks[0].first
     assert made and all(chunk.first >= shard_start for chunk in made)  # only its own chunks
     ids = np.arange(plan.chunks[0].first, 4 * 10**12)
@@ -67,10 +69,10 @@ def test_a_huge_sweep_plans_and_runs_only_its_shard(tmp_path: Path, made_chunks)
 
 
 def test_an_empty_shard_succeeds_and_writes_no_table(tmp_path: Path) -> None:
-    plan = experiment.prepare(config("chunk_size=24", "shard.count=2", "shard.index=0"))
+    plan = prepare(config("chunk_size=24", "shard.count=2", "shard.index=0"))
     assert len(plan.sweep_chunks) == 1 and len(plan.chunks) == 0
     assert plan.touched_points() == range(0)
-    outcome = experiment.run(plan, tmp_path, progress=False)
+    outcome = experiment_run.run(plan, tmp_path, progress=False)
     assert outcome.simulated == 0 and outcome.instances.empty
     assert (tmp_path / "chunks" / "experiment.json").is_file()  # the folder says what it ran
     assert not list(tmp_path.glob("*.parquet")) and not list(tmp_path.glob("chunks/*.parquet"))
@@ -135,10 +137,10 @@ class _Stream(io.StringIO):
 def test_the_progress_bar_draws_only_on_a_terminal(tty: bool, monkeypatch, caplog) -> None:
     stream = _Stream(tty)
     monkeypatch.setattr(sys, "stderr", stream)
-    monkeypatch.setattr(experiment, "_PROGRESS_LOG_INTERVAL_S", float("inf"))
+    monkeypatch.setattr(experiment_run, "_PROGRESS_LOG_INTERVAL_S", float("inf"))
     chunks = [Chunk(0, 3), Chunk(4, 7)]
     with caplog.at_level(logging.INFO, logger="runner.study.run"):
-        bar = experiment._Progress(total=8, done=0, n_chunks=2, enabled=True)
+        bar = experiment_run._Progress(total=8, done=0, n_chunks=2, enabled=True)
         for number, chunk in enumerate(chunks, start=1):
             bar.chunk_done(number, chunk, range(0, 1))
         bar.close()
@@ -156,7 +158,7 @@ def test_the_footprint_counts_the_real_arrays(tmp_path: Path) -> None:
     """Kernel outputs, the neurons table and the inputs as estimated = their real bytes (x2
     for the copies that coexist), from one real chunk of 3 chips x 2 trials; the inputs are
     one stream per trial, whatever the number of chips."""
-    plan = experiment.prepare(config("chunk_size=6", "sweep.n_samples=6"))
+    plan = prepare(config("chunk_size=6", "sweep.n_samples=6"))
     chunk = plan.chunks[0]
     footprint = chunk_footprint(plan, chunk)
     point = plan.point_of(chunk.first)
@@ -177,19 +179,19 @@ def test_the_footprint_counts_the_real_arrays(tmp_path: Path) -> None:
 
 
 def test_a_chunk_that_does_not_fit_is_refused_with_the_estimate_and_the_fix() -> None:
-    plan = experiment.prepare(config("chunk_size=6", "sweep.n_samples=6"))
+    plan = prepare(config("chunk_size=6", "sweep.n_samples=6"))
     total = chunk_footprint(plan, plan.chunks[0]).total
     check_chunks_fit(plan, total)  # fits exactly
     check_chunks_fit(plan, -1)  # memory unknown: no check
-    with pytest.raises(experiment.ExperimentError) as refused:
+    with pytest.raises(ExperimentError) as refused:
         check_chunks_fit(plan, total - 1)
     message = str(refused.value)
     assert message.startswith("a chunk of 6 instances x 16 neurons (instances 0-5) needs about")
     assert "use a smaller chunk_size (at most about 5 fit) or output.neurons=false" in message
-    lean = experiment.prepare(config("chunk_size=6", "sweep.n_samples=6", "output.neurons=false"))
+    lean = prepare(config("chunk_size=6", "sweep.n_samples=6", "output.neurons=false"))
     lean_total = chunk_footprint(lean, lean.chunks[0]).total
     assert lean_total < total
-    with pytest.raises(experiment.ExperimentError) as refused:
+    with pytest.raises(ExperimentError) as refused:
         check_chunks_fit(lean, lean_total - 1)
     assert "output.neurons" not in str(refused.value)  # already off: only chunk_size helps
 
@@ -222,10 +224,10 @@ def test_ctrl_c_while_planning_or_simulating_exits_130(where: str, tmp_path: Pat
     """Ctrl-C (KeyboardInterrupt) in planning or simulating: exit 130 and how to resume."""
     script = (
         "import runpy, sys\n"
-        "import runner.experiment\n"
+        f"import runner.study.{where}\n"
         "def interrupted(*args, **kwargs):\n"
         "    raise KeyboardInterrupt\n"
-        f"runner.study.run.{where} = interrupted\n"
+        f"runner.study.{where}.{where} = interrupted\n"
         f"sys.argv = ['runner', 'backend=reference', 'hydra.run.dir={tmp_path}']\n"
         "runpy.run_module('runner', run_name='__main__', alter_sys=True)\n"
     )

@@ -20,13 +20,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import runner.experiment as experiment
-import runner.plots as plots
-import runner.simulate as simulate
 from matplotlib.figure import Figure
 
 import runner
+import runner.report.figures as plots
+import runner.study.run as experiment_run
+import runner.study.simulate as simulate
 from runner.analysis.instance_metrics import robustness_metrics
+from runner.study.outcome import Outcome
+from runner.study.prepare import prepare
 from runner.study.run_folder import ExperimentMismatch, RunFolderError, write_atomic
 from runner.util.paths import CONF_DIR
 from tests.helpers import compose_config
@@ -90,11 +92,11 @@ def test_an_edited_spec_file_is_refused(tmp_path: Path) -> None:
     spec = tmp_path / "net.json"
     shutil.copy(CONF_DIR / "network" / "specs" / "example_2core.json", spec)
 
-    def run_spec(run_dir: Path) -> experiment.Outcome:
+    def run_spec(run_dir: Path) -> Outcome:
         overrides = ["backend=reference", "network=from_file", f"network.file={spec}",
                      "stimulus.n_steps=200", "sweep.n_samples=4"]  # fmt: skip
         cfg = compose_config(overrides)
-        return experiment.run(experiment.prepare(cfg), run_dir, progress=False)
+        return experiment_run.run(prepare(cfg), run_dir, progress=False)
 
     run_spec(tmp_path / "run")
     edited = json.loads(spec.read_text())
@@ -310,9 +312,9 @@ def test_a_folder_without_write_permission_is_refused(tmp_path: Path) -> None:
 def test_a_non_finite_nominal_instance_is_flagged(tmp_path: Path, monkeypatch) -> None:
     """Point 1's DC current overflows the membrane: nominal and samples all blow up; the
     summary, the neurons table and the figures flag or leave out every such row."""
-    plan = experiment.prepare(config("sweep.axes.0.path=network.currents.Idc",
+    plan = prepare(config("sweep.axes.0.path=network.currents.Idc",
                                      "sweep.axes.0.values=[5e-13,1e30]"))  # fmt: skip
-    outcome = experiment.run(plan, tmp_path, progress=False)
+    outcome = experiment_run.run(plan, tmp_path, progress=False)
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert summary["nominal_nonfinite"].tolist() == [False, True]
     assert np.isfinite(summary["nominal_mean_rate_hz"][0])

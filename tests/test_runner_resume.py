@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import runner.experiment as experiment
-import runner.simulate as simulate
 
+import runner.study.run as experiment_run
+import runner.study.simulate as simulate
+from runner.study.outcome import Outcome
+from runner.study.prepare import prepare
 from runner.study.run_folder import ExperimentMismatch
 from runner.study.schema import register_configs
 from tests.helpers import compose_config
@@ -30,8 +32,8 @@ def config(*extra: str) -> dict:
     return compose_config([*SMALL, *extra])
 
 
-def run(run_dir: Path, *extra: str) -> experiment.Outcome:
-    return experiment.run(experiment.prepare(config(*extra)), run_dir, progress=False)
+def run(run_dir: Path, *extra: str) -> Outcome:
+    return experiment_run.run(prepare(config(*extra)), run_dir, progress=False)
 
 
 def tables(run_dir: Path) -> dict[str, pd.DataFrame]:
@@ -46,7 +48,7 @@ def complete(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame
 
 
 def test_interrupted_run_resumes_to_identical_tables(tmp_path: Path, complete, monkeypatch) -> None:
-    real = experiment.simulate_chunk
+    real = experiment_run.simulate_chunk
     calls = []
 
     def interrupted(*args, **kwargs):
@@ -55,12 +57,12 @@ def test_interrupted_run_resumes_to_identical_tables(tmp_path: Path, complete, m
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(experiment, "simulate_chunk", interrupted)
+    monkeypatch.setattr(experiment_run, "simulate_chunk", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path)
     assert len(list((tmp_path / "chunks").glob("*.instances.parquet"))) == 2
     assert not (tmp_path / "instances.parquet").exists()
-    monkeypatch.setattr(experiment, "simulate_chunk", real)
+    monkeypatch.setattr(experiment_run, "simulate_chunk", real)
     outcome = run(tmp_path)
     assert outcome.simulated == 8  # chunks of 8 | 8 | 8 rows: the first two were done
     for name, table in tables(tmp_path).items():

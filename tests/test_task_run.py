@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import runner.experiment as experiment
 
+import runner.study.run as experiment_run
 from runner.analysis.chip_statistics import AccuracySettings, chip_table, summarize
 from runner.analysis.objective import objective_value
 from runner.analysis.readout import (
@@ -35,6 +35,9 @@ from runner.kernel.batch import InputEvents
 from runner.network.dynapsim import DynapSimNetwork, packed_batch
 from runner.physics.mismatch import MismatchModel
 from runner.study.footprint import chunk_footprint
+from runner.study.outcome import Outcome
+from runner.study.plan import ExperimentError
+from runner.study.prepare import prepare
 from runner.study.schema import register_configs
 from runner.study.scoring import PointTask, predictions, refitted_predictions
 from tests.helpers import compose_config
@@ -56,8 +59,8 @@ def config(*extra: str, base: list[str] = SMALL_TASK) -> dict:
     return compose_config([*base, *extra])
 
 
-def run(run_dir: Path, *extra: str) -> experiment.Outcome:
-    return experiment.run(experiment.prepare(config(*extra)), run_dir, progress=False)
+def run(run_dir: Path, *extra: str) -> Outcome:
+    return experiment_run.run(prepare(config(*extra)), run_dir, progress=False)
 
 
 def frames(run_dir: Path) -> dict[str, pd.DataFrame]:
@@ -101,7 +104,7 @@ def test_task_patterns_composes_and_the_command_line_wins() -> None:
     assert shipped["readout"]["kind"] == "ridge" and shipped["readout"]["per_chip"]
     assert shipped["sweep"]["n_samples"] == 64 and not shipped["output"]["neurons"]
     assert len(shipped["sweep"]["axes"][0]["values"]) == 5
-    plan = experiment.prepare(shipped)
+    plan = prepare(shipped)
     stimulus = plan.points[0].stimulus
     assert (plan.n_trials, stimulus.n_steps, plan.points[0].network.spec.n_inputs) == (150, 150,
                                                                                         256)
@@ -111,7 +114,7 @@ def test_task_patterns_composes_and_the_command_line_wins() -> None:
     smaller = config("sweep.n_samples=4", "readout.per_chip=false",
                      base=["task=patterns", "sweep=mismatch_robustness"])  # fmt: skip
     assert smaller["sweep"]["n_samples"] == 4
-    test_only = experiment.prepare(smaller).points[0].stimulus
+    test_only = prepare(smaller).points[0].stimulus
     np.testing.assert_array_equal(test_only.chip_trials, np.flatnonzero(~test_only.dataset.train))
     assert test_only.nominal_trials.size == 150  # the nominal runs the train samples too
 
@@ -122,7 +125,7 @@ def test_accuracies_equal_an_independent_simulation_scored_by_the_readout(cli_ru
     chip scored with it and refitted on its own train samples (runner.readout)."""
     run_dir, _ = cli_run
     tables = frames(run_dir)
-    plan = experiment.prepare(config())
+    plan = prepare(config())
     dataset = plan.points[0].stimulus.dataset
     labels, train = dataset.labels, dataset.train
     for point in plan.points:
@@ -187,7 +190,7 @@ def test_resumed_and_sharded_runs_give_the_same_accuracies(
     shards (separate folders, each fitting its own nominal readout) merged by collect give
     the unsharded tables."""
     complete = frames(cli_run[0])
-    real, calls = experiment.simulate_chunk, []
+    real, calls = experiment_run.simulate_chunk, []
 
     def interrupted(*args, **kwargs):
         if calls:
@@ -195,10 +198,10 @@ def test_resumed_and_sharded_runs_give_the_same_accuracies(
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(experiment, "simulate_chunk", interrupted)
+    monkeypatch.setattr(experiment_run, "simulate_chunk", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "resumed")
-    monkeypatch.setattr(experiment, "simulate_chunk", real)
+    monkeypatch.setattr(experiment_run, "simulate_chunk", real)
     assert sorted(p.name for p in (tmp_path / "resumed" / "chunks").glob("*.readout.npz")) == [
         "nominal-p00000.readout.npz", "nominal-p00001.readout.npz"]  # fmt: skip
     assert run(tmp_path / "resumed").simulated == 2 * 2 * N_SAMPLES
@@ -217,7 +220,7 @@ def test_a_dataset_file_with_a_vote_readout(tmp_path: Path) -> None:
     """kind=dataset from an .npz with its own split; a vote readout built from the config:
     chips and the nominal instance run the test samples only, and each prediction is the
     vote of the row's spike counts in neurons.parquet."""
-    plan = experiment.prepare(config())
+    plan = prepare(config())
     dataset = plan.points[0].stimulus.dataset
     train = np.arange(N_SAMPLES) % 3 != 0
     path = tmp_path / "data.npz"
@@ -242,7 +245,7 @@ def test_a_dataset_file_with_a_vote_readout(tmp_path: Path) -> None:
 def test_finer_kernel_bins_for_the_readout_leave_the_metrics_unchanged(tmp_path: Path) -> None:
     """readout.bins=4 needs bins of 15 steps, metrics.bin_steps 10: the kernel bins 5
     steps and the population rate is summed back to bins of 10."""
-    plan = experiment.prepare(config("readout.bins=4"))
+    plan = prepare(config("readout.bins=4"))
     assert plan.bin_width(0) == 5
     assert chunk_footprint(plan, plan.chunks[0]).n_bins == 12
     coarse = run(tmp_path / "one", "sweep.axes.0.values=[0.3]", "readout.per_chip=false")
@@ -300,27 +303,27 @@ def test_a_non_finite_chip_has_no_accuracy_and_is_listed() -> None:
     ],
 )  # fmt: skip
 def test_inconsistent_task_settings_are_refused_before_simulating(overrides, message) -> None:
-    with pytest.raises(experiment.ExperimentError, match=message):
-        experiment.prepare(config(*overrides))
+    with pytest.raises(ExperimentError, match=message):
+        prepare(config(*overrides))
 
 
 def test_a_dataset_needs_a_readout() -> None:
-    with pytest.raises(experiment.ExperimentError,
+    with pytest.raises(ExperimentError,
                        match=r"stimulus.kind=patterns gives labelled samples .* needs a readout "
                              r"block"):  # fmt: skip
-        experiment.prepare(config("stimulus.kind=patterns", base=["network=ei_4core"]))
+        prepare(config("stimulus.kind=patterns", base=["network=ei_4core"]))
 
 
 def test_bad_dataset_and_weight_files_are_refused(tmp_path: Path) -> None:
     inputs = np.zeros((8, 60, 5), np.int8)
     np.savez(tmp_path / "five.npz", inputs=inputs, labels=np.arange(8) % 2)
-    with pytest.raises(experiment.ExperimentError, match=r"inputs must have shape \(S, T, C=32\)"):
-        experiment.prepare(config("stimulus.kind=dataset", f"stimulus.file={tmp_path}/five.npz"))
+    with pytest.raises(ExperimentError, match=r"inputs must have shape \(S, T, C=32\)"):
+        prepare(config("stimulus.kind=dataset", f"stimulus.file={tmp_path}/five.npz"))
     np.savez(tmp_path / "weights.npz", weights=np.zeros((100, 4)), bias=np.zeros(4))
-    with pytest.raises(experiment.ExperimentError,
+    with pytest.raises(ExperimentError,
                        match=r"weights must be \(F=128 features \(N \* bins\), K=4 classes\), "
                              r"got \(100, 4\)"):  # fmt: skip
-        experiment.prepare(config("readout=linear", "readout.per_chip=false",
+        prepare(config("readout=linear", "readout.per_chip=false",
                                   f"readout.file={tmp_path}/weights.npz"))
 
 
@@ -365,11 +368,11 @@ def test_a_calibration_can_maximize_the_worst_chips_accuracy(tmp_path: Path) -> 
     """objective=accuracy_q05: the run's objective is the 5 % quantile over the point's
     chips of chips.parquet's transferred accuracy; without a readout it is refused."""
     cfg = config("objective=accuracy_q05", "objective.point=1")
-    outcome = experiment.run(experiment.prepare(cfg), tmp_path, progress=False)
+    outcome = experiment_run.run(prepare(cfg), tmp_path, progress=False)
     chips = pd.read_parquet(tmp_path / "chips.parquet")
     accuracies = chips.loc[chips["point"] == 1, "accuracy"].to_numpy()
     assert accuracies.size == N_CHIPS and np.isfinite(accuracies).all()
     value = objective_value(outcome.chips, cfg["objective"]).value
     assert value == pytest.approx(np.quantile(accuracies, 0.05), rel=1e-12)
-    with pytest.raises(experiment.ExperimentError, match="accuracy needs a readout"):
-        experiment.prepare(config("objective=accuracy_q05", base=["sweep.n_samples=2"]))
+    with pytest.raises(ExperimentError, match="accuracy needs a readout"):
+        prepare(config("objective=accuracy_q05", base=["sweep.n_samples=2"]))
