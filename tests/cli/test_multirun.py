@@ -5,9 +5,10 @@ partial or failed sweep must still merge what finished and name what did not; a 
 the same sweep folder (what a requeued job does) must resume from the finished chunks.
 No Slurm needed: `tests/cli/test_slurm.py` repeats the essentials on a real cluster.
 
-Hydra's basic launcher runs the jobs of a multirun in its own process, so most of these
-run `main()` and `collect`'s main in this process; the sharded sweep every test starts
-from, one collect and the submitit launches are processes of their own (end to end).
+Most of these run `main()` and `collect`'s main in this process (Hydra's basic launcher
+runs a multirun's jobs in the process that launches them; submitit's local launcher starts
+a process per job); the sharded sweep every test starts from and one collect are processes
+of their own (end to end).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pytest
 from tests.helpers.cli import collect_in_process as collect
 from tests.helpers.cli import main_in_process as runner
 from tests.helpers.cli import ok, output, run_cli, run_collect
-from tests.helpers.markers import requires_submitit
+from tests.helpers.markers import requires_submitit, slow
 from tests.helpers.studies import MULTIRUN_BASE as BASE
 from tests.helpers.studies import MULTIRUN_SMALL as SMALL
 from tests.helpers.studies import MULTIRUN_TABLES as TABLES
@@ -60,12 +61,13 @@ def test_collect_of_shards_equals_the_unsharded_run(sweep_copy: Path, unsharded:
     assert_same_tables(sweep_copy, unsharded)
 
 
+@slow  # a process per job
 @requires_submitit
 def test_range_shortcut_with_submitit_local(tmp_path: Path, unsharded: Path) -> None:
     """`shard.index='range(3)'` fans out like 0,1,2; submitit_local runs the jobs."""
     sweep_dir = tmp_path / "sweep"
-    ok(run_cli("-m", *SMALL, *LOCAL, "shard.count=3", "shard.index=range(3)",
-               f"hydra.sweep.dir={sweep_dir}"))  # fmt: skip
+    ok(runner("-m", *SMALL, *LOCAL, "shard.count=3", "shard.index=range(3)",
+              f"hydra.sweep.dir={sweep_dir}"))  # fmt: skip
     assert (sweep_dir / ".submitit").is_dir()  # really went through submitit
     ok(collect(sweep_dir, "--require-complete"))
     assert_same_tables(sweep_dir, unsharded)
@@ -131,12 +133,13 @@ def test_a_failing_job_exits_non_zero_and_the_others_results_are_kept(
     assert set(pd.read_parquet(sweep_dir / "instances.parquet")["instance"]) == set(range(12))
 
 
+@slow  # a process per job
 @requires_submitit
 def test_a_failing_job_under_submitit_local(tmp_path: Path) -> None:
     """The failing job comes first; submitit still runs the other one to the end."""
     sweep_dir = tmp_path / "sweep"
-    result = run_cli("-m", *BASE, *LOCAL, "sweep.n_samples=4", "network.percent_mismatch=-1,0.1",
-                     f"hydra.sweep.dir={sweep_dir}")  # fmt: skip
+    result = runner("-m", *BASE, *LOCAL, "sweep.n_samples=4", "network.percent_mismatch=-1,0.1",
+                    f"hydra.sweep.dir={sweep_dir}")  # fmt: skip
     assert result.returncode != 0
     assert "percent_mismatch must be >= 0" in output(result)
     assert not (sweep_dir / "0" / "chunks").exists()

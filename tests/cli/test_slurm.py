@@ -19,7 +19,7 @@ import pytest
 
 from tests.helpers.cli import collect_in_process as collect
 from tests.helpers.cli import ok, run_cli
-from tests.helpers.markers import requires_slurm
+from tests.helpers.markers import requires_slurm, slow
 from tests.helpers.slurm import SLURM_CI_OVERRIDES, slurm_env
 from tests.helpers.studies import MULTIRUN_SMALL as SMALL
 from tests.helpers.studies import assert_same_tables, chunk_instances
@@ -79,6 +79,7 @@ def unsharded(unsharded_multirun: Path) -> Path:
     return unsharded_multirun
 
 
+@slow  # jobs through a real scheduler, and its accounting
 @requires_slurm
 def test_sharded_sweep_on_slurm_equals_the_unsharded_run(tmp_path: Path, unsharded: Path) -> None:
     sweep_dir = tmp_path / "sweep"
@@ -90,6 +91,7 @@ def test_sharded_sweep_on_slurm_equals_the_unsharded_run(tmp_path: Path, unshard
     assert_same_tables(sweep_dir, unsharded)
 
 
+@slow  # jobs through a real scheduler, and its accounting
 @requires_slurm
 def test_shards_without_chunks_complete_on_slurm(tmp_path: Path, unsharded: Path) -> None:
     """3 shards of a sweep that packs into one chunk (all 24 rows): two jobs have nothing
@@ -106,6 +108,7 @@ def test_shards_without_chunks_complete_on_slurm(tmp_path: Path, unsharded: Path
     assert_same_tables(sweep_dir, unsharded)
 
 
+@slow  # jobs through a real scheduler, and its accounting
 @requires_slurm
 def test_a_failing_job_is_failed_in_slurm_and_the_others_are_kept(
     tmp_path: Path, unsharded: Path

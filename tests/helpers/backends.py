@@ -19,7 +19,7 @@ from runner.kernel import kernel_calls
 from runner.kernel.backends import cpu, cuda, reference
 from runner.kernel.batch import Batch, BatchResult
 from runner.physics.parameters import PARAMETER_NAMES, RECORD_NAMES
-from tests.helpers.markers import requires_compiler, requires_gpu
+from tests.helpers.markers import requires_compiler, requires_gpu, slow
 
 __all__ = [
     "REDUCTIONS",
@@ -191,8 +191,9 @@ BACKENDS_UNDER_TEST = [
     _param(BackendUnderTest("reference", reference.run, SAME_BACKEND, chunks=False)),
     _param(BackendUnderTest("cpu", cpu.run, CROSS_BACKEND, cpu.draw_parameters),
            *requires_compiler),
+    # slow: 64 threads and their barriers per block, on a few cores
     _param(BackendUnderTest("cpu_threaded", _threaded_cpu, CROSS_BACKEND, _threaded_draw),
-           *requires_compiler),
+           *requires_compiler, slow),
     # both weight matrices as sparse rows, whatever their density (cpu.sparse_flags)
     _param(BackendUnderTest("cpu_sparse_rows", _cpu_sparse_rows, CROSS_BACKEND),
            *requires_compiler),

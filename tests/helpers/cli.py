@@ -14,6 +14,7 @@ import logging
 import os
 import subprocess
 import sys
+import traceback
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -49,8 +50,9 @@ def run_collect(sweep_dir: Path, *args: str, **kwargs) -> subprocess.CompletedPr
 def main_in_process(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """`python -m runner ARGS` as `runner.cli.main.main()` in this process, from `cwd`.
 
-    The exit status is the SystemExit's (0 if main returns); stdout and stderr are what it
-    printed (Hydra's console log included, as in a process). For the call only: the
+    The exit status is the SystemExit's (0 if main returns, 1 with the traceback on stderr
+    if it raises); stdout and stderr are what it printed (Hydra's console log included, as
+    in a process). For the call only: the
     working folder, sys.argv, HYDRA_FULL_ERROR unset (main sets it) and Hydra's global
     state cleared; the root logger's handlers (Hydra replaces them with its console and
     runner.log handlers) are put back after it, so later tests log as before.
@@ -73,6 +75,9 @@ def main_in_process(*args: str, cwd: Path | None = None) -> subprocess.Completed
             status = 0
         except SystemExit as stop:
             status = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+        except Exception:  # what the interpreter does with it: the traceback, status 1
+            traceback.print_exc(file=err)
+            status = 1
         finally:
             GlobalHydra.instance().clear()
             for handler in root.handlers:

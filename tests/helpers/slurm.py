@@ -6,7 +6,7 @@
 
     @requires_slurm
     def test_sharded_multirun(tmp_path):
-        run_cli("-m", *SLURM_CI_OVERRIDES, ..., env=slurm_env())
+        run_cli("-m", *SLURM_CI_OVERRIDES, ..., env={"SLURM_CONF": slurm_env()["SLURM_CONF"]})
 
 Without `sbatch` on PATH, or without a node that answers `sinfo` within a few seconds (a
 laptop, a cluster login node with every node down), `slurm_available()` is False and the

@@ -20,9 +20,11 @@ import pytest
 
 from runner.util.paths import find_data_dir
 from tests.helpers import ROOT
+from tests.helpers.markers import slow
 
 SOURCES = ("pyproject.toml", "README.md", "runner", "conf", "kernels")
 TINY = ["stimulus.n_steps=50", "sweep.n_samples=2"]
+pytestmark = slow  # builds and installs a wheel, then runs it in processes of its own
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,10 @@ import pytest
 
 from runner.kernel import kernel_calls, nvrtc_check
 from runner.kernel.backends import cuda
-from tests.helpers.markers import requires_nvrtc
+from tests.helpers.markers import requires_nvrtc, slow
 
 
+@slow  # a full NVRTC compile of the kernel per architecture
 @requires_nvrtc
 @pytest.mark.parametrize("arch", nvrtc_check.ARCHITECTURES)
 def test_kernel_source_compiles_for_the_gpu_without_spills(arch):
