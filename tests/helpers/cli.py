@@ -52,10 +52,10 @@ def main_in_process(*args: str, cwd: Path | None = None) -> subprocess.Completed
 
     The exit status is the SystemExit's (0 if main returns, 1 with the traceback on stderr
     if it raises); stdout and stderr are what it printed (Hydra's console log included, as
-    in a process). For the call only: the
-    working folder, sys.argv, HYDRA_FULL_ERROR unset (main sets it) and Hydra's global
-    state cleared; the root logger's handlers (Hydra replaces them with its console and
-    runner.log handlers) are put back after it, so later tests log as before.
+    in a process). For the call only: the working folder, sys.argv, HYDRA_FULL_ERROR off
+    (main sets it), PYTHONPATH this checkout (for the processes a launcher starts) and
+    Hydra's global state cleared; the root logger's handlers (Hydra replaces them with its
+    console and runner.log handlers) are put back after it, so later tests log as before.
     """
     from runner.cli.main import main
 

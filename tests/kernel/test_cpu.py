@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import functools
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from runner.kernel import kernel_calls
 from runner.kernel.backends import cpu, reference
-from runner.kernel.batch import REDUCTION_FIELDS, InputEvents, Variant
+from runner.kernel.batch import REDUCTION_FIELDS, Batch, BatchResult, InputEvents, Variant
 from runner.kernel.reductions import reduce_raster
 from runner.physics.mismatch import MismatchModel
 from tests.helpers.backends import assert_draws_match_sampler, assert_same_result
@@ -282,13 +283,10 @@ def _with_inputs(batch, x: np.ndarray):
     return dataclasses.replace(batch, inputs=InputEvents.from_dense(x, batch.n_instances))
 
 
-@pytest.mark.parametrize("sparse", [0, kernel_calls.SparseRows.REC], ids=["dense", "sparse W_rec"])
-@pytest.mark.parametrize("case", ["fractional counts", "beyond int16", "multi-spike steps"])
-def test_the_int16_drive_gives_the_bits_of_float_rows_or_is_not_taken(case, sparse):
-    # the one-thread build adds integer rows in int16 lanes only where every count of a step
-    # is an integer and the sum of |weight x count| fits int16: all rows, or the W_rec rows
-    # (dense, or sparse ones added first) with the W_in rows then added as floats; otherwise
-    # float rows. N = 300: a full block of 256, a tail block of 32, 12 neurons in row loops
+@functools.cache
+def _int16_case(case: str) -> tuple[Batch, BatchResult, BatchResult]:
+    """A case's batch and its float-row and threaded results (the same for dense and sparse
+    W_rec rows of the one-thread build: computed once for both)."""
     batch = small_batch(n_neurons=300, n_steps=80, n_instances=2)
     x = (np.random.default_rng(5).random((2, 80, 8)) < 0.3).astype(np.float32)
     if case == "fractional counts":  # some steps' events are not integers
@@ -299,11 +297,24 @@ def test_the_int16_drive_gives_the_bits_of_float_rows_or_is_not_taken(case, spar
     else:  # strong drive: most neurons fire each step, several spikes in one step
         batch = dataclasses.replace(batch, weights_in=batch.weights_in * np.float32(40))
     batch = _with_inputs(batch, x)
+    float_rows = cpu.run(batch, weight_bits=32, sparse=0)
+    threaded = cpu.run(batch, threads_per_block=64)  # scalar step 3 there
+    return batch, float_rows, threaded
+
+
+@pytest.mark.parametrize("sparse", [0, kernel_calls.SparseRows.REC], ids=["dense", "sparse W_rec"])
+@pytest.mark.parametrize("case", ["fractional counts", "beyond int16", "multi-spike steps"])
+def test_the_int16_drive_gives_the_bits_of_float_rows_or_is_not_taken(case, sparse):
+    # the one-thread build adds integer rows in int16 lanes only where every count of a step
+    # is an integer and the sum of |weight x count| fits int16: all rows, or the W_rec rows
+    # (dense, or sparse ones added first) with the W_in rows then added as floats; otherwise
+    # float rows. N = 300: a full block of 256, a tail block of 32, 12 neurons in row loops
+    batch, float_rows, threaded = _int16_case(case)
     bits = kernel_calls.weight_bits(batch)
     assert bits in (8, 16)
     narrow = cpu.run(batch, sparse=sparse)
-    assert_same_result(narrow, cpu.run(batch, weight_bits=32, sparse=0))
-    assert_same_result(narrow, cpu.run(batch, threads_per_block=64))  # scalar step 3 there
+    assert_same_result(narrow, float_rows)
+    assert_same_result(narrow, threaded)  # scalar step 3 there
     if case == "multi-spike steps":  # the vector counts and reductions of step 3 were taken
         raster = narrow.raster[1].astype(np.int64)  # the recorded instance (T, N)
         assert raster.max() > 1 and ((raster > 1).sum(axis=1) > 300 // 32).any()

@@ -22,7 +22,7 @@ from runner.physics.parameters import CURRENT_NAMES, DEFAULT_CURRENTS, PARAMETER
 from runner.physics.specfile import load_spec_file
 from tests.helpers.cases import Case, case_by_name
 from tests.helpers.cli import main_in_process
-from tests.helpers.markers import requires_compiler, requires_gpu, requires_rockpool, slow
+from tests.helpers.markers import requires_compiler, requires_gpu, requires_rockpool
 
 RECURRENT_MULTI_CORE = ["two_core_recurrent_ei", "four_core_per_neuron_currents", "dt_1e-4"]
 LONE_DYNAPSIM = "no_weights_in_analog_input"
@@ -41,12 +41,17 @@ def rockpool() -> Any:
 def rockpool_module(rockpool: Any, case: Case, with_mismatch: bool) -> Any:
     """Rockpool's own network of a case (its mismatch drawn from a seeded global RNG).
 
-    With mismatch, Rockpool compiles its mismatch functions anew for every module (tens of
-    seconds): each case's module is built once and every caller gets a copy of it.
+    Rockpool draws the mismatch of a new module through functions that XLA compiles anew
+    for every module, one per parameter (tens of seconds a module): they run uncompiled
+    here (`jax.disable_jit`, the same operations one by one), and each case's mismatched
+    module is built once, every caller getting a copy of it.
     """
     if with_mismatch:
         if case.name not in _MISMATCHED:
-            _MISMATCHED[case.name] = _build_module(rockpool, case, with_mismatch=True)
+            import jax
+
+            with jax.disable_jit():
+                _MISMATCHED[case.name] = _build_module(rockpool, case, with_mismatch=True)
         return copy.deepcopy(_MISMATCHED[case.name])
     return _build_module(rockpool, case, with_mismatch=False)
 
@@ -136,7 +141,6 @@ def test_network_to_module_to_network_keeps_the_chip(rockpool: Any, chip: int) -
     np.testing.assert_array_equal(np.asarray(dynapsim_layer(module).imem), nominal_io)
 
 
-@slow  # Rockpool compiles its mismatch for each module
 @conformance
 @pytest.mark.parametrize("name", ["two_core_recurrent_ei", LONE_DYNAPSIM])
 def test_module_to_network_to_module_is_the_same_module(rockpool: Any, name: str) -> None:
@@ -193,7 +197,6 @@ def test_imported_network_spikes_as_rockpool(rockpool: Any, name: str, backend: 
     np.testing.assert_array_equal(spikes, their_spikes_once((name, "built"), module, case.x))
 
 
-@slow  # Rockpool compiles its mismatch for each module
 @conformance
 @pytest.mark.parametrize("name", RECURRENT_MULTI_CORE)
 def test_module_mismatched_by_rockpool_is_its_chip_from_its_io(rockpool: Any, name: str) -> None:
