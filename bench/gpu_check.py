@@ -3,8 +3,8 @@
 In at most `--budget-s` seconds (default 470: fits 8 minutes on one H100/H200) it
 
 1. prints the device (name, SMs, memory, compute capability, driver and runtime);
-2. runs the GPU tests (`pytest -m gpu`: the cuda column of tests/test_backends.py and
-   tests/test_cuda_backend.py);
+2. runs the GPU tests (`pytest -m gpu`: the cuda column of tests/kernel/test_backends.py and
+   tests/kernel/test_cuda.py);
 3. runs compute-sanitizer's racecheck, synccheck and memcheck on a small case (N=200,
    several warps), when the tool is installed;
 4. benchmarks N=256 (one core) and N=1024 (four E/I cores) at 1k-256k instances: kernel
@@ -407,8 +407,9 @@ def main(argv: list[str] | None = None) -> int:
                      [python, "-m", "pytest", "-m", "gpu", "-q", "-rs", "tests"], left(170)))
     else:
         add(Step("GPU tests", "skipped", detail="no GPU"))
-        add(run_step("backend suite on the CPU builds (tests/test_backends.py)",
-                     [python, "-m", "pytest", "-q", "-rs", "tests/test_backends.py"], left(240)))
+        add(run_step("backend suite on the CPU builds (tests/kernel/test_backends.py)",
+                     [python, "-m", "pytest", "-q", "-rs", "tests/kernel/test_backends.py"],
+                     left(240)))
     sanitizer = find_sanitizer()
     for tool in SANITIZER_TOOLS:
         name = f"compute-sanitizer {tool}"

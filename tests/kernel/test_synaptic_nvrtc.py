@@ -7,10 +7,10 @@ import pytest
 
 from runner.kernel import nvrtc_check
 from runner.kernel.backends import cuda
-from tests.test_kernel_nvrtc import needs_nvrtc
+from tests.helpers.markers import requires_nvrtc
 
 
-@needs_nvrtc
+@requires_nvrtc
 @pytest.mark.parametrize("arch", nvrtc_check.ARCHITECTURES)
 @pytest.mark.parametrize("syn_bits", [1, 4, 8])
 def test_synaptic_build_compiles_for_the_gpu_without_spills(arch: str, syn_bits: int) -> None:

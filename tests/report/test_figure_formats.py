@@ -33,7 +33,7 @@ from runner.study.plan import ExperimentError
 from runner.study.prepare import prepare
 from runner.study.run import plan_identity
 from runner.study.schema import register_configs
-from tests.helpers import compose_config
+from tests.helpers.config import compose_config
 
 register_configs()
 

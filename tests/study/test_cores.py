@@ -13,7 +13,7 @@ import runner.study.run as experiment
 from runner.analysis.instance_metrics import robustness_metrics
 from runner.study.prepare import prepare
 from runner.study.schema import register_configs
-from tests.helpers import compose_config
+from tests.helpers.config import compose_config
 
 register_configs()
 TWO_CORES = ["backend=reference", "network.n_cluster=2", "network.neurons_per_core=8",

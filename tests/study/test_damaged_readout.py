@@ -13,7 +13,7 @@ import pytest
 import runner.study.run as experiment
 from runner.study.prepare import prepare
 from runner.study.schema import register_configs
-from tests.helpers import compose_config
+from tests.helpers.config import compose_config
 
 register_configs()
 TASK = [

@@ -16,7 +16,7 @@ from runner.study.footprint import (
 from runner.study.plan import ExperimentError
 from runner.study.prepare import prepare
 from runner.study.schema import register_configs
-from tests.helpers import compose_config
+from tests.helpers.config import compose_config
 
 register_configs()
 TASK = ["task=patterns", "backend=reference", "sweep.n_samples=2", "stimulus.patterns.n_samples=40",

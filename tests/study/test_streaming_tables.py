@@ -23,7 +23,8 @@ from runner.study.plan import ExperimentError
 from runner.study.prepare import prepare
 from runner.study.run_folder import STREAM_BATCH_ROWS, stream_tables
 from runner.study.schema import register_configs
-from tests.helpers import ROOT, compose_config
+from tests.helpers import ROOT
+from tests.helpers.config import compose_config
 
 register_configs()
 # three points of four chips x two trials, two rows a chunk: twelve chunks (whole chips)
@@ -96,7 +97,7 @@ from runner.study.prepare import prepare
 from runner.study.run import assemble
 from runner.study.run_folder import ChunkTables
 from runner.study.schema import register_configs
-from tests.helpers import compose_config
+from tests.helpers.config import compose_config
 register_configs()
 run_dir, out, neurons, overrides = sys.argv[1], Path(sys.argv[2]), sys.argv[3:-1], sys.argv[-1]
 plan = prepare(compose_config(json.loads(overrides)))

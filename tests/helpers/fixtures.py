@@ -1,0 +1,102 @@
+"""Fixtures shared by several test modules; the expensive ones are built once per session.
+
+Session fixtures hand out folders that tests must not change: a test that damages or
+extends a run copies it first (`copy_run`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from runner.study import sweep
+from tests.helpers.cli import main_in_process, ok
+from tests.helpers.studies import MULTIRUN_SMALL, run_study, tables
+
+__all__ = ["made_chunks", "complete_study", "complete", "unsharded_multirun_run",
+           "unsharded_multirun", "copy_run",
+           "CACHED_N", "cpu_build_cache", "copy_cpu_build_cache"]  # fmt: skip
+
+
+@pytest.fixture
+def made_chunks(monkeypatch: pytest.MonkeyPatch) -> list[sweep.Chunk]:
+    """Every `sweep.Chunk` object built while the test runs (planning must build few)."""
+    made: list[sweep.Chunk] = []
+
+    class CountedChunk(sweep.Chunk):
+        def __init__(self, first: int, last: int) -> None:
+            super().__init__(first, last)
+            made.append(self)
+
+    monkeypatch.setattr(sweep, "Chunk", CountedChunk)
+    return made
+
+
+def copy_run(run_dir: Path, to: Path) -> Path:
+    """A private copy of a finished run folder (`to` must not exist yet)."""
+    shutil.copytree(run_dir, to)
+    return to
+
+
+@pytest.fixture(scope="session")
+def complete_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small study (tests.helpers.studies.STUDY) run to the end once: its folder."""
+    run_dir = tmp_path_factory.mktemp("complete_study")
+    run_study(run_dir)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def complete(complete_study: Path) -> dict[str, pd.DataFrame]:
+    """The small study's instances and neurons tables, uninterrupted and unsharded."""
+    return tables(complete_study)
+
+
+@pytest.fixture(scope="session")
+def unsharded_multirun_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess]:
+    """MULTIRUN_SMALL as one plain `python -m runner` run (`main()` in this process): its
+    folder and what it printed."""
+    run_dir = tmp_path_factory.mktemp("unsharded") / "run"
+    return run_dir, ok(main_in_process(*MULTIRUN_SMALL, f"hydra.run.dir={run_dir}"))
+
+
+@pytest.fixture(scope="session")
+def unsharded_multirun(unsharded_multirun_run: tuple[Path, subprocess.CompletedProcess]) -> Path:
+    """The folder of MULTIRUN_SMALL run as one plain run: every merged sweep is compared
+    with it."""
+    return unsharded_multirun_run[0]
+
+
+# The network size of the cached cpu build the cache tests share: the one backend=auto
+# compiles to probe the compiler (`backends._unusable`), so that it is in a warm cache too.
+CACHED_N = 1
+
+
+@pytest.fixture(scope="session")
+def cpu_build_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh private cache folder in which the cpu build for N=CACHED_N was compiled
+    (once per session): tests copy it (`copy_cpu_build_cache`) instead of compiling again.
+    Nothing may change it: a test of how the build is cached reads it as the build left it."""
+    from runner.kernel.backends import cpu
+
+    folder = tmp_path_factory.mktemp("cpu_build") / "cache"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DYNAPSIM_RUNNER_CACHE", str(folder))
+        cpu.build.cache_clear()
+        try:
+            cpu.build(CACHED_N)
+        finally:
+            cpu.build.cache_clear()
+    return folder
+
+
+def copy_cpu_build_cache(cpu_build_cache: Path, to: Path) -> Path:
+    """A copy of the session's cache folder (modes kept: 0700 folder, 0700 library)."""
+    shutil.copytree(cpu_build_cache, to)
+    return to
