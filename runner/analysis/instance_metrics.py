@@ -39,8 +39,9 @@ def robustness_metrics(
     rates: np.ndarray, nominal: np.ndarray, within: float, duration: float = 1.0
 ) -> dict[str, np.ndarray]:
     """rates: (B, N), nominal: (N,) or (B, N) (each instance's own point) -> (B,) arrays.
-    Rates are spike counts over `duration` (T dt) seconds: frac_within is decided on the
-    counts they come from (rint(rate * duration), exact below 2**24 spikes)."""
+    Rates of spike counts over `duration` (T dt) seconds, as a run's are: frac_within is
+    decided exactly on those counts (rate x duration); rates that are not whole counts
+    over `duration` are compared in floating point."""
     nominal = np.broadcast_to(np.asarray(nominal, dtype=np.float64), rates.shape)
     error = np.abs(rates - nominal)
     total = nominal.sum(axis=1)
@@ -50,10 +51,15 @@ def robustness_metrics(
     with np.errstate(divide="ignore", invalid="ignore"):
         corr = np.where(norm > 0, (centred * centred_nominal).sum(axis=1) / norm, np.nan)
         rel_error = np.where(total > 0, error.sum(axis=1) / total, np.nan)
-    finite = np.isfinite(nominal)
-    counts = np.rint(rates * duration).astype(np.int64)
-    nominal_counts = np.rint(np.where(finite, nominal, 0.0) * duration).astype(np.int64)
-    within_fraction = _within_counts(counts, nominal_counts, within).mean(axis=1)
+    counts = rates * duration
+    nominal_counts = np.where(np.isfinite(nominal), nominal, 0.0) * duration
+    integral = (np.abs(counts - np.rint(counts)) < 1e-6) & (
+        np.abs(nominal_counts - np.rint(nominal_counts)) < 1e-6
+    )  # rates of spike counts over `duration`, as every run's: decided exactly
+    exact = _within_counts(np.rint(counts).astype(np.int64),
+                           np.rint(nominal_counts).astype(np.int64), within)  # fmt: skip
+    close = np.abs(counts - nominal_counts) <= within * nominal_counts
+    within_fraction = np.where(integral, exact, close).mean(axis=1)
     return {
         "rate_rel_error": rel_error,
         "rate_corr": corr,
