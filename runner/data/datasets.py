@@ -158,10 +158,11 @@ class LabelledDataset:
         n_classes = int(labels.max()) + 1
         absent = np.flatnonzero(np.bincount(labels[train], minlength=n_classes) == 0)
         if absent.size:
-            shown = ", ".join(str(k) for k in absent[:5]) + (", ..." if absent.size > 5 else "")
+            shown = ", ".join(str(k) for k in absent[:5])
+            more = f", ...] ({absent.size} in all)" if absent.size > 5 else "]"
             raise ValueError(
-                f"{source}: {absent.size} class(es) ({shown}) have no train sample; labels "
-                f"must be 0..K-1 with every class in the train split (K = {n_classes})"
+                f"{source}: class(es) [{shown}{more} have no train sample; labels must be "
+                f"0..K-1 with every class in the train split (K = {n_classes})"
             )
         return cls(inputs, labels, train.copy(), n_classes)
 

@@ -35,7 +35,8 @@ def test_missing_classes_are_counted_not_listed_in_full() -> None:
     labels[-1] = 30  # classes 2..29 have no sample
     train = np.ones(40, bool)
     train[:3] = False
-    with pytest.raises(ValueError, match=r"28 class\(es\) \(2, 3, 4, 5, 6, \.\.\.\) have no train"):
+    with pytest.raises(ValueError, match=r"class\(es\) \[2, 3, 4, 5, 6, \.\.\.\] \(28 in all\) "
+                                         r"have no train"):
         LabelledDataset.build(np.ones((40, 4, 3)), labels, train, source="d")
 
 
