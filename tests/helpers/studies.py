@@ -9,8 +9,10 @@ chunks: 2 for each of 3 shards), figures off, run through the command line.
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 import pandas as pd
+import pytest
 
 from runner.study.outcome import Outcome
 from runner.study.prepare import prepare
@@ -27,6 +29,7 @@ __all__ = [
     "MULTIRUN_TABLES",
     "assert_same_tables",
     "chunk_instances",
+    "interrupt_after",
 ]
 
 STUDY = [
@@ -84,3 +87,17 @@ def chunk_instances(job_dir: Path) -> set[int]:
         for path in (job_dir / "chunks").glob("*.instances.parquet")
         for i in pd.read_parquet(path)["instance"]
     }
+
+
+def interrupt_after(monkeypatch: pytest.MonkeyPatch, run_module: ModuleType, chunks: int) -> None:
+    """Ctrl-C in the run: `run_module.simulate_chunk` raises KeyboardInterrupt once `chunks`
+    chunks are simulated (the finished ones are written, the rest are not)."""
+    real, calls = run_module.simulate_chunk, []
+
+    def interrupted(*args, **kwargs):
+        if len(calls) == chunks:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "simulate_chunk", interrupted)

@@ -15,8 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 import runner.study.run as experiment
 from runner import quantize_weights
@@ -28,7 +26,8 @@ from runner.study.plan import ExperimentError, Plan
 from runner.study.prepare import prepare
 from runner.study.run_folder import ExperimentMismatch
 from runner.study.schema import register_configs
-from runner.util.paths import CONF_DIR
+from tests.helpers.config import compose_config
+from tests.helpers.studies import interrupt_after
 
 register_configs()
 AXIS = "network.quantize.n_bits"
@@ -52,12 +51,9 @@ def spec_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def config(spec_file: Path, *extra: str) -> dict:
     """The shipped config on the small spec-file network, as the plain dict `prepare` takes."""
-    overrides = ["backend=reference", "network=from_file", f"network.file={spec_file}",
-                 "stimulus.n_steps=100", "sweep.n_samples=2", "chunk_size=2",
-                 "output.figures=false", *extra]  # fmt: skip
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
-    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    return compose_config(["backend=reference", "network=from_file", f"network.file={spec_file}",
+                           "stimulus.n_steps=100", "sweep.n_samples=2", "chunk_size=2",
+                           "output.figures=false", *extra])  # fmt: skip
 
 
 def run(run_dir: Path, spec_file: Path, *extra: str) -> tuple[Plan, Outcome]:
@@ -204,16 +200,7 @@ def test_a_changed_n_bits_is_another_experiment(
 def test_an_interrupted_run_resumes_with_its_chunks_and_quantization(
     spec_file: Path, n_bits_sweep: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = experiment.simulate_chunk
-    calls = []
-
-    def interrupted(*args, **kwargs):
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(experiment, "simulate_chunk", interrupted)
+    interrupt_after(monkeypatch, experiment, 2)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path, spec_file, N_BITS_AXIS)
     chunks = tmp_path / "chunks"
@@ -221,7 +208,7 @@ def test_an_interrupted_run_resumes_with_its_chunks_and_quantization(
     files = {path.name: path.stat() for path in chunks.glob("quantized-*.npz")}
     assert sorted(files) == ["quantized-p00001.npz", "quantized-p00002.npz"]  # before simulating
 
-    monkeypatch.setattr(experiment, "simulate_chunk", real)
+    monkeypatch.undo()  # the real simulate_chunk again
     _, outcome = run(tmp_path, spec_file, N_BITS_AXIS)
     assert outcome.simulated == 2  # the third point's chunk only
     for name, before in files.items():  # reused, not written again

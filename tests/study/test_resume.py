@@ -16,26 +16,17 @@ import runner.study.run as experiment_run
 import runner.study.simulate as simulate
 from runner.study.run_folder import ExperimentMismatch
 from tests.helpers.fixtures import copy_run
+from tests.helpers.studies import interrupt_after, tables
 from tests.helpers.studies import run_study as run
-from tests.helpers.studies import tables
 
 
 def test_interrupted_run_resumes_to_identical_tables(tmp_path: Path, complete, monkeypatch) -> None:
-    real = experiment_run.simulate_chunk
-    calls = []
-
-    def interrupted(*args, **kwargs):
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(experiment_run, "simulate_chunk", interrupted)
+    interrupt_after(monkeypatch, experiment_run, 2)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path)
     assert len(list((tmp_path / "chunks").glob("*.instances.parquet"))) == 2
     assert not (tmp_path / "instances.parquet").exists()
-    monkeypatch.setattr(experiment_run, "simulate_chunk", real)
+    monkeypatch.undo()  # the real simulate_chunk again
     outcome = run(tmp_path)
     assert outcome.simulated == 8  # chunks of 8 | 8 | 8 rows: the first two were done
     for name, table in tables(tmp_path).items():

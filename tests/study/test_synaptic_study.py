@@ -14,8 +14,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 import runner.study.run as experiment
 from runner.study.identity import experiment_identity
@@ -23,7 +21,7 @@ from runner.study.plan import ExperimentError
 from runner.study.prepare import prepare
 from runner.study.run_folder import ExperimentMismatch
 from runner.study.schema import register_configs
-from runner.util.paths import CONF_DIR
+from tests.helpers.config import compose_config
 
 register_configs()
 SYNAPTIC = ("network.quantize.n_bits=4", "network.mismatch.weights=true")
@@ -44,12 +42,9 @@ def spec_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def config(spec_file: Path, *extra: str) -> dict:
-    overrides = ["backend=reference", "network=from_file", f"network.file={spec_file}",
-                 "stimulus.n_steps=60", "sweep.n_samples=2", "chunk_size=2",
-                 "output.figures=false", *extra]  # fmt: skip
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
-    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    return compose_config(["backend=reference", "network=from_file", f"network.file={spec_file}",
+                           "stimulus.n_steps=60", "sweep.n_samples=2", "chunk_size=2",
+                           "output.figures=false", *extra])  # fmt: skip
 
 
 @pytest.fixture(scope="module")
