@@ -7,22 +7,22 @@ No Slurm needed: `tests/cli/test_slurm.py` repeats the essentials on a real clus
 
 Most of these run `main()` and `collect`'s main in this process (Hydra's basic launcher
 runs a multirun's jobs in the process that launches them; submitit's local launcher starts
-a process per job); the sharded sweep every test starts from and one collect are processes
-of their own (end to end).
+a process per job); one multirun and one collect are processes of their own (end to end).
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.helpers.cli import collect_in_process as collect
+from tests.helpers.cli import collect_in_process, ok, output, run_cli, run_collect
 from tests.helpers.cli import main_in_process as runner
-from tests.helpers.cli import ok, output, run_cli, run_collect
 from tests.helpers.markers import requires_submitit, slow
 from tests.helpers.studies import MULTIRUN_BASE as BASE
 from tests.helpers.studies import MULTIRUN_SMALL as SMALL
@@ -32,12 +32,17 @@ from tests.helpers.studies import assert_same_tables, chunk_instances
 LOCAL = ["hydra/launcher=local", "hydra.launcher.gpus_per_node=0"]  # submitit_local, no GPU
 
 
+def collect(sweep_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python -m runner.collect SWEEP_DIR ARGS` in this process, without figures (what
+    these tests check are the merged tables and what collect says; one test draws them)."""
+    return collect_in_process(sweep_dir, "--no-figures", *args)
+
+
 @pytest.fixture(scope="module")
 def sharded(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """3 shards through Hydra's basic launcher (jobs in-process, one after another), as
-    `python -m runner -m ...` in a process of its own."""
+    """3 shards through Hydra's basic launcher (jobs in-process, one after another)."""
     sweep_dir = tmp_path_factory.mktemp("sharded") / "sweep"
-    ok(run_cli("-m", *SMALL, "shard.count=3", "shard.index=0,1,2", f"hydra.sweep.dir={sweep_dir}"))
+    ok(runner("-m", *SMALL, "shard.count=3", "shard.index=0,1,2", f"hydra.sweep.dir={sweep_dir}"))
     return sweep_dir
 
 
@@ -119,10 +124,11 @@ def test_collect_reports_an_unfinished_shard(sweep_copy: Path) -> None:
 def test_a_failing_job_exits_non_zero_and_the_others_results_are_kept(
     tmp_path: Path, unsharded: Path
 ) -> None:
-    """Shard 7 of 2 cannot run: the multirun fails, shard 0's tables stay and merge."""
+    """Shard 7 of 2 cannot run: the multirun fails, shard 0's tables stay and merge.
+    `python -m runner -m ...` in a process of its own: the exit status a launcher sees."""
     sweep_dir = tmp_path / "sweep"
-    result = runner("-m", *SMALL, "shard.count=2", "shard.index=0,7",
-                    f"hydra.sweep.dir={sweep_dir}")  # fmt: skip
+    result = run_cli("-m", *SMALL, "shard.count=2", "shard.index=0,7",
+                     f"hydra.sweep.dir={sweep_dir}")  # fmt: skip
     assert result.returncode != 0
     assert "shard.index must be in [0, shard.count=2), got 7" in result.stderr
     first_half = pd.read_parquet(unsharded / "instances.parquet").iloc[:12]
@@ -135,15 +141,24 @@ def test_a_failing_job_exits_non_zero_and_the_others_results_are_kept(
 
 @slow  # a process per job
 @requires_submitit
-def test_a_failing_job_under_submitit_local(tmp_path: Path) -> None:
+def test_a_failing_job_under_submitit_local(tmp_path: Path, monkeypatch) -> None:
     """The failing job comes first; submitit still runs the other one to the end."""
+    import submitit
+
+    # A job that exits with an error status leaves no result file; submitit waits 15 s for
+    # one (a slow shared file system) before it reports the job's error: 1 s on this disk.
+    monkeypatch.setattr(submitit.core.core.Job, "_results_timeout_s", 1)
     sweep_dir = tmp_path / "sweep"
     result = runner("-m", *BASE, *LOCAL, "sweep.n_samples=4", "network.percent_mismatch=-1,0.1",
                     f"hydra.sweep.dir={sweep_dir}")  # fmt: skip
     assert result.returncode != 0
     assert "percent_mismatch must be >= 0" in output(result)
     assert not (sweep_dir / "0" / "chunks").exists()
-    assert len(pd.read_parquet(sweep_dir / "1" / "instances.parquet")) == 4 * 2
+    other = sweep_dir / "1" / "instances.parquet"  # written by a job still running, maybe
+    deadline = time.monotonic() + 120
+    while not other.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(pd.read_parquet(other)) == 4 * 2
 
 
 def test_multirun_over_networks_collects_per_experiment(tmp_path: Path) -> None:
@@ -154,7 +169,7 @@ def test_multirun_over_networks_collects_per_experiment(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     ok(runner("-m", *BASE, "sweep.n_samples=5", "network.percent_mismatch=0.1,0.2",
               "shard.count=2", "shard.index=0,1", f"hydra.sweep.dir={sweep_dir}"))  # fmt: skip
-    result = ok(collect(sweep_dir, "--require-complete"))
+    result = ok(collect_in_process(sweep_dir, "--require-complete"))  # figures drawn too
     merged = sorted(sweep_dir.glob("collect/*/instances.parquet"))
     assert len(merged) == 2, (output(result), sorted(sweep_dir.rglob("*.parquet")))
     references = [pd.read_parquet(whole / job / "instances.parquet") for job in ("0", "1")]

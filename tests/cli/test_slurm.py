@@ -10,6 +10,7 @@ Skips where there is no Slurm.
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -17,8 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.helpers.cli import collect_in_process as collect
-from tests.helpers.cli import ok, run_cli
+from tests.helpers.cli import collect_in_process, main_in_process, ok
 from tests.helpers.markers import requires_slurm, slow
 from tests.helpers.slurm import SLURM_CI_OVERRIDES, slurm_env
 from tests.helpers.studies import MULTIRUN_SMALL as SMALL
@@ -29,9 +29,31 @@ ACCOUNTING_TIMEOUT_S = 60  # sacct lags the jobs by a few seconds
 
 
 def slurm_runner(*overrides: str) -> subprocess.CompletedProcess:
-    """`python -m runner -m` through the slurm launcher, from the repository root."""
-    conf = {name: value for name, value in slurm_env().items() if name == "SLURM_CONF"}
-    return run_cli("-m", *SLURM_CI_OVERRIDES, *overrides, env=conf, timeout=MULTIRUN_TIMEOUT_S)
+    """`python -m runner -m` through the slurm launcher (`main()` in this process; the jobs
+    are Slurm's), stopped with a TimeoutError (exit status 1) after MULTIRUN_TIMEOUT_S."""
+    import submitit
+
+    def expired(signum, frame):
+        raise TimeoutError(f"the multirun did not end within {MULTIRUN_TIMEOUT_S} s")
+
+    with pytest.MonkeyPatch.context() as patch:
+        if "SLURM_CONF" in slurm_env():  # sbatch, squeue and sacct find the CI cluster
+            patch.setenv("SLURM_CONF", slurm_env()["SLURM_CONF"])
+        # A job that exits with an error status leaves no result file; submitit waits 15 s
+        # for one (a slow shared file system) before it reports the job's error: 1 s here.
+        patch.setattr(submitit.core.core.Job, "_results_timeout_s", 1)
+        previous = signal.signal(signal.SIGALRM, expired)
+        signal.alarm(MULTIRUN_TIMEOUT_S)
+        try:
+            return main_in_process("-m", *SLURM_CI_OVERRIDES, *overrides)
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+
+
+def collect(sweep_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python -m runner.collect` in this process, without figures (not checked here)."""
+    return collect_in_process(sweep_dir, "--no-figures", *args)
 
 
 def array_id(sweep_dir: Path) -> str:

@@ -23,7 +23,25 @@ from hydra.core.global_hydra import GlobalHydra
 
 from tests.helpers import ROOT
 
-__all__ = ["main_in_process", "collect_in_process", "run_cli", "run_collect", "output", "ok"]
+__all__ = ["main_in_process", "collect_in_process", "run_process", "run_cli", "run_collect",
+           "output", "ok"]  # fmt: skip
+
+
+def run_process(
+    command: list[str],
+    cwd: Path,
+    pythonpath: Path = ROOT,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess:
+    """`command` in a process of its own from `cwd`, its output captured: the runner it
+    imports is the one under `pythonpath` (this checkout, or an installed wheel), errors as
+    users see them (no HYDRA_FULL_ERROR unless `env` sets it). `env`: variables set on top."""
+    full_env = {**os.environ, "PYTHONPATH": str(pythonpath)}
+    full_env.pop("HYDRA_FULL_ERROR", None)
+    full_env.update(env or {})
+    return subprocess.run(command, cwd=cwd, env=full_env, capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
 
 
 def run_cli(
@@ -33,13 +51,8 @@ def run_cli(
     module: str = "runner",
     timeout: float = 300,
 ) -> subprocess.CompletedProcess:
-    """`python -m MODULE ARGS` from `cwd`, with this checkout's runner, errors as users see
-    them (no HYDRA_FULL_ERROR unless `env` sets it). `env`: variables set on top of ours."""
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    full_env.pop("HYDRA_FULL_ERROR", None)
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    """`python -m MODULE ARGS` from `cwd`, with this checkout's runner (see `run_process`)."""
+    return run_process([sys.executable, "-m", module, *args], cwd, env=env, timeout=timeout)
 
 
 def run_collect(sweep_dir: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:

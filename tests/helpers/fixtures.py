@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 import pandas as pd
@@ -18,8 +20,8 @@ from tests.helpers.cli import main_in_process, ok
 from tests.helpers.studies import MULTIRUN_SMALL, run_study, tables
 
 __all__ = ["made_chunks", "complete_study", "complete", "unsharded_multirun_run",
-           "unsharded_multirun", "copy_run",
-           "CACHED_N", "cpu_build_cache", "copy_cpu_build_cache"]  # fmt: skip
+           "unsharded_multirun", "copy_run", "CACHED_N", "cpu_build_cache",
+           "copy_cpu_build_cache", "nvrtc_compiled_at_200"]  # fmt: skip
 
 
 @pytest.fixture
@@ -100,3 +102,61 @@ def copy_cpu_build_cache(cpu_build_cache: Path, to: Path) -> Path:
     """A copy of the session's cache folder (modes kept: 0700 folder, 0700 library)."""
     shutil.copytree(cpu_build_cache, to)
     return to
+
+
+# --- NVRTC compiles of the kernel, in the background ------------------------------------
+
+_NVRTC_FIXTURE = "nvrtc_compiled_at_200"
+_nvrtc_compiles: dict[str, Future] = {}
+
+
+def _start_nvrtc_compiles(threads: int) -> dict[str, Future]:
+    """Compile the kernel for N=200 (7 warps, 4 neurons per thread, padding) for every
+    architecture on `threads` daemon threads; NVRTC lets go of the GIL meanwhile."""
+    from runner.kernel import nvrtc_check
+    from runner.kernel.backends import cuda
+
+    if _nvrtc_compiles:
+        return _nvrtc_compiles
+    warps_of_threads, _ = cuda.candidate_shapes(200)[0]
+    shape = cuda.Shape(warps_of_threads, 4)
+    jobs = [(arch, Future()) for arch in nvrtc_check.ARCHITECTURES]
+    _nvrtc_compiles.update(jobs)
+
+    def compile_all(mine: list[tuple[str, Future]]) -> None:
+        for arch, future in mine:
+            future.set_running_or_notify_cancel()
+            try:
+                future.set_result(nvrtc_check.compile_for(arch, 200, shape))
+            except BaseException as error:  # re-raised in the test that reads it
+                future.set_exception(error)
+
+    for worker in range(threads):
+        mine = jobs[worker::threads]
+        threading.Thread(target=compile_all, args=(mine,), daemon=True).start()
+    return _nvrtc_compiles
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the NVRTC compiles at once when a selected test reads them: they take a core
+    for tens of seconds, and the tests before them (mostly one thread) leave one idle. With
+    many tests before the first reader, one thread compiles while those run; else one
+    thread per architecture."""
+    readers = [index for index, item in enumerate(session.items)
+               if _NVRTC_FIXTURE in getattr(item, "fixturenames", ())]  # fmt: skip
+    if readers and not session.config.option.collectonly:
+        from runner.kernel import nvrtc_check
+        from tests.helpers.markers import NVRTC_MISSING
+
+        if NVRTC_MISSING is None:
+            _start_nvrtc_compiles(1 if readers[0] >= 100 else len(nvrtc_check.ARCHITECTURES))
+
+
+@pytest.fixture(scope="session")
+def nvrtc_compiled_at_200() -> dict[str, Future]:
+    """Architecture -> the future `nvrtc_check.compile_for(arch, 200, shape)` of the launch
+    shape of 7 warps with 4 neurons per thread (padding slots included): started when the
+    session's tests were collected, else now, one thread per architecture."""
+    from runner.kernel import nvrtc_check
+
+    return _start_nvrtc_compiles(threads=len(nvrtc_check.ARCHITECTURES))

@@ -23,6 +23,7 @@ from runner.kernel.backends import cpu, cuda
 from tests.helpers.slurm import slurm_available
 
 __all__ = [
+    "NVRTC_MISSING",
     "module_available",
     "requires_compiler",
     "requires_gpu",
@@ -70,8 +71,8 @@ def _skip(reason: str | None) -> pytest.MarkDecorator:
     return pytest.mark.skipif(reason is not None, reason=str(reason))
 
 
-_NVRTC_MISSING = _nvrtc_missing()
-_NO_NVRTC = None if _NVRTC_MISSING is None else f"NVRTC: {_NVRTC_MISSING}"
+NVRTC_MISSING = _nvrtc_missing()  # why NVRTC cannot compile here, or None
+_NO_NVRTC = None if NVRTC_MISSING is None else f"NVRTC: {NVRTC_MISSING}"
 _SUBMITIT = 'needs hydra-submitit-launcher: pip install -e ".[slurm]"'
 
 # The host C++ compiler the cpu backend builds the kernel with (no extra: a toolchain).

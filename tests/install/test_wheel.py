@@ -8,7 +8,6 @@ dependencies come from the running environment.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 
 from runner.util.paths import find_data_dir
 from tests.helpers import ROOT
+from tests.helpers.cli import run_process
 from tests.helpers.markers import slow
 
 SOURCES = ("pyproject.toml", "README.md", "runner", "conf", "kernels")
@@ -53,10 +53,8 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_installed(installed: Path, cwd: Path, *command: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(installed)}
-    env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    """`command` in a process that imports the installed wheel's runner."""
+    return run_process(list(command), cwd, pythonpath=installed)
 
 
 def test_wheel_carries_every_config_and_kernel_file(wheel: Path) -> None:

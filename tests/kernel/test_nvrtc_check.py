@@ -3,8 +3,6 @@ at the launch shapes the cuda backend chooses from; and the shape rules themselv
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
-
 import pytest
 
 from runner.kernel import kernel_calls, nvrtc_check
@@ -12,22 +10,13 @@ from runner.kernel.backends import cuda
 from tests.helpers.markers import requires_nvrtc, slow
 
 
-@pytest.fixture(scope="module")
-def compiled_at_200() -> dict[str, Future]:
-    """The kernel for N=200 compiled for every architecture, the compiles started together
-    (NVRTC lets go of the GIL: on two cores they take the time of one)."""
-    threads, _ = cuda.candidate_shapes(200)[0]  # 7 warps, 4 neurons per thread, padding
-    shape = cuda.Shape(threads, 4)
-    with ThreadPoolExecutor(max_workers=len(nvrtc_check.ARCHITECTURES)) as pool:
-        return {arch: pool.submit(nvrtc_check.compile_for, arch, 200, shape)
-                for arch in nvrtc_check.ARCHITECTURES}  # fmt: skip
-
-
 @slow  # a full NVRTC compile of the kernel per architecture
 @requires_nvrtc
 @pytest.mark.parametrize("arch", nvrtc_check.ARCHITECTURES)
-def test_kernel_source_compiles_for_the_gpu_without_spills(arch, compiled_at_200):
-    report = compiled_at_200[arch].result()
+def test_kernel_source_compiles_for_the_gpu_without_spills(arch, nvrtc_compiled_at_200):
+    # nvrtc_check.compile_for(arch, 200, cuda.Shape(threads, 4)) for the first candidate
+    # shape of N=200 (7 warps, 4 neurons per thread, padding), begun in the background
+    report = nvrtc_compiled_at_200[arch].result()
     print(report.log)
     assert report.ok, report.log
     assert "dynapsim_run" in report.log and "dynapsim_draw" in report.log

@@ -96,7 +96,7 @@ def test_empty_shards_complete_and_collect_merges_the_sweep(
     mostly_empty_sweep, unsharded_multirun: Path
 ) -> None:
     sweep_dir, _ = mostly_empty_sweep
-    ok(collect(sweep_dir, "--require-complete"))
+    ok(collect(sweep_dir, "--require-complete", "--no-figures"))
     assert_same_tables(sweep_dir, unsharded_multirun)
 
 
