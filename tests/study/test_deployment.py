@@ -135,6 +135,18 @@ def test_without_fit_point_each_point_fits_its_own_nominal(tmp_path: Path) -> No
         np.testing.assert_array_equal(rows["predicted"], readout.predict(nominal))
 
 
+def test_per_chip_refits_stay_per_chip_with_a_fit_point(tmp_path: Path) -> None:
+    """readout.per_chip refits each chip on its own train rows whichever nominal fits the
+    transferred readout: the same per-chip predictions with and without fit_point."""
+    overrides = ("readout.per_chip=true", "sweep.axes.1.values=[0.3]",
+                 "sweep.axes.0.values=[[null,false],[2,true]]")  # fmt: skip
+    shared = run(tmp_path / "shared", *overrides)
+    own = run(tmp_path / "own", *overrides, "readout.fit_point=null")
+    np.testing.assert_array_equal(shared.instances["predicted_per_chip"],
+                                  own.instances["predicted_per_chip"])  # fmt: skip
+    assert shared.instances["predicted_per_chip"].notna().all()
+
+
 def test_the_joint_axis_keeps_a_column_per_path_and_prints_null_for_float(cli_run) -> None:
     run_dir, output = cli_run
     summary = frames(run_dir)["summary"]
