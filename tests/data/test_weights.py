@@ -13,8 +13,10 @@ from runner.data.weights import ei_network, generate_weights
 CORE_MAP = np.repeat(np.arange(2), 32)
 PARAMS = {"n_inputs": 16, "exc_fan_in": 8, "inh_fan_in": 4, "seed": 3}
 # SHA-256 of the matrices of ei_network(CORE_MAP, **PARAMS) before `weight_cv` existed
-BEFORE = {"weights_in": "248cabce40de7fac58618028112bc8245acb7c1992376711b84c747c17625122",
-          "weights_rec": "922e349e2f63a78f258d6a2b0bc46b6cdc5d6a4b9885db27bf97818096f7e9b8"}
+BEFORE = {
+    "weights_in": "248cabce40de7fac58618028112bc8245acb7c1992376711b84c747c17625122",
+    "weights_rec": "922e349e2f63a78f258d6a2b0bc46b6cdc5d6a4b9885db27bf97818096f7e9b8",
+}
 
 
 def digest(array: np.ndarray) -> str:

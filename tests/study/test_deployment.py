@@ -154,7 +154,7 @@ def test_the_joint_axis_keeps_a_column_per_path_and_prints_null_for_float(cli_ru
     assert summary[COLUMNS[0]].isna().tolist() == [True, True, False, False, False, False]
     assert summary[COLUMNS[1]].tolist() == [False, False, False, False, True, True]
     assert summary[COLUMNS[2]].tolist() == [0.0, 0.3] * 3
-    accuracy = output[output.index("test accuracy over chips"):].splitlines()
+    accuracy = output[output.index("test accuracy over chips") :].splitlines()
     assert accuracy[1].split()[:4] == ["point", *COLUMNS]
     assert accuracy[2].split()[:4] == ["0", "null", "False", "0.0"]
     assert accuracy[4].split()[:4] == ["2", "4", "False", "0.0"]
