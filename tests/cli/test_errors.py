@@ -44,7 +44,8 @@ def _empty_stimulus(folder: Path) -> list[str]:
 
 CASES = [
     (lambda _: ["netwrok=ei_4core"], "did you mean 'network'?"),
-    (lambda _: ["network=ei4core"], "did you mean 'ei_4core'?); options: ei_4core, feedforward"),
+    (lambda _: ["network=ei4core"],
+     "did you mean 'ei_4core'?); options: ei_4core, ei_4core_float, feedforward"),
     (lambda _: ["network.dtt=1e-3"], "no key 'dtt' in network (did you mean 'dt'?)"),
     (lambda _: ["sweep.n_samples=lots"], "could not be converted to Integer (at sweep.n_samples)"),
     (lambda _: ["network=[a"], "cannot parse the override 'network=[a'"),
