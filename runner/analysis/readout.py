@@ -48,6 +48,9 @@ class ReadoutConfig:
     train_fraction: float = 0.7  # share of each class in the train split (no `train` array)
     split_seed: int = 0  # seed of that split
     target: float = 0.8  # a chip "works" at or above this test accuracy
+    # ridge: the sweep point whose nominal instance trains the readout every point is scored
+    # with (e.g. 0, the float network: deployed as trained); null: each point its own nominal
+    fit_point: int | None = None
     groups: list[list[int]] | None = None  # vote: the neuron ids of each class
     class_of_neuron: list[int] | None = None  # vote: each neuron's class, -1 for none
     file: str | None = None  # linear: .npz with weights (F, K) and bias (K,)
@@ -63,6 +66,13 @@ class ReadoutConfig:
         check_split_settings(self.train_fraction, self.split_seed)
         if not 0.0 <= self.target <= 1.0:
             raise ValueError(f"readout.target must be an accuracy in [0, 1], got {self.target}")
+        if self.fit_point is not None:
+            check_int("readout.fit_point (a sweep point index)", self.fit_point, minimum=0)
+            if self.kind != "ridge":
+                raise ValueError(
+                    f"readout.fit_point chooses where a ridge readout is fitted; kind is "
+                    f"{self.kind!r}"
+                )
         if self.per_chip and self.kind != "ridge":
             raise ValueError(f"readout.per_chip refits a ridge readout; kind is {self.kind!r}")
         if self.kind == "vote" and (self.groups is None) == (self.class_of_neuron is None):

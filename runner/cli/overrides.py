@@ -202,5 +202,7 @@ def one_line(error: Exception) -> str:
     cause = error.__cause__
     if isinstance(cause, OmegaConfBaseException):
         lines.append(str(cause).splitlines()[0])
-    key = getattr(cause if cause is not None else error, "full_key", None)
-    return "; ".join(lines) + (f" (at {key})" if key else "")
+    # Hydra re-raises differently under a debugger or tracer (coverage): the key may sit on
+    # either exception, and both may carry the same message
+    key = next((k for k in (getattr(e, "full_key", None) for e in (cause, error)) if k), None)
+    return "; ".join(dict.fromkeys(lines)) + (f" (at {key})" if key else "")

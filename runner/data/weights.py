@@ -2,7 +2,8 @@
 
 A 1024 x 1024 weight matrix does not belong in a YAML file; a generator name, its
 parameters and a seed describe it exactly and reproducibly. Weights are small integers
-(DYNAP-SE2 synapses are quantized), fan-in is bounded like the chip's 64 CAM entries.
+(DYNAP-SE2 synapses are quantized) or, with `ei_network`'s `weight_cv`, floats as a trained
+network has; fan-in is bounded like the chip's 64 CAM entries.
 """
 
 from __future__ import annotations
@@ -55,18 +56,24 @@ def ei_network(
     exc_weight: int = 1,
     inh_weight: int = -2,
     seed: int = 0,
+    weight_cv: float = 0.0,
 ) -> dict[str, np.ndarray | None]:
     """A recurrent E/I network; the first `exc_fraction` of each core is excitatory.
 
     Every neuron gets `input_fan_in` input channels, `exc_fan_in` excitatory and
     `inh_fan_in` inhibitory recurrent sources, a `local_fraction` of them from its own core.
     Negative weights only cancel same-step excitation in this model version (docs/model.md).
+    `weight_cv` > 0 gives float weights, as a trained network has: each connection's weight
+    is multiplied by its own log-normal factor of mean 1 and that coefficient of variation,
+    drawn after the connections (so the same connections and signs; 0: integer weights).
     """
     total = input_fan_in + exc_fan_in + inh_fan_in
     if total > MAX_FAN_IN:
         raise ValueError(f"fan-in {total} per neuron exceeds the chip's {MAX_FAN_IN} CAM entries")
     if not 0.0 < exc_fraction < 1.0 or not 0.0 <= local_fraction <= 1.0:
         raise ValueError("exc_fraction must be in (0, 1) and local_fraction in [0, 1]")
+    if not np.isfinite(weight_cv) or weight_cv < 0:
+        raise ValueError(f"weight_cv must be a finite number >= 0, got {weight_cv}")
     rng = np.random.default_rng(seed)
     n_neurons = core_map.size
     rank = np.zeros(n_neurons, dtype=np.int64)  # position of a neuron inside its core
@@ -93,7 +100,16 @@ def ei_network(
                     pool = np.flatnonzero((excitatory == is_exc) & (np.arange(n_neurons) != post))
                 pre = rng.choice(pool, size=count, replace=False)
                 weights_rec[pre, post] = weight
+    if weight_cv > 0:
+        for weights in (weights_in, weights_rec):
+            weights *= _lognormal_factors(rng, weights.shape, weight_cv)
     return {"weights_in": weights_in, "weights_rec": weights_rec}
+
+
+def _lognormal_factors(rng: np.random.Generator, shape: tuple[int, ...], cv: float) -> np.ndarray:
+    """Log-normal factors of mean 1 and coefficient of variation `cv`."""
+    sigma2 = np.log1p(cv**2)
+    return rng.lognormal(-sigma2 / 2, np.sqrt(sigma2), shape)
 
 
 GENERATORS: dict[str, Callable[..., dict[str, np.ndarray | None]]] = {

@@ -38,6 +38,7 @@ __all__ = [
     "axis_label",
     "axis_values",
     "point_labels",
+    "figure_columns",
     "rate_bins",
     "plot_rates",
     "plot_robustness",
@@ -75,16 +76,38 @@ def _unit(path: str) -> str | None:
     return _SCALAR_UNITS.get(name)
 
 
+_SHORT_NAMES = {"network.mismatch.weights": "synaptic mismatch"}  # where the last key is vague
+_JOINT = " & "  # between the columns of a joint axis in the name of its figure column
+
+
 def _short_name(path: str) -> str:
     """`network.currents.Idc.2` -> `Idc (core 2)`; `network.percent_mismatch` -> itself."""
+    if path in _SHORT_NAMES:
+        return _SHORT_NAMES[path]
     parts = path.split(".")
     if parts[-1].isdigit():
         return f"{parts[-2]} (core {parts[-1]})"
     return parts[-1]
 
 
+def figure_columns(frame: pd.DataFrame, axes: list[list[str]]) -> tuple[pd.DataFrame, list[str]]:
+    """The sweep columns as the figures draw them, one per axis (`Plan.axis_columns`): the
+    columns of a joint axis become one column of their values' text (`4-bit weights,
+    synaptic mismatch`), so a joint axis is one x axis, set of curves or panels."""
+    frame = frame.copy()
+    columns = []
+    for axis in axes:
+        if len(axis) > 1:
+            frame[_JOINT.join(axis)] = [_values_text(axis, values)
+                                        for values in frame[axis].itertuples(index=False)]
+        columns.append(_JOINT.join(axis))
+    return frame, columns
+
+
 def axis_label(column: str) -> str:
     """Axis title of a sweep column: its field and unit, `× nominal` for scale factors."""
+    if _JOINT in column:
+        return ", ".join(axis_label(part) for part in column.split(_JOINT))
     path = column.removeprefix("scale:")
     if column.startswith("scale:"):
         return f"{_short_name(path)} [× nominal]"
@@ -114,13 +137,20 @@ def _tick(value: Any) -> str:
 
 
 def _value_text(column: str, value: Any) -> str:
-    """One sweep value for a legend or title: `Itau_mem ×0.5`, `Idc 5e-12 A`, `mismatch 10 %`."""
+    """One sweep value for a legend or title: `Itau_mem ×0.5`, `Idc 5e-12 A`, `mismatch 10 %`,
+    `float weights`, `4-bit weights`, `synaptic mismatch` (a joint axis's text as it is)."""
     path = column.removeprefix("scale:")
     number = _tick(value)
+    if _JOINT in column:
+        return str(value)
     if column.startswith("scale:"):
         return f"{_short_name(path)} ×{number}"
     if _is_percent(column):
         return f"mismatch {value * 100:g} %"
+    if column == "network.quantize.n_bits":
+        return "float weights" if number == "null" else f"{number}-bit weights"
+    if column == "network.mismatch.weights":
+        return ("" if value else "no ") + "synaptic mismatch"
     unit = _unit(path)
     return f"{_short_name(path)} {number}" + (f" {unit}" if unit else "")
 
@@ -261,7 +291,7 @@ def plot_rates(
                           histtype="step", color="k")  # fmt: skip
             else:
                 axis.axvline(nominal_rates.mean(), color="k")
-            axis.set_title(labels[point])
+            axis.set_title(_title(labels[point], width_in / columns))
             if index % columns == 0:
                 axis.set_ylabel(y_label)
             if _lowest_in_column(index, len(points), columns):
@@ -351,11 +381,27 @@ def _style_handles(one_point_per_curve: bool, chips: str) -> list:
     ]
 
 
+def _text_in(text: str) -> float:
+    """About how wide one line of `text` is drawn [in], at the figures' text size."""
+    return len(text) * 0.55 * plt.rcParams["axes.labelsize"] / 72
+
+
 def _fitted(label: str, panel_in: float) -> str:
     """`label` with its unit on a line of its own where one line is wider than about 70 %
     of a panel `panel_in` inches wide (a wider label would leave the figure)."""
-    width_in = len(label) * 0.55 * plt.rcParams["axes.labelsize"] / 72
-    return label.replace(" [", "\n[", 1) if width_in > 0.7 * panel_in else label
+    return label.replace(" [", "\n[", 1) if _text_in(label) > 0.7 * panel_in else label
+
+
+def _title(text: str, panel_in: float) -> str:
+    """A panel title broken after its commas into lines that fit a panel `panel_in` inches
+    wide (a sweep point's values: `4-bit weights, synaptic mismatch, mismatch 10 %`)."""
+    lines: list[str] = []
+    for part in text.split(", "):
+        if lines and _text_in(f"{lines[-1]}, {part}") <= 0.8 * panel_in:
+            lines[-1] += f", {part}"
+        else:
+            lines.append(part)
+    return ",\n".join(lines)
 
 
 def _x_axis(axis: Any, x_column: str | None, numeric: bool, x_all: pd.Series,
@@ -510,9 +556,10 @@ def plot_accuracy(summary: pd.DataFrame, sweep_columns: list[str], target: float
                               zorder=3, **face)  # fmt: skip
             axis.axhline(rows["chance_level"].iloc[0], color="0.5", linestyle=":", zorder=1.5)
             axis.axhline(target, color="C3", linewidth=0.8, linestyle="-.", zorder=1.5)
-            axis.set_title(title)
-            if index % columns == 0:
-                axis.set_ylabel("test accuracy [fraction correct]")
+            axis.set_title(_title(title, width_in / columns))
+            if index % columns == 0:  # on two lines where rows of panels stack
+                axis.set_ylabel("test accuracy" + ("\n" if len(groups) > columns else " ")
+                                + "[fraction correct]")
             _x_axis(axis, x_column, numeric, summary[x_column] if x_column else summary,
                     rows[x_column] if x_column else summary,
                     width_in / columns if _lowest_in_column(index, len(groups), columns)
@@ -535,8 +582,8 @@ def plot_accuracy(summary: pd.DataFrame, sweep_columns: list[str], target: float
 
 def _chip_curves_skipped(plan: Plan, summary: pd.DataFrame) -> str | None:
     """Why chips.png is not drawn for this run, or None."""
-    if len(plan.sweep_columns) != 1:
-        return f"{len(plan.sweep_columns)} sweep axes (drawn for a 1-axis sweep only)"
+    if len(plan.axis_columns) != 1:
+        return f"{len(plan.axis_columns)} sweep axes (drawn for a 1-axis sweep only)"
     if len(summary) < 2:
         return "fewer than 2 sweep points with chips"
     if not plan.paired:
@@ -652,8 +699,9 @@ def write_figures(
     width = output.figure_width_in
     folder = run_dir / "figures"
     folder.mkdir(exist_ok=True)
-    labels = point_labels(outcome.summary, plan.sweep_columns)
-    labels_by_point = dict(zip(outcome.summary["point"], labels, strict=True))
+    summary, columns = figure_columns(outcome.summary, plan.axis_columns)
+    labels = point_labels(summary, columns)
+    labels_by_point = dict(zip(summary["point"], labels, strict=True))
     labels = [labels_by_point.get(p.sweep.index, "") for p in plan.points]
     neurons_path = run_dir / "neurons.parquet"
     per_neuron = neurons_path.exists() and output.neurons
@@ -671,17 +719,16 @@ def write_figures(
         for p in plan.points
     }  # fmt: skip
     within = plan.config.metrics.within
-    written = _save(plot_robustness(outcome.summary, plan.sweep_columns, within, width),
-                    folder, "robustness", output)  # fmt: skip
-    skipped = _chip_curves_skipped(plan, outcome.summary)
+    written = _save(plot_robustness(summary, columns, within, width), folder, "robustness",
+                    output)  # fmt: skip
+    skipped = _chip_curves_skipped(plan, summary)
     if skipped is None:
-        figure = plot_chip_curves(outcome.chips, outcome.summary, plan.sweep_columns[0], width)
+        figure = plot_chip_curves(outcome.chips, summary, columns[0], width)
         written += _save(figure, folder, "chips", output)
     else:
         log.info("figures/chips left out: %s", skipped)
-    if "accuracy.q50" in outcome.summary:
-        figure = plot_accuracy(outcome.summary, plan.sweep_columns,
-                               plan.config.readout.target, width)  # fmt: skip
+    if "accuracy.q50" in summary:
+        figure = plot_accuracy(summary, columns, plan.config.readout.target, width)
         written += _save(figure, folder, "accuracy", output)
     if not rates.empty:  # empty when every instance is non-finite
         figure = plot_rates(rates, finite_nominal, labels, resolution, per_neuron,

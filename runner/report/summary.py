@@ -38,6 +38,14 @@ def _interval(summary: pd.DataFrame, value: str, low: str, high: str) -> pd.Seri
                          axis=1)  # fmt: skip
 
 
+def _sweep_values(values: pd.Series) -> pd.Series:
+    """A sweep column as printed: a column with a null value (float weights among
+    `network.quantize.n_bits`) shows `null` and its numbers as given (4, not 4.0)."""
+    if not values.isna().any():
+        return values
+    return values.map(lambda v: "null" if pd.isna(v) else f"{v:g}" if isinstance(v, float) else v)
+
+
 def _unmeasured(summary: pd.DataFrame) -> list[str]:
     """A line per point where finite chips have a NaN metric (left out of its statistics)."""
     lines = []
@@ -84,7 +92,7 @@ def render_summary(plan: Plan, outcome: Outcome, run_dir: Path) -> str:
     ]
     table = pd.DataFrame({"point": summary["point"]})
     for column in plan.sweep_columns:
-        table[column] = summary[column]
+        table[column] = _sweep_values(summary[column])
     if summary["quantization_loss"].notna().any():
         table["quant. loss"] = summary["quantization_loss"].map(
             lambda loss: "float" if math.isnan(loss) else f"{loss:.3g}"
@@ -143,7 +151,7 @@ def _core_table(plan: Plan, cores: pd.DataFrame, summary: pd.DataFrame) -> list[
     table[f"within ±{plan.config.metrics.within:.0%}"] = groups["frac_within"].mean().to_numpy()
     values = summary.set_index("point")
     for column in reversed(plan.sweep_columns):
-        table.insert(1, column, table["point"].map(values[column]))
+        table.insert(1, column, table["point"].map(_sweep_values(values[column])))
     formats = {"rel. error median": "{:.3f}", "mean rate Hz": "{:.2f}"}
     for column, text in formats.items():
         table[column] = table[column].map(text.format)
@@ -158,7 +166,7 @@ def _accuracy_table(plan: Plan, summary: pd.DataFrame, changes: bool) -> list[st
     target = plan.config.readout.target
     table = pd.DataFrame({"point": summary["point"]})
     for column in plan.sweep_columns:
-        table[column] = summary[column]
+        table[column] = _sweep_values(summary[column])
     table["nominal [95%]"] = _interval(summary, "nominal_accuracy", "nominal_accuracy_lo95",
                                        "nominal_accuracy_hi95")  # fmt: skip
     kinds = [("accuracy", "transferred")]

@@ -3,9 +3,10 @@
 A run folder's chunks are reused only by an invocation with the same identity, and
 `collect` labels and groups results by the identity stored with the chunks. It holds the
 config sections that change the tables (`readout` only when there is one,
-`network.quantize` only when it quantizes and `network.mismatch.weights` only when true, so
-the identity of a run without a task, with float weights or without synaptic mismatch is what
-it always was; never `network.hardware`, a check that changes no
+`network.quantize` only when it quantizes, `network.mismatch.weights` only when true, a sweep
+axis's `paths` only on a joint axis and `readout.fit_point` only when set, so the identity of
+a run without a task, with float weights, without synaptic mismatch, joint axes or a shared
+readout is what it always was; never `network.hardware`, a check that changes no
 number), the contents (SHA-256) of every spec, stimulus, dataset or readout file the sweep
 points read, and the format version of the chunk files.
 """
@@ -71,6 +72,12 @@ def _input_files(points: Iterable[Point]) -> dict[str, str]:
     return files
 
 
+def _unset_dropped(section: dict[str, Any], key: str) -> dict[str, Any]:
+    """`section` without `key` when that is null: a key added later with a null default that
+    keeps the numbers as they were leaves the identity of every earlier run as it was."""
+    return {k: v for k, v in section.items() if not (k == key and v is None)}
+
+
 def experiment_identity(config: Mapping[str, Any], points: Iterable[Point]) -> dict[str, Any]:
     """The identity of a config (as the plain values Hydra composed, which is what is stored
     and hashed) run over its built sweep `points` (JSON-ready)."""
@@ -86,6 +93,10 @@ def experiment_identity(config: Mapping[str, Any], points: Iterable[Point]) -> d
             mismatch = value.get("mismatch") if key == "network" else None
             if isinstance(mismatch, dict) and not mismatch.get("weights", True):
                 value["mismatch"] = {k: v for k, v in mismatch.items() if k != "weights"}
+            if key == "sweep":
+                value["axes"] = [_unset_dropped(axis, "paths") for axis in value.get("axes", [])]
+            if key == "readout":
+                value = _unset_dropped(value, "fit_point")
         sections[key] = value
     files = _input_files(points)
     return {"format_version": FORMAT_VERSION, **sections, "files": files}

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from runner.analysis.chip_statistics import AccuracySettings
-from runner.study.sweep import Chunk, SweepPoint
+from runner.study.sweep import Chunk, SweepPoint, axis_columns
 
 if TYPE_CHECKING:
     from runner.analysis.objective import ObjectiveConfig
@@ -58,6 +58,11 @@ class Plan:
     raster_instance: int | None  # a row id
     group_of: list[int]  # per point: consecutive points of a group share backend calls
     sweep_chunks: Sequence[Chunk]  # every chunk of the sweep, computed on demand
+
+    @property
+    def axis_columns(self) -> list[list[str]]:
+        """The sweep columns of each axis: one, or one per path of a joint axis."""
+        return [axis_columns(axis) for axis in self.config.sweep.axes]
 
     @property
     def rows_per_point(self) -> int:
@@ -112,18 +117,31 @@ class Plan:
         """Rows per instance in the chunk's cores file: the cores its neurons sit in."""
         return int(np.unique(self.point_of(chunk.first).network.spec.core_map).size)
 
+    def readout_point(self, point: int) -> int:
+        """The point whose nominal instance fits the ridge readout `point` is scored with:
+        `readout.fit_point`, or the point itself."""
+        readout = self.config.readout
+        return point if readout is None or readout.fit_point is None else readout.fit_point
+
     def fits_readout(self, point: int) -> bool:
-        """Is the point's readout fitted on its nominal instance (ridge)?"""
+        """Is a ridge readout fitted on the point's nominal instance (its own, or the one
+        every point is scored with)?"""
         task = self.points[point].task
-        return task is not None and task.configured is None
+        return task is not None and task.configured is None and self.readout_point(point) == point
+
+    def nominal_points(self) -> list[int]:
+        """The points whose nominal instances this shard needs: those its chunks hold, and
+        the point that fits their readout (`readout.fit_point`), held or not, so every shard
+        scores with the same readout."""
+        touched = self.touched_points()
+        return sorted({*touched, *(self.readout_point(p) for p in touched)})
 
     def readout_shape(self, point: int) -> tuple[int, int] | None:
         """(features, classes) of the readout fitted on the point's nominal instance, or
         None when none is fitted (no task, or a configured readout)."""
         if not self.fits_readout(point):
             return None
-        task = self.points[point].task
-        return task.config.bins * self.points[point].network.spec.n_neurons, task.n_classes
+        return self.points[point].task.readout_shape(self.points[point].network.spec.n_neurons)
 
     def bin_width(self, point: int) -> int:
         """Steps per kernel bin of a point's backend calls (see scoring.kernel_bin_width)."""

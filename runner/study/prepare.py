@@ -31,7 +31,7 @@ from runner.study.schema import (
 )
 from runner.study.scoring import point_task
 from runner.study.stimulus import Stimulus
-from runner.study.sweep import SweepPoint, axis_column, expand_sweep, plan_chunks, shard_chunks
+from runner.study.sweep import SweepPoint, axis_columns, expand_sweep, plan_chunks, shard_chunks
 from runner.util.checks import check_int
 
 __all__ = ["prepare"]
@@ -50,9 +50,11 @@ def prepare(config: RunnerConfig | Mapping[str, Any]) -> Plan:
             resolve_network(plain(config.network)), plain(config.stimulus), config.sweep.axes
         )
         check_int("chunk_size", config.chunk_size, 1)
+        _check_fit_point(config, len(sweep_points))
     except errors as error:
         raise ExperimentError(str(error)) from error
     points = [_point(config, sweep_point, len(sweep_points) > 1) for sweep_point in sweep_points]
+    _check_shared_readout(config, points)
     n_trials = _trials_per_chip(points)
     if not 0 <= config.sweep.baseline < len(points):
         raise ExperimentError(
@@ -78,7 +80,7 @@ def prepare(config: RunnerConfig | Mapping[str, Any]) -> Plan:
         raise ExperimentError(
             f"output.raster_instance must be a row id (instance) in [0, {n_rows}), got {raster}"
         )
-    columns = [axis_column(axis) for axis in config.sweep.axes]
+    columns = [column for axis in config.sweep.axes for column in axis_columns(axis)]
     return Plan(config, points, columns, chunks, n_chips, n_trials, raster, group_of, all_chunks)
 
 
@@ -122,6 +124,31 @@ def _network(network: NetworkConfig, seed: int) -> tuple[DynapSimNetwork, np.nda
     if refusal is not None:
         raise ValueError(f"the network does not fit network.hardware={profile.name}: {refusal}")
     return net, loss
+
+
+def _check_fit_point(config: RunnerConfig, n_points: int) -> None:
+    """`readout.fit_point` names a sweep point (checked before any point is built)."""
+    fit_point = None if config.readout is None else config.readout.fit_point
+    if fit_point is not None and not 0 <= fit_point < n_points:
+        raise ValueError(
+            f"readout.fit_point must be a sweep point index in [0, {n_points}) (the point whose "
+            f"nominal instance trains the readout) or null, got {fit_point}"
+        )
+
+
+def _check_shared_readout(config: RunnerConfig, points: list[Point]) -> None:
+    """A readout fitted at `readout.fit_point` must fit every point's features and classes."""
+    fit_point = None if config.readout is None else config.readout.fit_point
+    if fit_point is None:
+        return
+    shapes = [p.task.readout_shape(p.network.spec.n_neurons) for p in points]
+    for point, shape in zip(points, shapes, strict=True):
+        if shape != shapes[fit_point]:
+            raise ExperimentError(
+                f"readout.fit_point={fit_point}: its readout takes {shapes[fit_point][0]} "
+                f"features and {shapes[fit_point][1]} classes, but sweep point "
+                f"{point.sweep.index} {point.sweep.values} has {shape[0]} and {shape[1]}"
+            )
 
 
 def _trials_per_chip(points: list[Point]) -> int:

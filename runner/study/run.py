@@ -35,8 +35,7 @@ from runner.study.outcome import Outcome
 from runner.study.plan import Plan
 from runner.study.run_folder import ChunkStore, ChunkTables, quantized_arrays, write_tables
 from runner.study.schema import plain
-from runner.study.scoring import stored_readout
-from runner.study.simulate import simulate_chunk, simulate_nominals
+from runner.study.simulate import scoring_readout, simulate_chunk, simulate_nominals
 from runner.study.sweep import Chunk
 
 __all__ = ["plan_identity", "run", "assemble"]
@@ -105,15 +104,9 @@ def _nominal_rates(frame: pd.DataFrame, n_trials: int) -> np.ndarray:
 
 
 def _readouts(plan: Plan, store: ChunkStore, points: range) -> dict[int, Readout | None]:
-    """Per point with a task: the readout its chips are scored with, configured or fitted
-    on its nominal instance (read back from the chunks folder, as a resumed run does)."""
-    readouts: dict[int, Readout | None] = {}
-    for index in points:
-        task = plan.points[index].task
-        if task is not None:
-            fitted = store.read_readout(index) if plan.fits_readout(index) else None
-            readouts[index] = task.configured if fitted is None else stored_readout(*fitted)
-    return readouts
+    """Per point with a task: the readout its chips are scored with (`scoring_readout`)."""
+    return {index: scoring_readout(plan, store, index)
+            for index in points if plan.points[index].task is not None}  # fmt: skip
 
 
 def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
@@ -142,7 +135,7 @@ def _run_claimed(plan: Plan, store: ChunkStore, progress: bool) -> Outcome:
                 index, quantized_arrays(point.network.spec, point.quantization_loss)
             )
     missing = [
-        plan.points[index] for index in touched
+        plan.points[index] for index in plan.nominal_points()
         if not store.has_nominal(index, plan.nominal_rows(index), plan.readout_shape(index))
     ]  # fmt: skip
     if missing:

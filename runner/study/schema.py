@@ -176,11 +176,15 @@ class StimulusConfig:
 
 @dataclass
 class SweepAxis:
-    """One grid axis: a dotted path under `network.` or `stimulus.` and its values."""
+    """One grid axis: a dotted path under `network.` or `stimulus.` and its values, or a
+    joint axis: several `paths` that move together (fields that are only valid in some
+    combinations, e.g. synaptic mismatch needs quantized weights)."""
 
-    path: str = "network.percent_mismatch"  # integer segments index per-core lists
+    path: str | None = None  # integer segments index per-core lists
+    # a joint axis instead of `path`: each value is a list of one entry per path
+    paths: list[str] | None = None
     values: list[Any] = field(default_factory=list)  # one sweep point per value
-    mode: AxisMode = AxisMode.replace
+    mode: AxisMode = AxisMode.replace  # scale: each entry multiplies its own path's field
 
     def __post_init__(self) -> None:
         self.mode = AxisMode(self.mode)  # also from its name

@@ -71,6 +71,10 @@ class PointTask:
     def chance(self) -> float:
         return chance_level(self.n_classes)
 
+    def readout_shape(self, n_neurons: int) -> tuple[int, int]:
+        """(features, classes) of this task's readout on a network of `n_neurons`."""
+        return self.config.bins * n_neurons, self.n_classes
+
     def features(self, result: BatchResult) -> np.ndarray:
         """(B, N * bins) spike counts per readout bin of every row of `result`."""
         bins = self.config.bins

@@ -23,10 +23,10 @@ from runner.network.dynapsim import DynapSimNetwork, packed_batch
 from runner.physics.mismatch import MismatchModel
 from runner.study.plan import Plan, Point
 from runner.study.run_folder import ChunkStore, nominal_raster_label
-from runner.study.scoring import predictions, refitted_predictions
+from runner.study.scoring import predictions, refitted_predictions, stored_readout
 from runner.study.sweep import Chunk
 
-__all__ = ["simulate_nominals", "simulate_chunk"]
+__all__ = ["simulate_nominals", "scoring_readout", "simulate_chunk"]
 
 
 def _simulate_points(
@@ -51,59 +51,84 @@ def simulate_nominals(plan: Plan, points: list[Point], store: ChunkStore, backen
     """The points' networks without mismatch (no draws at all), each on every trial of its
     `nominal_trials`, packed into one backend call per group of packable points; stored
     per point as one table of (trial, neuron) rows. With a readout, the rows also hold
-    label, split and the prediction, and a ridge readout is fitted and stored first."""
+    label, split and the prediction; the points that fit a ridge readout run first, so a
+    readout shared by other points (`readout.fit_point`) is stored before they are scored."""
+    fitting = [p for p in points if plan.fits_readout(p.sweep.index)]
+    scored = [p for p in points if not plan.fits_readout(p.sweep.index)]
+    for batch in (fitting, scored):
+        for _, group in itertools.groupby(batch, key=lambda p: plan.group_of[p.sweep.index]):
+            _simulate_nominal_group(plan, list(group), store, backend)
+
+
+def _simulate_nominal_group(
+    plan: Plan, group: list[Point], store: ChunkStore, backend: str
+) -> None:
+    """One backend call for the nominal instances of packable points, and their tables."""
     raster_point, _, raster_position = (int(v) for v in plan.locate(plan.raster_instance))
-    for _, group in itertools.groupby(points, key=lambda p: plan.group_of[p.sweep.index]):
-        group = list(group)
-        networks = [
-            DynapSimNetwork(replace(p.network.spec, mismatch=MismatchModel())) for p in group
-        ]
-        trials = [p.stimulus.nominal_trials for p in group]
-        inputs = InputEvents.concatenate([
-            InputEvents.from_dense(p.stimulus.for_trials(mine), len(mine))
-            for p, mine in zip(group, trials, strict=True)
-        ])  # fmt: skip
-        starts = np.cumsum([0] + [len(mine) for mine in trials])
-        point_ids = np.repeat(np.arange(len(group)), [len(mine) for mine in trials])
-        rasters = {}  # position in the call -> raster label
-        for index, point in enumerate(group):
-            if point.sweep.index == raster_point:
-                trial = int(point.stimulus.chip_trials[raster_position])
-                position = starts[index] + point.stimulus.nominal_positions([trial])[0]
-                rasters[int(position)] = nominal_raster_label(point.sweep.index, trial)
-        result = _simulate_points(plan, networks, point_ids, inputs, np.arange(point_ids.size),
-                                  list(rasters), backend, plan.bin_width(group[0].sweep.index))
-        for position, label in rasters.items():
-            store.write_raster(label, result.raster[position])
-        spec = group[0].network.spec
-        metrics = neuron_metrics(result, group[0].stimulus.n_steps, spec.dt)
-        features = None if group[0].task is None else group[0].task.features(result)
-        for index, (point, mine) in enumerate(zip(group, trials, strict=True)):
-            rows = slice(starts[index], starts[index + 1])
-            nonfinite = result.nonfinite_step[rows] >= 0
-            head = {"point": np.full(len(mine), point.sweep.index), "trial": mine}
-            if features is not None:
-                head.update(_nominal_predictions(point, features[rows], mine, nonfinite, store))
-            frame = neuron_table(
-                head, spec.core_map, result.spike_count[rows],
-                {name: values[rows] for name, values in metrics.items()}, nonfinite=nonfinite,
-            )  # fmt: skip
-            store.write_nominal(point.sweep.index, frame)
+    networks = [
+        DynapSimNetwork(replace(p.network.spec, mismatch=MismatchModel())) for p in group
+    ]
+    trials = [p.stimulus.nominal_trials for p in group]
+    inputs = InputEvents.concatenate([
+        InputEvents.from_dense(p.stimulus.for_trials(mine), len(mine))
+        for p, mine in zip(group, trials, strict=True)
+    ])  # fmt: skip
+    starts = np.cumsum([0] + [len(mine) for mine in trials])
+    point_ids = np.repeat(np.arange(len(group)), [len(mine) for mine in trials])
+    rasters = {}  # position in the call -> raster label
+    for index, point in enumerate(group):
+        if point.sweep.index == raster_point:
+            trial = int(point.stimulus.chip_trials[raster_position])
+            position = starts[index] + point.stimulus.nominal_positions([trial])[0]
+            rasters[int(position)] = nominal_raster_label(point.sweep.index, trial)
+    result = _simulate_points(plan, networks, point_ids, inputs, np.arange(point_ids.size),
+                              list(rasters), backend, plan.bin_width(group[0].sweep.index))
+    for position, label in rasters.items():
+        store.write_raster(label, result.raster[position])
+    spec = group[0].network.spec
+    metrics = neuron_metrics(result, group[0].stimulus.n_steps, spec.dt)
+    features = None if group[0].task is None else group[0].task.features(result)
+    for index, (point, mine) in enumerate(zip(group, trials, strict=True)):
+        rows = slice(starts[index], starts[index + 1])
+        nonfinite = result.nonfinite_step[rows] >= 0
+        head = {"point": np.full(len(mine), point.sweep.index), "trial": mine}
+        if features is not None:
+            head.update(_nominal_predictions(plan, point, features[rows], mine, nonfinite,
+                                             store))  # fmt: skip
+        frame = neuron_table(
+            head, spec.core_map, result.spike_count[rows],
+            {name: values[rows] for name, values in metrics.items()}, nonfinite=nonfinite,
+        )  # fmt: skip
+        store.write_nominal(point.sweep.index, frame)
 
 
 def _nominal_predictions(
-    point: Point, features: np.ndarray, trials: np.ndarray, nonfinite: np.ndarray,
+    plan: Plan, point: Point, features: np.ndarray, trials: np.ndarray, nonfinite: np.ndarray,
     store: ChunkStore,
 ) -> dict[str, Any]:
-    """A point's nominal rows' label, split and prediction; a ridge readout is fitted on
-    them and stored (NaN weights when a train row is non-finite: no readout to transfer)."""
+    """A point's nominal rows' label, split and prediction. A point that fits a ridge
+    readout fits it on them and stores it (NaN weights when a train row is non-finite: no
+    readout to transfer); any other point is scored with the readout it shares."""
     task = point.task
+    if not plan.fits_readout(point.sweep.index):
+        readout = scoring_readout(plan, store, point.sweep.index)
+        return predictions(task, readout, features, trials, nonfinite)
     readout = task.nominal_readout(features, trials, nonfinite)
-    if task.configured is None:
-        fitted = readout or LinearReadout(np.full((features.shape[1], task.n_classes), np.nan),
-                                          np.full(task.n_classes, np.nan))  # fmt: skip
-        store.write_readout(point.sweep.index, fitted.weights, fitted.bias)
+    fitted = readout or LinearReadout(np.full((features.shape[1], task.n_classes), np.nan),
+                                      np.full(task.n_classes, np.nan))  # fmt: skip
+    store.write_readout(point.sweep.index, fitted.weights, fitted.bias)
     return predictions(task, readout, features, trials, nonfinite)
+
+
+def scoring_readout(plan: Plan, store: ChunkStore, point: int) -> Readout | None:
+    """The readout a point's rows are scored with: the configured one, or the ridge readout
+    fitted on the nominal instance of `plan.readout_point(point)`, read back from the chunks
+    folder (as a resumed run or another shard reads it); None when none could be fitted."""
+    task = plan.points[point].task
+    if task.configured is not None:
+        return task.configured
+    fitted = store.read_readout(plan.readout_point(point))
+    return None if fitted is None else stored_readout(*fitted)
 
 
 def simulate_chunk(

@@ -26,7 +26,9 @@ __all__ = [
     "Chunk",
     "Chunks",
     "expand_sweep",
-    "axis_column",
+    "axis_paths",
+    "axis_name",
+    "axis_columns",
     "plan_chunks",
     "shard_chunks",
 ]
@@ -57,9 +59,46 @@ class Chunk:
         return self.last - self.first + 1
 
 
-def axis_column(axis: SweepAxis) -> str:
-    """Table column of an axis: its path, prefixed `scale:` when values are factors."""
-    return ("scale:" if axis.mode.value == "scale" else "") + axis.path
+def axis_paths(axis: SweepAxis) -> list[str]:
+    """The fields an axis sets: its `path`, or the `paths` of a joint axis (ValueError when
+    it gives both, neither, or an empty list)."""
+    if (axis.path is None) == (axis.paths is None):
+        given = "both `path` and `paths`" if axis.path is not None else "neither"
+        raise ValueError(
+            f"sweep axis with values {axis.values!r}: give exactly one of `path` (one field) or "
+            f"`paths` (a joint axis: a list of fields that move together), got {given}"
+        )
+    if axis.paths is not None and not axis.paths:
+        raise ValueError("sweep axis paths=[]: a joint axis needs at least one path")
+    return [axis.path] if axis.paths is None else list(axis.paths)
+
+
+def axis_name(axis: SweepAxis) -> str:
+    """How errors name an axis: its path, or its joint paths as a list."""
+    paths = axis_paths(axis)
+    return repr(paths[0]) if axis.paths is None else f"paths={paths}"
+
+
+def axis_columns(axis: SweepAxis) -> list[str]:
+    """Table columns of an axis, one per path: the path, prefixed `scale:` when values are
+    factors."""
+    return [("scale:" if axis.mode.value == "scale" else "") + path for path in axis_paths(axis)]
+
+
+def _axis_entries(axis: SweepAxis) -> list[list[Any]]:
+    """Per value of the axis, one entry per path (a joint axis: each value is such a list)."""
+    if not axis.values:
+        raise ValueError(f"sweep axis {axis_name(axis)} has no values")
+    if axis.paths is None:
+        return [[value] for value in axis.values]
+    width = len(axis_paths(axis))
+    for index, value in enumerate(axis.values):
+        if not isinstance(value, list) or len(value) != width:
+            raise ValueError(
+                f"sweep axis {axis_name(axis)}: values[{index}] is {value!r}; each value of a "
+                f"joint axis must be a list of {width} entries, one per path"
+            )
+    return [list(value) for value in axis.values]
 
 
 def _locate(tree: dict[str, Any], path: str) -> tuple[Any, str | int]:
@@ -104,25 +143,29 @@ def expand_sweep(
     network: dict[str, Any], stimulus: dict[str, Any], axes: Sequence[SweepAxis]
 ) -> list[SweepPoint]:
     """The grid, first axis slowest, over the plain `network` and `stimulus` trees (the
-    network resolved: per-core lists); each point holds its own edited trees."""
-    for axis in axes:
-        if not axis.values:
-            raise ValueError(f"sweep axis {axis.path!r} has no values")
-    columns = [axis_column(axis) for axis in axes]
-    if len(set(columns)) != len(columns):
-        raise ValueError(f"sweep axes repeat a path: {columns}")
+    network resolved: per-core lists); each point holds its own edited trees. A joint axis
+    sets its paths together, and each path keeps its own column in `SweepPoint.values`."""
+    entries = [_axis_entries(axis) for axis in axes]
+    columns = [column for axis in axes for column in axis_columns(axis)]
+    paths = [path for axis in axes for path in axis_paths(axis)]
+    repeated = sorted({path for path in paths if paths.count(path) > 1})
+    if repeated:
+        raise ValueError(f"sweep axes set {repeated} more than once; each path may be on one "
+                         f"axis, once (axes: {columns})")  # fmt: skip
     points = []
-    for index, combination in enumerate(itertools.product(*(axis.values for axis in axes))):
+    for index, combination in enumerate(itertools.product(*entries)):
         tree = {"network": copy.deepcopy(network), "stimulus": copy.deepcopy(stimulus)}
-        for axis, value in zip(axes, combination, strict=True):
-            container, key = _locate(tree, axis.path)
-            if axis.mode.value == "scale":
+        values = [value for entry in combination for value in entry]
+        modes = [axis.mode.value for axis in axes for _ in axis_paths(axis)]
+        for path, mode, value in zip(paths, modes, values, strict=True):
+            container, key = _locate(tree, path)
+            if mode == "scale":
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     raise ValueError(
-                        f"sweep axis {axis.path!r} (mode=scale): values are factors and must "
+                        f"sweep axis {path!r} (mode=scale): values are factors and must "
                         f"be numbers, got {value!r}"
                     )
-                container[key] = _scaled(container[key], value, axis.path)
+                container[key] = _scaled(container[key], value, path)
             elif isinstance(container[key], list) and not isinstance(value, list):
                 container[key] = [value] * len(container[key])  # one value for every core
             else:
@@ -130,7 +173,7 @@ def expand_sweep(
         points.append(
             SweepPoint(
                 index,
-                dict(zip(columns, combination, strict=True)),
+                dict(zip(columns, values, strict=True)),
                 tree["network"],
                 tree["stimulus"],
             )

@@ -10,6 +10,7 @@ for what only a process shows (HYDRA_FULL_ERROR's traceback)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,8 @@ def _empty_stimulus(folder: Path) -> list[str]:
 
 CASES = [
     (lambda _: ["netwrok=ei_4core"], "did you mean 'network'?"),
-    (lambda _: ["network=ei4core"], "did you mean 'ei_4core'?); options: ei_4core, feedforward"),
+    (lambda _: ["network=ei4core"],
+     "did you mean 'ei_4core'?); options: ei_4core, ei_4core_float, feedforward"),
     (lambda _: ["network.dtt=1e-3"], "no key 'dtt' in network (did you mean 'dt'?)"),
     (lambda _: ["sweep.n_samples=lots"], "could not be converted to Integer (at sweep.n_samples)"),
     (lambda _: ["network=[a"], "cannot parse the override 'network=[a'"),
@@ -76,6 +78,21 @@ def test_user_errors_end_with_one_line_and_status_2(tmp_path: Path, make, messag
     result = main_in_process("backend=reference", *make(tmp_path), "hydra.run.dir=run",
                              cwd=tmp_path)  # fmt: skip
     assert_one_error_line(result, message, tmp_path / "run")
+
+
+def test_the_same_line_under_a_tracer(tmp_path: Path) -> None:
+    """Hydra re-raises a composition error differently when the process is traced (a
+    debugger, coverage): the line is the same, its key named once."""
+    case = next(case for case in CASES if case[1].startswith("Interpolation key"))
+    saved = sys.gettrace()
+    sys.settrace(saved or (lambda frame, event, argument: None))
+    try:
+        result = main_in_process("backend=reference", *case[0](tmp_path), "hydra.run.dir=run",
+                                 cwd=tmp_path)  # fmt: skip
+    finally:
+        sys.settrace(saved)
+    assert_one_error_line(result, case[1], tmp_path / "run")
+    assert result.stderr.count("not found") == 1
 
 
 # an override refused before Hydra composes, and a spec file refused by `prepare` in the run

@@ -24,8 +24,8 @@ def test_groups_are_the_conf_folders() -> None:
         (["+netwrok=ei_4core"], r"did you mean 'network'\?"),
         (["stimlus.n_steps=5"], r"no config group or key 'stimlus' \(did you mean 'stimulus'\?\)"),
         (["network=ei4core"], r"network=ei4core: no option 'ei4core' in config group network "
-                              r"\(did you mean 'ei_4core'\?\); options: ei_4core, feedforward, "
-                              r"from_file"),
+                              r"\(did you mean 'ei_4core'\?\); options: ei_4core, ei_4core_float, "
+                              r"feedforward, from_file"),
         (["-m", "network=ei_4core,feedforwad"], r"no option 'feedforwad'.*'feedforward'"),
         (["backend=gpu"], r"no option 'gpu' in config group backend.*options: auto, cpu, cuda"),
         (["network.dtt=1e-3"], r"no key 'dtt' in network \(did you mean 'dt'\?\); its keys: name"),

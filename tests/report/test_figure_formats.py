@@ -22,6 +22,7 @@ import runner.study.run as experiment
 from runner.cli.collect import main as collect_main
 from runner.report.figures import (
     RASTER_MAX_NEURONS,
+    figure_columns,
     font_size,
     plot_accuracy,
     plot_chip_curves,
@@ -274,6 +275,29 @@ def test_accuracy_draws_the_nominal_beneath_the_chip_curves_on_one_scale() -> No
     assert figure.axes[0].get_ylabel() == "test accuracy [fraction correct]"
     texts = legend_texts(figure)
     assert "refitted per chip, median over 256 chips" in texts and "5–95 % of chips" in texts
+
+
+def test_a_joint_axis_is_drawn_as_one_axis_of_its_values_text() -> None:
+    """n_bits x synaptic mismatch as a joint axis, then the mismatch level (x): one panel
+    per joint value, titled in words; as the last axis, one category per joint value."""
+    joint = ["network.quantize.n_bits", "network.mismatch.weights"]
+    pairs = [(np.nan, False), (4, False), (4, True)]
+    summary = summary_of({"pair": [0, 1, 2], "network.percent_mismatch": [0.0, 0.1]})
+    summary[joint[0]] = [pairs[int(i)][0] for i in summary["pair"]]
+    summary[joint[1]] = [pairs[int(i)][1] for i in summary["pair"]]
+    drawn, columns = figure_columns(summary, [joint, ["network.percent_mismatch"]])
+    assert columns == [" & ".join(joint), "network.percent_mismatch"]
+    figure = plot_accuracy(drawn, columns, target=0.8)
+    assert [" ".join(axis.get_title().split()) for axis in visible_axes(figure)] == [
+        "float weights, no synaptic mismatch", "4-bit weights, no synaptic mismatch",
+        "4-bit weights, synaptic mismatch"]  # fmt: skip
+    drawn, columns = figure_columns(summary, [["network.percent_mismatch"], joint])
+    last = visible_axes(plot_robustness(drawn.sort_values(["network.percent_mismatch", "pair"]),
+                                        columns, within=0.2))[-1]  # fmt: skip
+    assert " ".join(last.get_xlabel().split()) == "n_bits, synaptic mismatch"
+    assert [tick.get_text() for tick in last.get_xticklabels()] == [
+        "float weights, no synaptic mismatch", "4-bit weights, no synaptic mismatch",
+        "4-bit weights, synaptic mismatch"]  # fmt: skip
 
 
 def test_chip_curves_label_their_axes_with_units() -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from runner.study.network_config import resolve_network
 from runner.study.schema import SweepAxis
-from runner.study.sweep import expand_sweep, plan_chunks, shard_chunks
+from runner.study.sweep import axis_columns, expand_sweep, plan_chunks, shard_chunks
 
 
 def network() -> dict:
@@ -56,6 +56,61 @@ def test_bad_axis_paths(path: str, message: str) -> None:
         expand_sweep(
             resolve_network(network()), {}, [SweepAxis(path=path, mode="replace", values=[1])]
         )
+
+
+def test_a_joint_axis_moves_its_paths_together_each_in_its_own_column() -> None:
+    axes = [
+        SweepAxis(paths=["network.dt", "network.percent_mismatch"],
+                  values=[[1e-3, 0.0], [2e-3, 0.3]]),
+        SweepAxis(path="stimulus.rate_hz", values=[5.0, 8.0]),
+    ]  # fmt: skip
+    points = expand_sweep(resolve_network(network()), {"rate_hz": 10.0}, axes)
+    assert [p.values for p in points] == [
+        {"network.dt": 1e-3, "network.percent_mismatch": 0.0, "stimulus.rate_hz": 5.0},
+        {"network.dt": 1e-3, "network.percent_mismatch": 0.0, "stimulus.rate_hz": 8.0},
+        {"network.dt": 2e-3, "network.percent_mismatch": 0.3, "stimulus.rate_hz": 5.0},
+        {"network.dt": 2e-3, "network.percent_mismatch": 0.3, "stimulus.rate_hz": 8.0},
+    ]
+    assert [(p.network["dt"], p.network["percent_mismatch"], p.stimulus["rate_hz"])
+            for p in points] == [(1e-3, 0.0, 5.0), (1e-3, 0.0, 8.0), (2e-3, 0.3, 5.0),
+                                 (2e-3, 0.3, 8.0)]  # fmt: skip
+    assert [axis_columns(axis) for axis in axes] == [
+        ["network.dt", "network.percent_mismatch"], ["stimulus.rate_hz"]]  # fmt: skip
+
+
+def test_a_joint_axis_scales_each_path_by_its_own_factor() -> None:
+    axis = SweepAxis(paths=["network.currents.Itau_mem", "network.dt"], mode="scale",
+                     values=[[2, 3]])  # fmt: skip
+    (point,) = expand_sweep(resolve_network({**network(), "dt": 1e-3}), {}, [axis])
+    assert point.network["currents"]["Itau_mem"] == [2e-12, 4e-12]
+    assert point.network["dt"] == pytest.approx(3e-3)
+    assert point.values == {"scale:network.currents.Itau_mem": 2, "scale:network.dt": 3}
+
+
+@pytest.mark.parametrize(
+    "axes,message",
+    [
+        ([SweepAxis(path="network.dt", paths=["network.dt"], values=[[1e-3]])],
+         r"give exactly one of `path` \(one field\) or `paths` .* got both"),
+        ([SweepAxis(values=[1e-3])], r"give exactly one of `path` .* got neither"),
+        ([SweepAxis(paths=[], values=[[]])], r"sweep axis paths=\[\]: a joint axis needs at least"),
+        ([SweepAxis(paths=["network.dt", "network.Iscale"], values=[[1e-3, 1e-8], 1e-3])],
+         r"sweep axis paths=\['network.dt', 'network.Iscale'\]: values\[1\] is 0.001; each "
+         r"value of a joint axis must be a list of 2 entries, one per path"),
+        ([SweepAxis(paths=["network.dt", "network.Iscale"], values=[[1e-3]])],
+         r"values\[0\] is \[0.001\]; .* a list of 2 entries"),
+        ([SweepAxis(paths=["network.dt", "network.Iscale"], values=[])],
+         r"sweep axis paths=\['network.dt', 'network.Iscale'\] has no values"),
+        ([SweepAxis(paths=["network.dt", "network.Iscale"], values=[[1e-3, 1e-8]]),
+          SweepAxis(path="network.Iscale", values=[2e-8])],
+         r"sweep axes set \['network.Iscale'\] more than once"),
+        ([SweepAxis(paths=["network.dt", "network.dt"], values=[[1e-3, 2e-3]])],
+         r"sweep axes set \['network.dt'\] more than once"),
+    ],
+)  # fmt: skip
+def test_bad_joint_axes_are_refused_naming_the_axis_and_the_shape(axes, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        expand_sweep(resolve_network(network()), {}, axes)
 
 
 @pytest.mark.parametrize(
