@@ -7,8 +7,12 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
+from pathlib import Path
 
-from runner.kernel.backends import cpu
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's runner
+
+from runner.kernel.backends import cpu  # noqa: E402
 
 __all__ = ["machine"]
 
