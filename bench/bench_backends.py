@@ -29,8 +29,6 @@ import argparse
 import json
 import math
 import os
-import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -46,6 +44,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from machine import machine  # noqa: E402
 from workloads import SUITE, Workload, workload_by_name  # noqa: E402
 
 from runner.kernel.backends import (
@@ -57,7 +56,7 @@ from runner.kernel.batch import Batch  # noqa: E402
 from runner.network.dynapsim import DynapSimNetwork  # noqa: E402
 from runner.physics.parameters import PARAMETER_NAMES  # noqa: E402
 
-__all__ = ["timed", "machine", "rockpool_runner", "main"]
+__all__ = ["timed", "rockpool_runner", "main"]
 
 
 def timed(run: Callable[[], object], repeats: int) -> float:
@@ -71,11 +70,6 @@ def timed(run: Callable[[], object], repeats: int) -> float:
     return best
 
 
-def machine() -> str:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines()
-                  if line.startswith("Model name")), platform.processor())  # fmt: skip
-    return f"{model}, {os.cpu_count()} logical cores, {platform.system()} {platform.machine()}"
 
 
 def rockpool_runner(

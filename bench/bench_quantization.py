@@ -23,24 +23,19 @@ Then our time and error for 1 to 8 bits (Rockpool's quantization is 4-bit only).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from runner import check_hardware, dynapsim_net_from_spec, quantize_weights
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine  # noqa: E402
+
 N_CORES, PER_CORE, N_INPUTS, FAN_IN, ISCALE = 4, 256, 64, 64, 1e-8
-
-
-def machine() -> str:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines()
-                  if line.startswith("Model name")), platform.processor())  # fmt: skip
-    return f"{model}, {os.cpu_count()} logical cores, {platform.system()} {platform.machine()}"
 
 
 def chip_matrices(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -36,10 +36,13 @@ DYN_FN float dyn_expf(float x) {
 DYN_FN float dyn_logf(float x) {
     const bool finite_normal = x >= DYN_FLT_MIN && x <= DYN_FLT_MAX;
     const dyn_u32 bits = dyn_float_bits(finite_normal ? x : 1.0f);
-    const float mantissa = dyn_float((bits & 0x007FFFFFu) | 0x3F000000u);  // [0.5, 1)
-    const bool low = mantissa < 0.707106781186547524f;
+    const dyn_u32 mantissa_bits = (bits & 0x007FFFFFu) | 0x3F000000u;  // [0.5, 1)
+    const bool low = dyn_float(mantissa_bits) < 0.707106781186547524f;
     const float exponent = (float)((int)(bits >> 23) - 126 - (low ? 1 : 0));
-    const float m = (low ? mantissa + mantissa : mantissa) - 1.0f;  // exact
+    // below sqrt(1/2) the mantissa doubles (its exponent field + 1: exact, as mantissa +
+    // mantissa); selected as an integer, since a float select here made GCC evaluate the
+    // polynomial below for both choices and blend the results
+    const float m = dyn_float(mantissa_bits + (low ? 0x00800000u : 0u)) - 1.0f;  // exact
     const float z = m * m;
     float p = 7.0376836292e-2f;
     p = p * m + -1.1514610310e-1f;

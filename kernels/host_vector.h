@@ -10,7 +10,7 @@
 #if DYN_NTHREADS != 1
 #error "host_vector.h is the one-thread host build's (DYN_NTHREADS == 1)"
 #endif
-#if defined(__AVX512F__)
+#if defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -20,66 +20,81 @@
 // neuron-steps/s on one thread; N = 256 unchanged).
 #define DYN_ROW (DYN_NPT + 16)
 
-// Step 1: the drive of neurons [0, DYN_DRIVE_BLOCKED) in blocks of up to DYN_DRIVE_VECTORS
-// 16-float vectors held in registers over all of a step's rows (W_rec rows of the spiking
-// neurons, then W_in rows of the input events), stored once (added `onto` the drive of sparse
-// W_rec rows): one load, multiply and add per row vector instead of a load-add-store round
-// trip through `drive`. Full blocks, then one block of the remaining whole pairs of vectors;
-// per neuron the same products are added in the same order from +0, so the sums are bitwise
-// those of the kernel's row-by-row loops, which handle the last < 32 neurons.
-#ifndef DYN_DRIVE_VECTORS
-#ifdef __AVX512F__
-#define DYN_DRIVE_VECTORS 16  // 256 floats in 16 of the 32 zmm registers
+// The vectors of the drive: as wide as the target's registers (DYN_LANES floats: 16 with
+// AVX-512, 8 with AVX2, 4 else), so that GCC never splits one into pieces and the register
+// blocks below are sized by what the register file holds.
+#if defined(__AVX512F__)
+#define DYN_LANES 16
+#elif defined(__AVX2__)
+#define DYN_LANES 8
 #else
-#define DYN_DRIVE_VECTORS 4  // 8 of the 16 ymm registers
+#define DYN_LANES 4
 #endif
+typedef float dyn_vf __attribute__((vector_size(4 * DYN_LANES)));
+typedef int dyn_vi32 __attribute__((vector_size(4 * DYN_LANES)));
+typedef dyn_weight dyn_vw __attribute__((vector_size(DYN_LANES * sizeof(dyn_weight))));
+
+// Step 1: the drive of neurons [0, DYN_DRIVE_BLOCKED) in blocks of DYN_DRIVE_VECTORS float
+// vectors held in registers over all of a step's rows (W_rec rows of the spiking neurons,
+// then W_in rows of the input events), stored once (added `onto` the drive of sparse W_rec
+// rows): one load, multiply and add per row vector instead of a load-add-store round trip
+// through `drive`. Full blocks, then one block of the remaining whole pairs of vectors; per
+// neuron the same products are added in the same order from +0, so the sums are bitwise
+// those of the kernel's row-by-row loops, which handle the last neurons. 16 vectors: the
+// int16 lanes' block (8 vectors) fills half the register file, 16 zmm or 8 ymm; with AVX2 the
+// float rows' block then spills a few registers, which costs less than twice the passes over
+// a step's rows (measured, one thread of a 2-core AMD EPYC, AVX2: 8 -> 16 vectors, ~+5 % on
+// n256_one_core and ~+10 % on high_rate_multi_spike, float rows no slower).
+#ifndef DYN_DRIVE_VECTORS
+#define DYN_DRIVE_VECTORS 16
 #endif
-#define DYN_DRIVE_FULL (DYN_N / (16 * DYN_DRIVE_VECTORS) * (16 * DYN_DRIVE_VECTORS))
-#define DYN_DRIVE_TAIL_VECTORS ((DYN_N - DYN_DRIVE_FULL) / 32 * 2)
-#define DYN_DRIVE_BLOCKED (DYN_DRIVE_FULL + 16 * DYN_DRIVE_TAIL_VECTORS)
-typedef float dyn_v16 __attribute__((vector_size(64)));
-typedef int dyn_i32x16 __attribute__((vector_size(64)));
-typedef dyn_weight dyn_w16 __attribute__((vector_size(16 * sizeof(dyn_weight))));
+#define DYN_DRIVE_FULL (DYN_N / (DYN_LANES * DYN_DRIVE_VECTORS) * (DYN_LANES * DYN_DRIVE_VECTORS))
+#define DYN_DRIVE_TAIL_VECTORS ((DYN_N - DYN_DRIVE_FULL) / (2 * DYN_LANES) * 2)
+#define DYN_DRIVE_BLOCKED (DYN_DRIVE_FULL + DYN_LANES * DYN_DRIVE_TAIL_VECTORS)
 
-
-// 16 weights as floats, loaded unaligned; integer ones sign-extended by one instruction where
-// AVX-512 has it (GCC's generic conversion of int8/int16 vectors goes lane by lane)
-DYN_FN dyn_v16 dyn_weights16(const dyn_weight* __restrict__ at) {
+// DYN_LANES weights as floats, loaded unaligned; integer ones sign-extended by one
+// instruction (GCC's generic conversion of int8/int16 vectors goes lane by lane)
+DYN_FN dyn_vf dyn_weights(const dyn_weight* __restrict__ at) {
 #if DYN_WEIGHT_BITS == 32
-    dyn_v16 w;
+    dyn_vf w;
     memcpy(&w, at, sizeof w);
     return w;
 #elif defined(__AVX512F__) && DYN_WEIGHT_BITS == 8
-    return (dyn_v16)_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)at)));
+    return (dyn_vf)_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)at)));
 #elif defined(__AVX512F__)
-    return (dyn_v16)_mm512_cvtepi32_ps(
+    return (dyn_vf)_mm512_cvtepi32_ps(
         _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i*)at)));
+#elif defined(__AVX2__) && DYN_WEIGHT_BITS == 8
+    return (dyn_vf)_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)at)));
+#elif defined(__AVX2__)
+    return (dyn_vf)_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i*)at)));
 #else
-    dyn_w16 w;
+    dyn_vw w;
     memcpy(&w, at, sizeof w);
-    return __builtin_convertvector(__builtin_convertvector(w, dyn_i32x16), dyn_v16);
+    return __builtin_convertvector(__builtin_convertvector(w, dyn_vi32), dyn_vf);
 #endif
 }
 
-// acc[v] += (row[16v .. 16v+15]) * x for V vectors
+// acc[v] += (row[DYN_LANES v ..]) * x for V vectors
 template <int V>
-DYN_FN void dyn_add_row(dyn_v16 (&acc)[V], const dyn_weight* __restrict__ row, float x) {
+DYN_FN void dyn_add_row(dyn_vf (&acc)[V], const dyn_weight* __restrict__ row, float x) {
 #pragma GCC unroll 16
-    for (int v = 0; v < V; ++v) acc[v] += dyn_weights16(row + 16 * v) * x;
+    for (int v = 0; v < V; ++v) acc[v] += dyn_weights(row + DYN_LANES * v) * x;
 }
 
 // Integer weights (int8/int16 rows) and a step whose counts are all integers: every product
 // and partial sum of the drive is an integer of magnitude at most the sum of |weight x count|,
 // so each float addition is exact and the float sum IS the integer sum (a zero one is +0).
-// Where that bound fits int16, the rows are added in 32 int16 lanes a vector (no conversion
-// to float per weight, half the vectors) and the sums converted once: the same bits.
+// Where that bound fits int16, the rows are added in 2 DYN_LANES int16 lanes a vector (no
+// conversion to float per weight, half the vectors) and the sums converted once: the same
+// bits.
 #if DYN_WEIGHT_BITS != 32
 #define DYN_INTEGER_DRIVE 1
 #define DYN_INT16_MAX 32767
-typedef short dyn_i16x32 __attribute__((vector_size(64)));
-typedef dyn_weight dyn_w32 __attribute__((vector_size(32 * sizeof(dyn_weight))));
-typedef float dyn_v32 __attribute__((vector_size(128)));
-typedef int dyn_i32x32 __attribute__((vector_size(128)));
+typedef short dyn_vi16 __attribute__((vector_size(4 * DYN_LANES)));
+typedef dyn_weight dyn_vw2 __attribute__((vector_size(2 * DYN_LANES * sizeof(dyn_weight))));
+typedef float dyn_vf2 __attribute__((vector_size(8 * DYN_LANES)));
+typedef int dyn_vi32x2 __attribute__((vector_size(8 * DYN_LANES)));
 
 // Whether every count of [begin, end) is an integer and the bound (`*bound`, to which
 // |count| x max_abs is added) stays within int16; a NaN or infinite count is no integer.
@@ -94,30 +109,32 @@ DYN_FN bool dyn_integer_counts(const float* __restrict__ c, dyn_i64 begin, dyn_i
     return true;
 }
 
-// 32 weights as int16 lanes (one sign-extending load where AVX-512 has it, see dyn_weights16)
-DYN_FN dyn_i16x32 dyn_widen(const dyn_weight* __restrict__ at) {
+// 2 DYN_LANES weights as int16 lanes (one sign-extending load, see dyn_weights)
+DYN_FN dyn_vi16 dyn_widen(const dyn_weight* __restrict__ at) {
 #if defined(__AVX512BW__) && DYN_WEIGHT_BITS == 8
-    return (dyn_i16x32)_mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i*)at));
+    return (dyn_vi16)_mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i*)at));
+#elif defined(__AVX2__) && !defined(__AVX512F__) && DYN_WEIGHT_BITS == 8
+    return (dyn_vi16)_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)at));
 #else
-    dyn_w32 w;
+    dyn_vw2 w;
     memcpy(&w, at, sizeof w);
-    return __builtin_convertvector(w, dyn_i16x32);
+    return __builtin_convertvector(w, dyn_vi16);
 #endif
 }
 
-// acc[v] += (row[32v .. 32v+31]) * x in int16 lanes, for V/2 vectors
+// acc[v] += (row[2 DYN_LANES v ..]) * x in int16 lanes, for V/2 vectors
 template <int V>
-DYN_FN void dyn_add_row_i16(dyn_i16x32 (&acc)[V / 2], const dyn_weight* __restrict__ row,
+DYN_FN void dyn_add_row_i16(dyn_vi16 (&acc)[V / 2], const dyn_weight* __restrict__ row,
                             float x) {
     const short count = (short)x;
 #pragma GCC unroll 16
-    for (int v = 0; v < V / 2; ++v) acc[v] += dyn_widen(row + 32 * v) * count;
+    for (int v = 0; v < V / 2; ++v) acc[v] += dyn_widen(row + 2 * DYN_LANES * v) * count;
 }
 #else
 #define DYN_INTEGER_DRIVE 0
 #endif
 
-// The drive of neurons [k0, k0 + 16 V). `rec_integer`: the W_rec part (dense rows, or the
+// The drive of neurons [k0, k0 + DYN_LANES V). `rec_integer`: the W_rec part (dense rows, or the
 // sparse rows' drive already in `drive` when `onto`) in int16 lanes (DYN_INTEGER_DRIVE);
 // `in_integer`: the W_in rows too, else they are added to its exact float sums as floats.
 template <int V>
@@ -128,16 +145,16 @@ DYN_FN void dyn_drive_block(int k0, bool rec_integer, bool in_integer, float* __
                             const int* __restrict__ ev_channel,
                             const float* __restrict__ ev_value, dyn_i64 e_begin,
                             dyn_i64 e_end) {
-    dyn_v16 acc[V];
+    dyn_vf acc[V];
 #if DYN_INTEGER_DRIVE
     if (rec_integer) {
-        dyn_i16x32 sums[V / 2];
+        dyn_vi16 sums[V / 2];
 #pragma GCC unroll 16
         for (int v = 0; v < V / 2; ++v) {
-            dyn_v32 start = {};
-            if (onto) memcpy(&start, drive + k0 + 32 * v, sizeof start);  // integers, in bound
-            sums[v] = __builtin_convertvector(__builtin_convertvector(start, dyn_i32x32),
-                                              dyn_i16x32);  // in two steps: see dyn_weights16
+            dyn_vf2 start = {};
+            if (onto) memcpy(&start, drive + k0 + 2 * DYN_LANES * v, sizeof start);  // in bound
+            sums[v] = __builtin_convertvector(__builtin_convertvector(start, dyn_vi32x2),
+                                              dyn_vi16);  // in two steps: see dyn_weights
         }
         for (int e = 0; w_rec && e < n_spiking; ++e) {
             dyn_add_row_i16<V>(sums, w_rec + (dyn_i64)idx[e] * DYN_N + k0, cnt[e]);
@@ -147,7 +164,7 @@ DYN_FN void dyn_drive_block(int k0, bool rec_integer, bool in_integer, float* __
         }
 #pragma GCC unroll 16
         for (int v = 0; v < V / 2; ++v) {
-            const dyn_v32 exact = __builtin_convertvector(sums[v], dyn_v32);
+            const dyn_vf2 exact = __builtin_convertvector(sums[v], dyn_vf2);
             memcpy(&acc[2 * v], &exact, sizeof exact);
         }
         if (in_integer || !w_in) {
@@ -164,7 +181,7 @@ DYN_FN void dyn_drive_block(int k0, bool rec_integer, bool in_integer, float* __
             memcpy(acc, drive + k0, sizeof acc);
         } else {
 #pragma GCC unroll 16
-            for (int v = 0; v < V; ++v) acc[v] = dyn_v16{};
+            for (int v = 0; v < V; ++v) acc[v] = dyn_vf{};
         }
         for (int e = 0; w_rec && e < n_spiking; ++e) {
             dyn_add_row<V>(acc, w_rec + (dyn_i64)idx[e] * DYN_N + k0, cnt[e]);
@@ -182,7 +199,10 @@ DYN_FN void dyn_drive_blocks(float* __restrict__ drive, bool onto,
                              int n_spiking, const dyn_weight* __restrict__ w_in,
                              const int* __restrict__ ev_channel, const float* __restrict__ ev_value,
                              dyn_i64 e_begin, dyn_i64 e_end, int max_abs_rec, int max_abs_in) {
-    if (!w_rec && !w_in) return;  // every row sparse, or none
+    if (!w_rec && !w_in) {  // every row sparse (added `onto` the drive), or none
+        if (!onto) memset(drive, 0, DYN_DRIVE_BLOCKED * sizeof(float));
+        return;
+    }
     bool rec_integer = false, in_integer = false;
 #if DYN_INTEGER_DRIVE
     // the W_rec part first (the sparse rows of `onto` count as the dense ones do), then the
@@ -197,7 +217,7 @@ DYN_FN void dyn_drive_blocks(float* __restrict__ drive, bool onto,
     (void)max_abs_rec;
     (void)max_abs_in;
 #endif
-    for (int k0 = 0; k0 < DYN_DRIVE_FULL; k0 += 16 * DYN_DRIVE_VECTORS) {
+    for (int k0 = 0; k0 < DYN_DRIVE_FULL; k0 += DYN_LANES * DYN_DRIVE_VECTORS) {
         dyn_drive_block<DYN_DRIVE_VECTORS>(k0, rec_integer, in_integer, drive, onto, w_rec, idx,
                                            cnt, n_spiking, w_in, ev_channel, ev_value, e_begin,
                                            e_end);
@@ -234,13 +254,24 @@ DYN_FN void dyn_add_sparse_row(float* __restrict__ drive, const dyn_i64* __restr
 }
 
 // Step 3. Bits 0 and 1 of 64 flag bytes as two words of bits: one byte test each where
-// AVX-512 has it (GCC vectorised the multiplies below into 64-bit vector multiplies that
-// cost 5 % of a step), else a multiply per 8 bytes packs them.
+// AVX-512 has it, a shift and a byte mask per 32 bytes with AVX2 (GCC vectorised the
+// multiplies below into 64-bit vector multiplies that cost 5 % of a step), else a multiply
+// per 8 bytes packs them.
 DYN_FN void dyn_flag_bits(const unsigned char* __restrict__ at, dyn_u64* fired, dyn_u64* multi) {
 #if defined(__AVX512BW__)
     const __m512i bytes = _mm512_loadu_si512(at);
     *fired = _mm512_test_epi8_mask(bytes, _mm512_set1_epi8(1));
     *multi = _mm512_test_epi8_mask(bytes, _mm512_set1_epi8(2));
+#elif defined(__AVX2__)
+    const __m256i low = _mm256_loadu_si256((const __m256i*)at);
+    const __m256i high = _mm256_loadu_si256((const __m256i*)(at + 32));
+    // in each 16-bit lane a left shift by 7 - b moves bit b of both bytes to their top bits,
+    // which movemask collects
+    auto top = [](__m256i bytes, int shift) {
+        return (dyn_u64)(dyn_u32)_mm256_movemask_epi8(_mm256_slli_epi16(bytes, shift));
+    };
+    *fired = top(low, 7) | top(high, 7) << 32;
+    *multi = top(low, 6) | top(high, 6) << 32;
 #else
     dyn_u64 low_bits = 0, high_bits = 0;
     for (int j = 0; j < 64; j += 8) {
@@ -265,26 +296,30 @@ DYN_FN void dyn_each_bit(const dyn_u64* words, int n_words, F f) {
 }
 
 // The vector passes over all neurons (where many fire, or need the log), kept out of line so
-// that they leave the model step's registers alone.
+// that they leave the model step's registers alone. They read a neuron's flags from its
+// ratio (flag 3: ratio > 2.5, flag 1 or 3: ratio > 1; the one-thread build has no padding
+// slots, so every slot is valid): a byte array in the loop would make GCC vectorise it 32
+// lanes wide, with masked loads, at 2.4 times the cost.
+static_assert(!DYN_PADDED, "the one-thread build's slots are its neurons");
 // The spike counts of the neurons flagged 3 (fired, ratio > 2.5), as the scalar count.
 __attribute__((noinline)) static void dyn_count_all(float* __restrict__ spikes,
-                                                    const unsigned char* __restrict__ over,
                                                     const float* __restrict__ ratio) {
     DYN_SIMD
     for (int k = 0; k < DYN_NPT; ++k) {
-        spikes[k] = over[k] == 3 ? ceilf(dyn_logf(ratio[k])) : spikes[k];
+        const float count = ceilf(dyn_logf(ratio[k]));
+        spikes[k] = ratio[k] > 2.5f ? count : spikes[k];
     }
 }
 
 // The per-neuron reductions of step t, every neuron at once (spikes[k] is 0 where none
 // fired): the scalar record's operations, so the same values.
 __attribute__((noinline)) static void dyn_record_all(
-    int t, const float* __restrict__ spikes, const unsigned char* __restrict__ over,
+    int t, const float* __restrict__ spikes, const float* __restrict__ ratio,
     dyn_i64* __restrict__ spike_count, int* __restrict__ bin, int* __restrict__ spiking_steps,
     double* __restrict__ isi_sumsq, int* __restrict__ first_spike, int* __restrict__ last_spike) {
     DYN_SIMD
     for (int k = 0; k < DYN_NPT; ++k) {
-        const bool fired = over[k] != 0;
+        const bool fired = ratio[k] > 1.0f;
         const int c = (int)(spikes[k] < DYN_MAX_COUNT ? spikes[k] : DYN_MAX_COUNT);
         spike_count[k] += c;
         bin[k] += c;
@@ -319,12 +354,12 @@ DYN_FN void dyn_count_and_record(int t, const unsigned char* over, float* spikes
         n_multi += __builtin_popcountll(multi_bits[w]);
     }
     if (n_multi > DYN_NPT / 32) {
-        dyn_count_all(spikes, over, ratio);
+        dyn_count_all(spikes, ratio);
     } else {
         dyn_each_bit(multi_bits, n_words, [&](int k) { spikes[k] = count(k); });
     }
     if (n_fired > DYN_NPT / 8) {
-        dyn_record_all(t, spikes, over, spike_count, bin, spiking_steps, isi_sumsq, first_spike,
+        dyn_record_all(t, spikes, ratio, spike_count, bin, spiking_steps, isi_sumsq, first_spike,
                        last_spike);
         dyn_each_bit(fired_bits, n_words, [&](int k) {
             s_idx[n_local] = k;

@@ -54,6 +54,23 @@ def test_a_failing_cpu_build_falls_back_and_says_why(fresh_auto, monkeypatch, ca
 
 
 @requires_compiler
+@pytest.mark.parametrize("target,said", [
+    ("x86-64-v9", ["DYNAPSIM_CPU_TARGET=x86-64-v9: the compiler (", "does not know this target"]),
+    ("-O0 x", ["DYNAPSIM_CPU_TARGET must be a -march value such as native, x86-64-v3"]),
+])  # fmt: skip
+@pytest.mark.parametrize("name", ["auto", "cpu"])
+def test_a_cpu_target_that_cannot_build_is_an_error_not_a_fallback(
+    fresh_auto, monkeypatch, caplog, name: str, target: str, said: list[str]
+) -> None:
+    monkeypatch.setenv(cpu.CPU_TARGET_VARIABLE, target)
+    with pytest.raises(backends.BackendUnavailable) as raised:
+        resolve_backend(name)
+    message = str(raised.value)
+    assert message.startswith(f"backend=cpu: {said[0]}") and all(s in message for s in said)
+    assert "\n" not in message and not fallback_warnings(caplog)
+
+
+@requires_compiler
 def test_a_working_cpu_build_is_chosen_without_warning(
     fresh_auto, monkeypatch, tmp_path: Path, cpu_build_cache: Path, caplog
 ) -> None:

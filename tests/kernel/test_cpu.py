@@ -321,6 +321,89 @@ def test_the_int16_drive_gives_the_bits_of_float_rows_or_is_not_taken(case, spar
         assert ((raster > 0).sum(axis=1) > 300 // 8).mean() > 0.5
 
 
+@pytest.mark.parametrize("n_neurons", [48, 300])
+@pytest.mark.parametrize("weights", ["none", "sparse inputs only"])
+def test_the_blocked_drive_starts_from_zero_without_dense_rows(n_neurons: int, weights: str):
+    # no dense row to add (no weights: events drive their neuron; or W_in as sparse rows and
+    # no W_rec): the register-blocked neurons' drive is zero plus the sparse rows, never what
+    # the array held before. Every target has register blocks at these N
+    if weights == "none":  # an event's channel is a neuron
+        batch, sparse = small_batch(n_neurons, weights_in=None, weights_rec=None), 0
+        x = (np.random.default_rng(3).random((4, 200, n_neurons)) < 0.05).astype(np.float32)
+        batch = _with_inputs(batch, x * np.float32(4))
+    else:
+        batch, sparse = small_batch(n_neurons, weights_rec=None), kernel_calls.SparseRows.IN
+    one_thread = cpu.run(batch, sparse=sparse)
+    assert one_thread.spike_count.sum() > 0
+    assert_same_result(one_thread, cpu.run(batch, threads_per_block=64))
+    assert_same_result(reference.run(batch), one_thread, exact_traces=False)
+
+
+def _lacks_avx2() -> bool:
+    flags = cpu._cpu_flags()
+    return bool(flags) and "avx2" not in flags
+
+
+@pytest.mark.parametrize("target", [
+    pytest.param("x86-64-v3", marks=pytest.mark.skipif(_lacks_avx2(), reason="no AVX2 here")),
+    "x86-64",  # SSE2 only: the generic vector code
+])  # fmt: skip
+def test_every_cpu_target_gives_the_bits_of_native(monkeypatch, target: str):
+    # DYNAPSIM_CPU_TARGET changes the vector paths (lanes per vector: 16, 8 or 4; register
+    # blocks; sign-extending loads; byte tests), never a result: integer rows in int16 lanes,
+    # float rows on top of them, multi-spike steps, float rows alone; N = 300 puts neurons
+    # in full blocks, a tail block and the row loops, at different boundaries per target
+    cases = [_int16_case(case) for case in ("fractional counts", "multi-spike steps")]
+    native = [(batch, cpu.run(batch), float_rows) for batch, float_rows, _ in cases]
+    monkeypatch.setenv(cpu.CPU_TARGET_VARIABLE, target)
+    cpu.build.cache_clear()
+    try:
+        for batch, narrow, float_rows in native:
+            assert_same_result(cpu.run(batch), narrow)
+            assert_same_result(cpu.run(batch, weight_bits=32, sparse=0), float_rows)
+    finally:
+        cpu.build.cache_clear()
+
+
+def test_a_target_this_cpu_cannot_run_is_refused_before_a_build(monkeypatch):
+    monkeypatch.setattr(cpu, "_cpu_flags", lambda: {"sse2", "sse4_2", "avx"})  # no AVX2
+    monkeypatch.setenv(cpu.CPU_TARGET_VARIABLE, "x86-64-v3")
+    monkeypatch.setattr(cpu, "_compile", lambda *_: pytest.fail("compiled"))
+    cpu.build.cache_clear()
+    with pytest.raises(ValueError, match=r"^DYNAPSIM_CPU_TARGET=x86-64-v3 uses avx2, bmi2, fma, "
+                       r"which this CPU lacks; choose a lower target"):  # fmt: skip
+        cpu.build(48)
+    monkeypatch.delenv(cpu.CPU_TARGET_VARIABLE)
+    assert cpu.check_target() == "native"  # whatever this CPU has
+
+
+def test_the_build_key_covers_the_target(monkeypatch, tmp_path, cpu_build_cache):
+    # nodes sharing a home folder with different DYNAPSIM_CPU_TARGET values keep their builds
+    built = _cached_library(cpu_build_cache)
+
+    def copy_built(command: list[str], target: Path) -> None:
+        assert f"-march={cpu.cpu_target()}" in command
+        shutil.copy2(built, target)
+        cpu._digest_path(target).write_text(cpu._content_digest(target))
+
+    monkeypatch.setattr(cpu, "_compile", copy_built)
+    monkeypatch.setenv("DYNAPSIM_RUNNER_CACHE", str(tmp_path))
+    for target in ("native", "x86-64"):
+        monkeypatch.setenv(cpu.CPU_TARGET_VARIABLE, target)
+        cpu.build.cache_clear()
+        cpu.build(CACHED_N)
+    assert len(list(tmp_path.glob(f"dynapsim_n{CACHED_N}_t1w32_*_*.so"))) == 2
+    # a named target is one build for nodes of different CPUs (native is one each)
+    for cpu_model in ("model name : CPU A\nflags : avx2", "model name : CPU B\nflags : avx512f"):
+        monkeypatch.setattr(cpu, "_cpu_identity", lambda model=cpu_model: model)
+        cpu._toolchain_identity.cache_clear()
+        cpu.build.cache_clear()
+        cpu.build(CACHED_N)
+    assert len(list(tmp_path.glob(f"dynapsim_n{CACHED_N}_t1w32_*_*.so"))) == 2
+    cpu._toolchain_identity.cache_clear()
+    cpu.build.cache_clear()
+
+
 _BOTH_SPARSE = kernel_calls.SparseRows.REC | kernel_calls.SparseRows.IN
 
 
@@ -402,8 +485,9 @@ def test_kernel_exp_log_are_within_an_ulp_and_the_same_in_vector_and_scalar_code
     source = tmp_path / "math.cpp"
     source.write_text(_MATH_HARNESS)
     library = tmp_path / "math.so"
-    subprocess.run([cpu._compiler(), *cpu._FLAGS, "-std=c++17", f"-I{kernel_calls.KERNEL_DIR}",
-                    str(source), "-o", str(library)], check=True)  # fmt: skip
+    subprocess.run([cpu._compiler(), f"-march={cpu.cpu_target()}", *cpu._FLAGS, "-std=c++17",
+                    f"-I{kernel_calls.KERNEL_DIR}", str(source), "-o", str(library)],
+                   check=True)  # fmt: skip
     math = ctypes.CDLL(str(library))
     rng = np.random.default_rng(0)
     specials = [0.0, -1.0, np.inf, -np.inf, np.nan, 1e-39, 1.0]

@@ -80,8 +80,19 @@ def _resolve_auto() -> str:
     return candidate
 
 
+def _check_cpu_target() -> None:
+    """A chosen $DYNAPSIM_CPU_TARGET that cannot work is an error, for auto too: never a
+    silent fall back to the much slower reference."""
+    try:
+        importlib.import_module(f"{__name__}.cpu").check_target()
+    except ValueError as error:
+        raise BackendUnavailable(f"backend=cpu: {error}") from None
+
+
 def resolve_backend(name: str) -> str:
     """'auto' -> the first usable backend; a named one is checked to be usable."""
+    if name in ("auto", "cpu"):
+        _check_cpu_target()
     if name == "auto":
         return _resolve_auto()
     if name not in BACKENDS:

@@ -14,6 +14,7 @@ import functools
 import hashlib
 import os
 import platform
+import re
 import shutil
 import stat
 import subprocess
@@ -27,12 +28,13 @@ from runner.kernel.batch import Batch, BatchResult
 from runner.physics.parameters import PARAMETER_NAMES
 
 __all__ = ["run", "draw_parameters", "unavailable", "cache_dir", "build", "sparse_flags",
+           "cpu_target", "check_target", "target_description", "CPU_TARGET_VARIABLE",
            "SPARSE_DENSITY", "SPARSE_MIN_BYTES"]  # fmt: skip
 
 # -ffp-contract=off: no FMA, so the float32 order is the reference's. -fno-math-errno and
 # -fno-trapping-math let loops call the vector expf/logf; neither changes a result.
-_FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-ffp-contract=off",
-          "-fno-math-errno", "-fno-trapping-math", "-fno-loop-unroll-and-jam")  # fmt: skip
+_FLAGS = ("-O3", "-fopenmp", "-shared", "-fPIC", "-ffp-contract=off", "-fno-math-errno",
+          "-fno-trapping-math", "-fno-loop-unroll-and-jam")  # fmt: skip
 _FAST_STD = ("-std=c++17",)
 _THREADED_STD = ("-std=c++20", "-pthread", "-DDYN_THREADED_BLOCKS")  # std::barrier
 _LIBS = ("-lmvec", "-lm")
@@ -67,15 +69,90 @@ def cache_dir() -> Path:
     return Path(base) / "dynapsim-runner"
 
 
+# The instruction set the build targets: GCC's -march value. `native` is this CPU; a named
+# level (x86-64-v3: AVX2, x86-64-v4: AVX-512) or CPU (znver3, skylake-avx512) lets a cluster
+# whose nodes differ share one build, and an AVX-512 machine measure the AVX2 path.
+CPU_TARGET_VARIABLE = "DYNAPSIM_CPU_TARGET"
+_TARGET_CHARACTERS = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+# Instruction sets a build may use (the compiler's macro) and this CPU's flag for each
+_ISA_FLAGS = {"__SSE4_2__": "sse4_2", "__AVX__": "avx", "__AVX2__": "avx2", "__FMA__": "fma",
+              "__BMI2__": "bmi2", "__AVX512F__": "avx512f", "__AVX512BW__": "avx512bw",
+              "__AVX512VL__": "avx512vl", "__AVX512DQ__": "avx512dq"}  # fmt: skip
+_WIDEST = (("__AVX512F__", "AVX-512"), ("__AVX2__", "AVX2"), ("__AVX__", "AVX"))
+
+
+def cpu_target() -> str:
+    """$DYNAPSIM_CPU_TARGET (default `native`): the -march of the cpu build."""
+    target = os.environ.get(CPU_TARGET_VARIABLE, "").strip() or "native"
+    if not _TARGET_CHARACTERS.fullmatch(target):
+        raise ValueError(
+            f"{CPU_TARGET_VARIABLE} must be a -march value such as native, x86-64-v3 or "
+            f"x86-64-v4, got {target!r}"
+        )
+    return target
+
+
 @functools.cache
-def _toolchain_identity(compiler: str) -> str:
-    """What a build depends on beyond its sources and flags: the compiler's version, the
-    target it resolves -march=native to, and this CPU (a cache folder shared by cluster nodes
-    of different CPUs must not hand one a library built for another's instruction set)."""
+def _target_query(compiler: str, target: str) -> tuple[str, frozenset[str]]:
+    """The compiler's resolved target options (-Q --help=target) and the instruction-set
+    macros it defines for -march=`target`."""
+    options = subprocess.run([compiler, f"-march={target}", "-Q", "--help=target"],
+                             capture_output=True, text=True)  # fmt: skip
+    macros = subprocess.run([compiler, f"-march={target}", "-dM", "-E", "-x", "c++", os.devnull],
+                            capture_output=True, text=True)  # fmt: skip
+    if (options.returncode or macros.returncode) and target != "native":  # else the compile says
+        said = (options.stderr or macros.stderr).strip().splitlines()
+        raise ValueError(
+            f"{CPU_TARGET_VARIABLE}={target}: the compiler ({compiler}) does not know this "
+            f"target ({said[0] if said else 'no message'}); e.g. native, x86-64-v3, x86-64-v4"
+        )
+    defined = {line.split()[1] for line in macros.stdout.splitlines() if line.count(" ") >= 1}
+    return options.stdout, frozenset(defined & set(_ISA_FLAGS))
+
+
+def check_target() -> str:
+    """The target, checked (ValueError, one line): well formed, known to the compiler, and
+    using no instruction this CPU lacks (its library would die of SIGILL). A chosen target
+    that fails is the user's error, never a reason to fall back to another backend."""
+    target = cpu_target()
+    compiler = _compiler()
+    if compiler is None or target == "native":
+        return target
+    _, isa = _target_query(compiler, target)
+    flags = _cpu_flags()
+    missing = sorted(_ISA_FLAGS[m] for m in isa if flags and _ISA_FLAGS[m] not in flags)
+    if missing:
+        raise ValueError(
+            f"{CPU_TARGET_VARIABLE}={target} uses {', '.join(missing)}, which this CPU lacks; "
+            f"choose a lower target (x86-64-v3 for AVX2) or unset it for native"
+        )
+    return target
+
+
+def target_description() -> str:
+    """The target as the bench prints it: the variable's value and what the compiler makes of
+    it, e.g. `native (-march=znver3, -mtune=znver3; AVX2)`."""
+    compiler = _compiler()
+    target = cpu_target()
+    if compiler is None:
+        return target
+    options, isa = _target_query(compiler, target)
+    resolved = dict(re.findall(r"^\s+-(march|mtune)=\s+(\S+)", options, flags=re.MULTILINE))
+    widest = next((name for macro, name in _WIDEST if macro in isa), "SSE")
+    return (f"{target} (-march={resolved.get('march', '?')}, -mtune={resolved.get('mtune', '?')};"
+            f" {widest})")  # fmt: skip
+
+
+@functools.cache
+def _toolchain_identity(compiler: str, target: str) -> str:
+    """What a build depends on beyond its sources and flags: the compiler's version, what it
+    resolves the target to, and for `native` this CPU (a cache folder shared by cluster nodes
+    of different CPUs must not hand one a library built for another's instruction set; a
+    named target builds the same library on every node, which they then share)."""
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
-    target = subprocess.run([compiler, "-march=native", "-Q", "--help=target"],
-                            capture_output=True, text=True).stdout  # fmt: skip
-    return "\0".join([version, target, platform.machine(), _cpu_identity()])
+    options, _ = _target_query(compiler, target)
+    this_cpu = _cpu_identity() if target == "native" else ""
+    return "\0".join([version, options, platform.machine(), this_cpu])
 
 
 def _cpu_identity() -> str:
@@ -88,11 +165,19 @@ def _cpu_identity() -> str:
     return "\n".join(dict.fromkeys(line for line in lines if line.startswith(wanted)))
 
 
-def _command(compiler: str, shape: dict[str, int]) -> list[str]:
+def _cpu_flags() -> set[str]:
+    """This CPU's instruction-set flags (/proc/cpuinfo), empty where there is none."""
+    for line in _cpu_identity().splitlines():
+        if line.startswith("flags"):
+            return set(line.partition(":")[2].split())
+    return set()
+
+
+def _command(compiler: str, target: str, shape: dict[str, int]) -> list[str]:
     std = _FAST_STD if shape["DYN_NTHREADS"] == 1 else _THREADED_STD
     defs = [f"-D{name}={value}" for name, value in shape.items()]
-    return [compiler, *_FLAGS, *std, *defs, f"-I{kernel_calls.KERNEL_DIR}", "-x", "c++",
-            str(kernel_calls.KERNEL_DIR / "host.cpp")]  # fmt: skip
+    return [compiler, f"-march={target}", *_FLAGS, *std, *defs, f"-I{kernel_calls.KERNEL_DIR}",
+            "-x", "c++", str(kernel_calls.KERNEL_DIR / "host.cpp")]  # fmt: skip
 
 
 def _private_cache_dir() -> Path:
@@ -190,11 +275,13 @@ def build(
             f"warp_size warps; got threads_per_block={threads_per_block}, warp_size={warp_size}"
         )
     compiler = _compiler()
+    target = check_target()
     shape = kernel_calls.defines(n_neurons, threads_per_block, warp_size, weight_bits,
                                  shared_factors, syn_bits)  # fmt: skip
-    command = _command(compiler, shape)
+    command = _command(compiler, target, shape)
+    identity = _toolchain_identity(compiler, target)
     key = hashlib.sha256(
-        "\0".join([kernel_calls.source_digest(), _toolchain_identity(compiler), *command]).encode()
+        "\0".join([kernel_calls.source_digest(), identity, *command]).encode()
     ).hexdigest()[:24]
     name = (f"dynapsim_n{n_neurons}_t{threads_per_block}w{warp_size}_{weight_bits}"
             f"_f{shared_factors}{f'_s{syn_bits}' if syn_bits else ''}_{key}.so")  # fmt: skip
