@@ -21,7 +21,7 @@ from tests.helpers.studies import MULTIRUN_SMALL, run_study, tables
 
 __all__ = ["made_chunks", "complete_study", "complete", "unsharded_multirun_run",
            "unsharded_multirun", "copy_run", "CACHED_N", "cpu_build_cache",
-           "copy_cpu_build_cache", "nvrtc_compiled_at_200"]  # fmt: skip
+           "copy_cpu_build_cache", "nvrtc_compiled_at_200", "NVRTC_SYN_BITS"]  # fmt: skip
 
 
 @pytest.fixture
@@ -107,12 +107,15 @@ def copy_cpu_build_cache(cpu_build_cache: Path, to: Path) -> Path:
 # --- NVRTC compiles of the kernel, in the background ------------------------------------
 
 _NVRTC_FIXTURE = "nvrtc_compiled_at_200"
-_nvrtc_compiles: dict[str, Future] = {}
+# The builds compiled: the plain kernel (0) and the synaptic-mismatch ones (DYN_SYN_BITS)
+NVRTC_SYN_BITS = (0, 1, 4, 8)
+_nvrtc_compiles: dict[tuple[str, int], Future] = {}
 
 
-def _start_nvrtc_compiles(threads: int) -> dict[str, Future]:
+def _start_nvrtc_compiles(threads: int) -> dict[tuple[str, int], Future]:
     """Compile the kernel for N=200 (7 warps, 4 neurons per thread, padding) for every
-    architecture on `threads` daemon threads; NVRTC lets go of the GIL meanwhile."""
+    architecture and NVRTC_SYN_BITS on `threads` daemon threads, the plain builds first;
+    NVRTC lets go of the GIL meanwhile."""
     from runner.kernel import nvrtc_check
     from runner.kernel.backends import cuda
 
@@ -120,14 +123,15 @@ def _start_nvrtc_compiles(threads: int) -> dict[str, Future]:
         return _nvrtc_compiles
     warps_of_threads, _ = cuda.candidate_shapes(200)[0]
     shape = cuda.Shape(warps_of_threads, 4)
-    jobs = [(arch, Future()) for arch in nvrtc_check.ARCHITECTURES]
+    jobs = [((arch, bits), Future()) for bits in NVRTC_SYN_BITS
+            for arch in nvrtc_check.ARCHITECTURES]  # fmt: skip
     _nvrtc_compiles.update(jobs)
 
-    def compile_all(mine: list[tuple[str, Future]]) -> None:
-        for arch, future in mine:
+    def compile_all(mine: list[tuple[tuple[str, int], Future]]) -> None:
+        for (arch, bits), future in mine:
             future.set_running_or_notify_cancel()
             try:
-                future.set_result(nvrtc_check.compile_for(arch, 200, shape))
+                future.set_result(nvrtc_check.compile_for(arch, 200, shape, bits))
             except BaseException as error:  # re-raised in the test that reads it
                 future.set_exception(error)
 
@@ -139,9 +143,9 @@ def _start_nvrtc_compiles(threads: int) -> dict[str, Future]:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the NVRTC compiles at once when a selected test reads them: they take a core
-    for tens of seconds, and the tests before them (mostly one thread) leave one idle. With
-    many tests before the first reader, one thread compiles while those run; else one
-    thread per architecture."""
+    for minutes, and the tests before them (mostly one thread) leave one idle. With many
+    tests before the first reader, one thread compiles while those run; else one thread
+    per architecture."""
     readers = [index for index, item in enumerate(session.items)
                if _NVRTC_FIXTURE in getattr(item, "fixturenames", ())]  # fmt: skip
     if readers and not session.config.option.collectonly:
@@ -153,10 +157,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def nvrtc_compiled_at_200() -> dict[str, Future]:
-    """Architecture -> the future `nvrtc_check.compile_for(arch, 200, shape)` of the launch
-    shape of 7 warps with 4 neurons per thread (padding slots included): started when the
-    session's tests were collected, else now, one thread per architecture."""
+def nvrtc_compiled_at_200() -> dict[tuple[str, int], Future]:
+    """(architecture, synaptic bits) -> the future `nvrtc_check.compile_for(arch, 200, shape,
+    bits)` of the launch shape of 7 warps with 4 neurons per thread (padding slots
+    included): started when the session's tests were collected, else now, one thread per
+    architecture."""
     from runner.kernel import nvrtc_check
 
     return _start_nvrtc_compiles(threads=len(nvrtc_check.ARCHITECTURES))

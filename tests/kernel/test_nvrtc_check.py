@@ -16,7 +16,7 @@ from tests.helpers.markers import requires_nvrtc, slow
 def test_kernel_source_compiles_for_the_gpu_without_spills(arch, nvrtc_compiled_at_200):
     # nvrtc_check.compile_for(arch, 200, cuda.Shape(threads, 4)) for the first candidate
     # shape of N=200 (7 warps, 4 neurons per thread, padding), begun in the background
-    report = nvrtc_compiled_at_200[arch].result()
+    report = nvrtc_compiled_at_200[arch, 0].result()
     print(report.log)
     assert report.ok, report.log
     assert "dynapsim_run" in report.log and "dynapsim_draw" in report.log
