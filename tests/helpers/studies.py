@@ -24,6 +24,7 @@ __all__ = [
     "study_config",
     "run_study",
     "tables",
+    "task_tables",
     "MULTIRUN_BASE",
     "MULTIRUN_SMALL",
     "MULTIRUN_TABLES",
@@ -53,6 +54,14 @@ def run_study(run_dir: Path, *extra: str) -> Outcome:
 def tables(run_dir: Path) -> dict[str, pd.DataFrame]:
     """A run folder's instances and neurons tables."""
     return {name: pd.read_parquet(run_dir / f"{name}.parquet") for name in ("instances", "neurons")}
+
+
+def task_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
+    """A task run folder's instances, chips and nominal tables and its summary."""
+    found = {name: pd.read_parquet(run_dir / f"{name}.parquet")
+             for name in ("instances", "chips", "nominal")}  # fmt: skip
+    found["summary"] = pd.read_csv(run_dir / "summary.csv")
+    return found
 
 
 # A tiny two-point sweep: 2 points x 6 chips x 2 trials = 24 rows in chunks of 4 (2 chips:

@@ -170,22 +170,32 @@ def test_planted_libraries_and_shared_cache_folders_are_refused(
     cpu.build.cache_clear()
 
 
-def test_the_build_key_covers_the_cpu(monkeypatch, tmp_path, cpu_build_cache):
-    # a home folder shared by cluster nodes of different CPUs: each CPU gets its own build
-    # (the key is under test, not the compiler: each compile copies the session's build)
-    built = _cached_library(cpu_build_cache)
+def _copying_compiles(monkeypatch, built: Path) -> None:
+    """Every compile copies `built` (a build key is under test, not the compiler), checking
+    that the command targets the chosen CPU target."""
 
     def copy_built(command: list[str], target: Path) -> None:
+        assert f"-march={cpu.cpu_target()}" in command
         shutil.copy2(built, target)
         cpu._digest_path(target).write_text(cpu._content_digest(target))
 
     monkeypatch.setattr(cpu, "_compile", copy_built)
-    monkeypatch.setenv("DYNAPSIM_RUNNER_CACHE", str(tmp_path))
+
+
+def _build_on_two_cpus(monkeypatch) -> None:
+    """cpu.build(CACHED_N) as a node with AVX2 and then as one with AVX-512 would."""
     for cpu_model in ("model name : CPU A\nflags : avx2", "model name : CPU B\nflags : avx512f"):
         monkeypatch.setattr(cpu, "_cpu_identity", lambda model=cpu_model: model)
         cpu._toolchain_identity.cache_clear()
         cpu.build.cache_clear()
         cpu.build(CACHED_N)
+
+
+def test_the_build_key_covers_the_cpu(monkeypatch, tmp_path, cpu_build_cache):
+    # a home folder shared by cluster nodes of different CPUs: each CPU gets its own build
+    _copying_compiles(monkeypatch, _cached_library(cpu_build_cache))
+    monkeypatch.setenv("DYNAPSIM_RUNNER_CACHE", str(tmp_path))
+    _build_on_two_cpus(monkeypatch)
     assert len(list(tmp_path.glob(f"dynapsim_n{CACHED_N}_t1w32_*_*.so"))) == 2
     cpu._toolchain_identity.cache_clear()
     cpu.build.cache_clear()
@@ -379,14 +389,7 @@ def test_a_target_this_cpu_cannot_run_is_refused_before_a_build(monkeypatch):
 
 def test_the_build_key_covers_the_target(monkeypatch, tmp_path, cpu_build_cache):
     # nodes sharing a home folder with different DYNAPSIM_CPU_TARGET values keep their builds
-    built = _cached_library(cpu_build_cache)
-
-    def copy_built(command: list[str], target: Path) -> None:
-        assert f"-march={cpu.cpu_target()}" in command
-        shutil.copy2(built, target)
-        cpu._digest_path(target).write_text(cpu._content_digest(target))
-
-    monkeypatch.setattr(cpu, "_compile", copy_built)
+    _copying_compiles(monkeypatch, _cached_library(cpu_build_cache))
     monkeypatch.setenv("DYNAPSIM_RUNNER_CACHE", str(tmp_path))
     for target in ("native", "x86-64"):
         monkeypatch.setenv(cpu.CPU_TARGET_VARIABLE, target)
@@ -394,11 +397,7 @@ def test_the_build_key_covers_the_target(monkeypatch, tmp_path, cpu_build_cache)
         cpu.build(CACHED_N)
     assert len(list(tmp_path.glob(f"dynapsim_n{CACHED_N}_t1w32_*_*.so"))) == 2
     # a named target is one build for nodes of different CPUs (native is one each)
-    for cpu_model in ("model name : CPU A\nflags : avx2", "model name : CPU B\nflags : avx512f"):
-        monkeypatch.setattr(cpu, "_cpu_identity", lambda model=cpu_model: model)
-        cpu._toolchain_identity.cache_clear()
-        cpu.build.cache_clear()
-        cpu.build(CACHED_N)
+    _build_on_two_cpus(monkeypatch)
     assert len(list(tmp_path.glob(f"dynapsim_n{CACHED_N}_t1w32_*_*.so"))) == 2
     cpu._toolchain_identity.cache_clear()
     cpu.build.cache_clear()

@@ -29,6 +29,7 @@ from runner.study.schema import NetworkConfig, typed
 from tests.helpers.cli import main_in_process, ok
 from tests.helpers.config import compose_config
 from tests.helpers.studies import interrupt_after
+from tests.helpers.studies import task_tables as frames
 
 N_CHIPS, ALPHA = 3, 100.0
 COLUMNS = ["network.quantize.n_bits", "network.mismatch.weights", "network.percent_mismatch"]
@@ -49,13 +50,6 @@ def config(*extra: str) -> dict:
 
 def run(run_dir: Path, *extra: str) -> Outcome:
     return experiment_run.run(prepare(config(*extra)), run_dir, progress=False)
-
-
-def frames(run_dir: Path) -> dict[str, pd.DataFrame]:
-    tables = {name: pd.read_parquet(run_dir / f"{name}.parquet")
-              for name in ("instances", "chips", "nominal")}  # fmt: skip
-    tables["summary"] = pd.read_csv(run_dir / "summary.csv")
-    return tables
 
 
 @pytest.fixture(scope="module")

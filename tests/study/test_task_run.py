@@ -38,6 +38,7 @@ from runner.study.schema import register_configs
 from runner.study.scoring import PointTask, predictions, refitted_predictions
 from tests.helpers.cli import main_in_process
 from tests.helpers.config import compose_config
+from tests.helpers.studies import task_tables as frames
 
 register_configs()
 N_CHIPS, N_SAMPLES = 3, 40
@@ -58,13 +59,6 @@ def config(*extra: str, base: list[str] = SMALL_TASK) -> dict:
 
 def run(run_dir: Path, *extra: str) -> Outcome:
     return experiment_run.run(prepare(config(*extra)), run_dir, progress=False)
-
-
-def frames(run_dir: Path) -> dict[str, pd.DataFrame]:
-    tables = {name: pd.read_parquet(run_dir / f"{name}.parquet")
-              for name in ("instances", "chips", "nominal")}  # fmt: skip
-    tables["summary"] = pd.read_csv(run_dir / "summary.csv")
-    return tables
 
 
 @pytest.fixture(scope="module")
