@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -25,6 +26,8 @@ __all__ = [
     "run_study",
     "tables",
     "task_tables",
+    "float_spec_file",
+    "spec_file_config",
     "MULTIRUN_BASE",
     "MULTIRUN_SMALL",
     "MULTIRUN_TABLES",
@@ -54,6 +57,30 @@ def run_study(run_dir: Path, *extra: str) -> Outcome:
 def tables(run_dir: Path) -> dict[str, pd.DataFrame]:
     """A run folder's instances and neurons tables."""
     return {name: pd.read_parquet(run_dir / f"{name}.parquet") for name in ("instances", "neurons")}
+
+
+def float_spec_file(path: Path, seed: int, per_core: int, n_inputs: int, input_density: float,
+                    recurrent_density: float) -> Path:  # fmt: skip
+    """A two-core spec file with normal (float) weights: excitatory inputs around 1.5, mixed
+    recurrent ones around 0, each connection present with the given density."""
+    from runner.physics.specfile import save_spec_file
+
+    rng = np.random.default_rng(seed)
+    n = 2 * per_core
+    shape_in = (n_inputs, n)
+    return save_spec_file(
+        path, n_cluster=2, core_map=np.repeat([0, 1], per_core),
+        weights_in=rng.normal(1.5, 0.7, shape_in) * (rng.random(shape_in) < input_density),
+        weights_rec=rng.normal(0.0, 0.5, (n, n)) * (rng.random((n, n)) < recurrent_density),
+        percent_mismatch=0.2,
+    )  # fmt: skip
+
+
+def spec_file_config(spec_file: Path, n_steps: int, *extra: str) -> dict:
+    """The shipped config on a spec-file network: reference backend, 2 chips, chunks of 2."""
+    return compose_config(["backend=reference", "network=from_file", f"network.file={spec_file}",
+                           f"stimulus.n_steps={n_steps}", "sweep.n_samples=2", "chunk_size=2",
+                           "output.figures=false", *extra])  # fmt: skip
 
 
 def task_tables(run_dir: Path) -> dict[str, pd.DataFrame]:

@@ -26,8 +26,7 @@ from runner.study.plan import ExperimentError, Plan
 from runner.study.prepare import prepare
 from runner.study.run_folder import ExperimentMismatch
 from runner.study.schema import register_configs
-from tests.helpers.config import compose_config
-from tests.helpers.studies import interrupt_after
+from tests.helpers.studies import float_spec_file, interrupt_after, spec_file_config
 
 register_configs()
 AXIS = "network.quantize.n_bits"
@@ -37,23 +36,13 @@ N_BITS_AXIS = f"sweep.axes=[{{path: {AXIS}, values: [null, 2, 4]}}]"
 @pytest.fixture(scope="module")
 def spec_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Normal weights: excitatory inputs, mixed recurrent ones, 60 % / 20 % connected."""
-    from runner.physics.specfile import save_spec_file
-
-    rng = np.random.default_rng(3)
-    n, n_in = 32, 8
-    return save_spec_file(
-        tmp_path_factory.mktemp("spec") / "net.npz", n_cluster=2, core_map=np.repeat([0, 1], 16),
-        weights_in=rng.normal(1.5, 0.7, (n_in, n)) * (rng.random((n_in, n)) < 0.6),
-        weights_rec=rng.normal(0.0, 0.5, (n, n)) * (rng.random((n, n)) < 0.2),
-        percent_mismatch=0.2,
-    )  # fmt: skip
+    return float_spec_file(tmp_path_factory.mktemp("spec") / "net.npz", seed=3, per_core=16,
+                           n_inputs=8, input_density=0.6, recurrent_density=0.2)  # fmt: skip
 
 
 def config(spec_file: Path, *extra: str) -> dict:
     """The shipped config on the small spec-file network, as the plain dict `prepare` takes."""
-    return compose_config(["backend=reference", "network=from_file", f"network.file={spec_file}",
-                           "stimulus.n_steps=100", "sweep.n_samples=2", "chunk_size=2",
-                           "output.figures=false", *extra])  # fmt: skip
+    return spec_file_config(spec_file, 100, *extra)
 
 
 def run(run_dir: Path, spec_file: Path, *extra: str) -> tuple[Plan, Outcome]:

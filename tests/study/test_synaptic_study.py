@@ -21,7 +21,7 @@ from runner.study.plan import ExperimentError
 from runner.study.prepare import prepare
 from runner.study.run_folder import ExperimentMismatch
 from runner.study.schema import register_configs
-from tests.helpers.config import compose_config
+from tests.helpers.studies import float_spec_file, spec_file_config
 
 register_configs()
 SYNAPTIC = ("network.quantize.n_bits=4", "network.mismatch.weights=true")
@@ -29,22 +29,12 @@ SYNAPTIC = ("network.quantize.n_bits=4", "network.mismatch.weights=true")
 
 @pytest.fixture(scope="module")
 def spec_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from runner.physics.specfile import save_spec_file
-
-    rng = np.random.default_rng(5)
-    n, n_in = 16, 4
-    return save_spec_file(
-        tmp_path_factory.mktemp("spec") / "net.npz", n_cluster=2, core_map=np.repeat([0, 1], 8),
-        weights_in=rng.normal(1.5, 0.7, (n_in, n)) * (rng.random((n_in, n)) < 0.7),
-        weights_rec=rng.normal(0.0, 0.5, (n, n)) * (rng.random((n, n)) < 0.3),
-        percent_mismatch=0.2,
-    )  # fmt: skip
+    return float_spec_file(tmp_path_factory.mktemp("spec") / "net.npz", seed=5, per_core=8,
+                           n_inputs=4, input_density=0.7, recurrent_density=0.3)  # fmt: skip
 
 
 def config(spec_file: Path, *extra: str) -> dict:
-    return compose_config(["backend=reference", "network=from_file", f"network.file={spec_file}",
-                           "stimulus.n_steps=60", "sweep.n_samples=2", "chunk_size=2",
-                           "output.figures=false", *extra])  # fmt: skip
+    return spec_file_config(spec_file, 60, *extra)
 
 
 @pytest.fixture(scope="module")
