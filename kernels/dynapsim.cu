@@ -152,11 +152,15 @@ DYN_FN int dyn_draw(Values& value, int p, const float* __restrict__ nominal,
         return 0;
     }
     double z[DYN_NPT];
+#ifdef DYN_HOST_VECTORS
+    dyn_neuron_normals(m.seed, instance, (dyn_u32)p, z);  // host_vector.h: the same draws
+#else
     DYN_SIMD
     for (int k = 0; k < DYN_NPT; ++k) {
         z[k] = dyn_standard_normal(m.seed, instance, DYN_STREAM_NEURON, (dyn_u32)p,
                                    (dyn_u32)dyn_neuron(tid, k));
     }
+#endif
     if (m.shared) {
         DYN_SIMD
         for (int k = 0; k < DYN_NPT; ++k) {

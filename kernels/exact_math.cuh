@@ -16,8 +16,7 @@ DYN_FN float dyn_pow2f(int n) { return dyn_float((dyn_u32)(n + 127) << 23); }
 
 DYN_FN float dyn_expf(float x) {
     const float y = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);  // NaN stays NaN
-    float k = floorf(y * 1.44269504088896341f + 0.5f);
-    k = k == k ? k : 0.0f;  // NaN: any finite k, the result is NaN anyway
+    const float k = floorf(y * 1.44269504088896341f + 0.5f);  // NaN for a NaN x
     // Cody-Waite: ln 2 = 0.693359375 - 2.12194440e-4, the first exact in 9 bits
     const float r = (y - k * 0.693359375f) - k * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -27,7 +26,10 @@ DYN_FN float dyn_expf(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     const float e = (p * (r * r) + r) + 1.0f;
-    const int n = (int)k;  // -150 .. 129: two scalings keep each factor a normal float
+    // -150 .. 129: two scalings keep each factor a normal float. A NaN k takes n = 0 (its
+    // result is NaN anyway) as an integer select: a select of k before r made GCC evaluate
+    // the polynomial for both choices and blend the results
+    const int n = k == k ? (int)k : 0;
     const int half = n / 2;
     const float result = (e * dyn_pow2f(half)) * dyn_pow2f(n - half);
     return result < DYN_FLT_MIN ? 0.0f : result;
@@ -57,8 +59,10 @@ DYN_FN float dyn_logf(float x) {
     y = y + exponent * -2.12194440e-4f;
     y = y + -0.5f * z;
     const float result = (m + y) + exponent * 0.693359375f;
+    // a negative x or -inf: (x - x) * inf is the platform's default NaN, as 0 / 0 is (and a
+    // NaN x itself), without a division per lane
     const float infinity = dyn_float(0x7F800000u);
     return finite_normal ? result
                          : (x > DYN_FLT_MAX ? infinity
-                                            : (x >= 0.0f ? -infinity : (x - x) / (x - x)));
+                                            : (x >= 0.0f ? -infinity : (x - x) * infinity));
 }

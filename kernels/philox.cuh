@@ -7,12 +7,21 @@
 #define DYN_STREAM_NEURON 0u
 #define DYN_STREAM_CORE 1u
 
+// Philox's 32-bit output words: as such on a GPU; held in 64-bit integers on the host, whose
+// vector passes compute them in 64-bit lanes (host_vector.h: dyn_neuron_normals) and make
+// doubles of them through the exponent field (dyn_uniform_open01). The values are the same.
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+typedef dyn_u32 dyn_word;
+#else
+typedef dyn_u64 dyn_word;
+#endif
+
 struct dyn_philox_out {
-    dyn_u32 x0, x1;
+    dyn_word x0, x1;
 };
 
 // Words 0 and 1 of Philox4x32-10(counter, key): all that Box-Muller consumes.
-DYN_FN dyn_philox_out dyn_philox(dyn_u32 c0, dyn_u32 c1, dyn_u32 c2, dyn_u32 c3, dyn_u32 k0,
+DYN_FN dyn_philox_out dyn_philox(dyn_word c0, dyn_word c1, dyn_word c2, dyn_word c3, dyn_u32 k0,
                                  dyn_u32 k1) {
 #pragma unroll
     for (int round = 0; round < 10; ++round) {
@@ -20,8 +29,8 @@ DYN_FN dyn_philox_out dyn_philox(dyn_u32 c0, dyn_u32 c1, dyn_u32 c2, dyn_u32 c3,
             k0 += 0x9E3779B9u;
             k1 += 0xBB67AE85u;
         }
-        const dyn_u64 p0 = (dyn_u64)0xD2511F53u * c0;
-        const dyn_u64 p1 = (dyn_u64)0xCD9E8D57u * c2;
+        const dyn_u64 p0 = (dyn_u64)0xD2511F53u * (dyn_u32)c0;
+        const dyn_u64 p1 = (dyn_u64)0xCD9E8D57u * (dyn_u32)c2;
         const dyn_u32 hi0 = (dyn_u32)(p0 >> 32), lo0 = (dyn_u32)p0;
         const dyn_u32 hi1 = (dyn_u32)(p1 >> 32), lo1 = (dyn_u32)p1;
         c0 = hi1 ^ c1 ^ k0;
@@ -33,7 +42,16 @@ DYN_FN dyn_philox_out dyn_philox(dyn_u32 c0, dyn_u32 c1, dyn_u32 c2, dyn_u32 c3,
     return out;
 }
 
-DYN_FN double dyn_uniform_open01(dyn_u32 word) { return ((double)word + 0.5) * 2.3283064365386963e-10; }
+// (word + 0.5) / 2**32. On the host the word becomes a double exactly through the exponent
+// field (2**52 + word, less 2**52): AVX2 has no vector conversion of 64-bit integers.
+DYN_FN double dyn_uniform_open01(dyn_word word) {
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+    const double exact = (double)word;
+#else
+    const double exact = dyn_double(0x4330000000000000ull | word) - 4503599627370496.0;
+#endif
+    return (exact + 0.5) * 2.3283064365386963e-10;
+}
 
 // Natural log of u in (0, 1): frexp through the exponent field (u is normal) + atanh series.
 DYN_FN double dyn_exact_log(double u) {
@@ -122,13 +140,23 @@ DYN_FN double dyn_exact_cos_2pi(double t) {
     return sign * (use_sine ? x * s : c);
 }
 
-// One N(0, 1) draw: counter (element, parameter + 32*stream, instance lo, instance hi),
-// key (seed lo, seed hi); words 0 and 1 feed Box-Muller's cosine branch.
+// One N(0, 1) draw in three parts, which a host loop may run as passes of their own (short
+// dependency chains pipeline; dynapsim.cu: dyn_draw): the Philox words of counter (element,
+// parameter + 32*stream, instance lo, instance hi) and key (seed lo, seed hi), then words 0
+// and 1 through Box-Muller's cosine branch, radius times cosine.
+DYN_FN dyn_philox_out dyn_normal_words(dyn_u64 seed, dyn_u64 instance, dyn_u32 stream,
+                                       dyn_u32 parameter, dyn_u32 element) {
+    return dyn_philox(element, parameter + 32u * stream, (dyn_u32)instance,
+                      (dyn_u32)(instance >> 32), (dyn_u32)seed, (dyn_u32)(seed >> 32));
+}
+DYN_FN double dyn_box_muller_radius(dyn_word x0) {
+    return sqrt(-2.0 * dyn_exact_log(dyn_uniform_open01(x0)));
+}
+DYN_FN double dyn_box_muller_cos(dyn_word x1) { return dyn_exact_cos_2pi(dyn_uniform_open01(x1)); }
+
 DYN_FN double dyn_standard_normal(dyn_u64 seed, dyn_u64 instance, dyn_u32 stream,
                                   dyn_u32 parameter, dyn_u32 element) {
-    const dyn_philox_out w =
-        dyn_philox(element, parameter + 32u * stream, (dyn_u32)instance, (dyn_u32)(instance >> 32),
-                   (dyn_u32)seed, (dyn_u32)(seed >> 32));
-    const double radius = sqrt(-2.0 * dyn_exact_log(dyn_uniform_open01(w.x0)));
-    return radius * dyn_exact_cos_2pi(dyn_uniform_open01(w.x1));
+    const dyn_philox_out w = dyn_normal_words(seed, instance, stream, parameter, element);
+    const double radius = dyn_box_muller_radius(w.x0);  // first: fewer live registers on a GPU
+    return radius * dyn_box_muller_cos(w.x1);
 }

@@ -14,9 +14,9 @@
 from __future__ import annotations
 
 import math
+from types import ModuleType
 
 import numpy as np
-from scipy import stats
 
 __all__ = ["t_half_width", "wilson_interval", "two_way_bootstrap", "BOOTSTRAP_RESAMPLES"]
 
@@ -24,11 +24,20 @@ BOOTSTRAP_RESAMPLES = 2000
 _LEVEL = 0.95
 
 
+def _scipy_stats() -> ModuleType:
+    """scipy.stats, imported on first use: it takes about a second, which every command
+    (`python -m runner` with a bad argument too) would otherwise pay at start-up."""
+    from scipy import stats
+
+    return stats
+
+
 def t_half_width(values: np.ndarray) -> float:
     """Half-width of the 95 % Student's t interval of the mean of `values` (NaN below 2)."""
     n = values.size
     if n < 2:
         return math.nan
+    stats = _scipy_stats()
     return float(stats.t.ppf(0.5 + _LEVEL / 2, n - 1) * values.std(ddof=1) / math.sqrt(n))
 
 
@@ -37,7 +46,7 @@ def wilson_interval(successes: int, n: int) -> tuple[float, float]:
     for n = 0). Unlike the normal interval it stays in [0, 1] and is not empty at 0 or n."""
     if n == 0:
         return math.nan, math.nan
-    z = float(stats.norm.ppf(0.5 + _LEVEL / 2))
+    z = float(_scipy_stats().norm.ppf(0.5 + _LEVEL / 2))
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)

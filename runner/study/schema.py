@@ -15,7 +15,6 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from hydra.core.config_store import ConfigStore
-from matplotlib.backend_bases import FigureCanvasBase
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -279,6 +278,10 @@ def load_config(config: RunnerConfig | Mapping[str, Any] | DictConfig) -> Runner
 
 def _check_output(output: OutputConfig) -> None:
     """The figure keys: formats matplotlib can write, a positive dpi and width."""
+    # imported here: matplotlib costs a third of a second at start-up (schema is read by
+    # every command, figures are drawn by few)
+    from matplotlib.backend_bases import FigureCanvasBase
+
     supported = sorted(FigureCanvasBase.get_supported_filetypes())
     unknown = [name for name in output.figure_formats if name.lower() not in supported]
     if unknown or not output.figure_formats:

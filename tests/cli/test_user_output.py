@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.cli import run_process
+
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["backend=reference", "network.neurons_per_core=16", "network.generator.params.n_inputs=8",
         "stimulus.n_steps=50", "sweep.n_samples=2"]  # fmt: skip
@@ -39,3 +41,12 @@ def test_no_colour_codes_when_the_output_is_not_a_terminal(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr[-2000:]
     assert "A new study created" in result.stdout + result.stderr  # Optuna's own log line
     assert "\x1b[" not in result.stdout + result.stderr
+
+
+def test_the_command_starts_without_scipy_stats(tmp_path: Path) -> None:
+    """scipy.stats (~1 s to import) is imported when the summary's intervals are computed,
+    not by every `python -m runner` (a mistyped argument included) at start-up."""
+    probe = "import sys, runner.cli.main; print('scipy.stats' in sys.modules)"
+    result = run_process([sys.executable, "-c", probe], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "False"
