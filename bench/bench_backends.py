@@ -15,7 +15,9 @@ one run:
   vmap leaves the other cores idle, while the cpu backend spreads instances over all of
   them: this column is the like-for-like comparison on a multi-core machine.
 
-Each time is the best of `--repeats` runs after a warm-up (compilation, caches). Only
+Each time is the best of `--repeats` runs after a warm-up (compilation, caches), the columns
+of a workload run in turn within each round (a slow minute of a shared host then slows every
+column of the row, not only the one that ran in it). Only
 measured numbers are reported; the reference runs `--reference-instances` instances (it is
 slow), its rate is compared as a rate.
 
@@ -56,20 +58,22 @@ from runner.kernel.batch import Batch  # noqa: E402
 from runner.network.dynapsim import DynapSimNetwork  # noqa: E402
 from runner.physics.parameters import PARAMETER_NAMES  # noqa: E402
 
-__all__ = ["timed", "rockpool_runner", "main"]
+__all__ = ["best_times", "rockpool_runner", "main"]
 
 
-def timed(run: Callable[[], object], repeats: int) -> float:
-    """Best wall time of `repeats` runs, after one warm-up (compilation, caches)."""
-    run()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
+def best_times(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Best wall time of each of `runs` over `repeats` rounds, after one warm-up each
+    (compilation, caches). A round runs each once, in turn: a slower minute of a shared
+    host hits every column of a row alike, instead of the one that happened to run then."""
+    for run in runs.values():
         run()
-        best = min(best, time.perf_counter() - start)
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - start)
     return best
-
-
 
 
 def rockpool_runner(
@@ -130,25 +134,26 @@ def measure_workload(workload: Workload, args: argparse.Namespace, backends: lis
         "neurons": workload.n_neurons, "steps": workload.n_steps,
     }  # fmt: skip
     modules = {"cpu": cpu, "cuda": cuda}
+    runs: dict[str, Callable[[], object]] = {}
     for name in backends:
-        module = modules[name]
-        seconds = timed(lambda m=module: m.run(batch), args.repeats)
-        row[f"{name}kernel_calls"] = work / seconds
-        e2e = timed(lambda n=name: network.simulate(x, k, backend=n), args.repeats)
-        row[f"{name}_end_to_end"] = work / e2e
+        runs[f"{name}kernel_calls"] = lambda m=modules[name]: m.run(batch)
+        runs[f"{name}_end_to_end"] = lambda n=name: network.simulate(x, k, backend=n)
+    if args.rockpool:
+        on_one, on_all = (rockpool_runner(network, x, batch, all_cores=flag)
+                          for flag in (False, True))  # fmt: skip
+        runs["rockpool"], runs["rockpool_all_cores"] = on_one, on_all
+    for column, seconds in best_times(runs, args.repeats).items():
+        row[column] = work / seconds
     counts = modules[backends[0]].run(batch).spike_count
     row["rate_hz"] = float(counts.mean() / (workload.n_steps * workload.dt))
     if args.reference_instances > 0:
         kr = min(k, args.reference_instances)
         small = workload.batch(network, x[:kr] if x.ndim == 3 else x, kr)
-        seconds = timed(lambda: reference.run(small), max(1, args.repeats - 1))
+        seconds = best_times({"reference": lambda: reference.run(small)},
+                             max(1, args.repeats - 1))["reference"]  # fmt: skip
         row["reference"] = kr * workload.n_neurons * workload.n_steps / seconds
         row["reference_instances"] = kr
     if args.rockpool:
-        on_one, on_all = (rockpool_runner(network, x, batch, all_cores=flag)
-                          for flag in (False, True))  # fmt: skip
-        row["rockpool"] = work / timed(on_one, args.repeats)
-        row["rockpool_all_cores"] = work / timed(on_all, args.repeats)
         row["rockpool_split_same_counts"] = bool(np.array_equal(on_one(), on_all()))
     return row
 
