@@ -48,7 +48,7 @@ static void dyn_launch(void (*kernel)(A...), int n_blocks, void** args) {
         dyn_block_barrier = &barrier;
         std::deque<std::barrier<>> warp_barriers;  // barriers cannot move: no vector
         for (int w = 0; w < DYN_NWARPS; ++w) warp_barriers.emplace_back(DYN_WARP);
-        std::vector<dyn_u32> scratch(DYN_NWARPS * DYN_WARP);
+        std::vector<dyn_u32> scratch(DYN_NWARPS * 2 * DYN_WARP);  // two halves a warp
         std::vector<std::thread> threads;
         for (unsigned int t = 0; t < DYN_NTHREADS; ++t) {
             threads.emplace_back([=, &warp_barriers, &scratch] {
@@ -56,7 +56,7 @@ static void dyn_launch(void (*kernel)(A...), int n_blocks, void** args) {
                 threadIdx.x = t;
                 blockIdx.x = (unsigned int)b;
                 dyn_warp_barrier = &warp_barriers[t / DYN_WARP];
-                dyn_warp_scratch = scratch.data() + t / DYN_WARP * DYN_WARP;
+                dyn_warp_scratch = scratch.data() + t / DYN_WARP * 2 * DYN_WARP;
                 dyn_call(kernel, args, std::index_sequence_for<A...>{});
             });
         }

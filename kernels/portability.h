@@ -91,24 +91,33 @@ inline thread_local dyn_dim3 blockIdx{0, 0, 0};
 inline thread_local dyn_dim3 threadIdx{0, 0, 0};
 inline std::barrier<>* dyn_block_barrier = nullptr;
 inline thread_local std::barrier<>* dyn_warp_barrier = nullptr;  // this thread's warp
-inline thread_local dyn_u32* dyn_warp_scratch = nullptr;         // DYN_WARP words per warp
+inline thread_local dyn_u32* dyn_warp_scratch = nullptr;         // 2 DYN_WARP words per warp
+inline thread_local int dyn_warp_parity = 0;  // which half of the scratch the next call uses
 #define __syncthreads() dyn_block_barrier->arrive_and_wait()
 #define __shared__ static
 
+// This warp's half of the scratch for the next warp intrinsic. The halves alternate, so one
+// barrier a call suffices: a lane writes a half again two calls later, after the barrier of
+// the call between, which every lane reaches only once it has read that half.
+DYN_FN dyn_u32* dyn_warp_half() {
+    dyn_u32* half = dyn_warp_scratch + dyn_warp_parity * DYN_WARP;
+    dyn_warp_parity ^= 1;
+    return half;
+}
+
 // Lane `src_lane`'s `value`, every lane of the warp taking part (as *_sync with a full mask).
 DYN_FN dyn_u32 dyn_warp_read(dyn_u32 value, unsigned int src_lane) {
-    dyn_warp_scratch[threadIdx.x % DYN_WARP] = value;
+    dyn_u32* half = dyn_warp_half();
+    half[threadIdx.x % DYN_WARP] = value;
     dyn_warp_barrier->arrive_and_wait();
-    const dyn_u32 out = dyn_warp_scratch[src_lane % DYN_WARP];
-    dyn_warp_barrier->arrive_and_wait();  // before the scratch is reused
-    return out;
+    return half[src_lane % DYN_WARP];
 }
 DYN_FN dyn_u32 __ballot_sync(dyn_u32 mask, int predicate) {
-    dyn_warp_scratch[threadIdx.x % DYN_WARP] = predicate ? 1u : 0u;
+    dyn_u32* half = dyn_warp_half();
+    half[threadIdx.x % DYN_WARP] = predicate ? 1u : 0u;
     dyn_warp_barrier->arrive_and_wait();
     dyn_u32 bits = 0;
-    for (unsigned int lane = 0; lane < DYN_WARP; ++lane) bits |= dyn_warp_scratch[lane] << lane;
-    dyn_warp_barrier->arrive_and_wait();
+    for (unsigned int lane = 0; lane < DYN_WARP; ++lane) bits |= half[lane] << lane;
     return bits & mask;
 }
 DYN_FN int __shfl_sync(dyn_u32, int value, int src_lane) {
