@@ -4,25 +4,21 @@ line `error: ...` and exit status 2; a quantized network that fits runs."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.cli import main_in_process
+
 SMALL = ("backend=reference", "network.neurons_per_core=16", "network.generator.params.n_inputs=8",
          "stimulus.n_steps=50", "sweep.n_samples=2", "output.figures=false")  # fmt: skip
 
 
 def runner_cli(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
-    """`python -m runner` from this checkout, errors as users see them."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run([sys.executable, "-m", "runner", *SMALL, *overrides,
-                           f"hydra.run.dir={cwd / 'run'}"], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    """`python -m runner` (its `main()` in this process: every refusal comes before any
+    simulation), errors as users see them."""
+    return main_in_process(*SMALL, *overrides, f"hydra.run.dir={cwd / 'run'}", cwd=cwd)
 
 
 def refused(result: subprocess.CompletedProcess) -> str:

@@ -3,17 +3,14 @@ through --config-dir or hydra.searchpath; the "no option" error names both ways.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from runner.cli.overrides import OverrideError, check_overrides
 from runner.util.paths import CONF_DIR
+from tests.helpers.cli import main_in_process
 
-ROOT = Path(__file__).resolve().parents[2]
 MY_CHIP = """\
 name: my_chip
 n_cluster: 1
@@ -37,12 +34,7 @@ def test_a_network_of_your_own_runs_from_a_study_folder(tmp_path: Path, how: str
     (study / "conf" / "network" / "my_chip.yaml").write_text(MY_CHIP)
     where = (["--config-dir", "conf"] if how == "--config-dir"
              else [f"hydra.searchpath=[file://{study / 'conf'}]"])  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("HYDRA_FULL_ERROR", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "runner", *where, "network=my_chip", "backend=reference",
-         "stimulus.n_steps=40", "sweep.n_samples=2", "hydra.run.dir=run"],
-        cwd=study, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    result = main_in_process(*where, "network=my_chip", "backend=reference", "stimulus.n_steps=40",
+                             "sweep.n_samples=2", "hydra.run.dir=run", cwd=study)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "network my_chip: 12 neurons in 1 core(s), 6 inputs" in result.stdout
