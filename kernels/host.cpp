@@ -18,9 +18,7 @@
 #include "dynapsim.cu"
 
 #ifdef DYN_THREADED_BLOCKS
-#include <deque>
-#include <thread>
-#include <vector>
+#include <memory>
 #endif
 
 template <class... A, size_t... I>
@@ -38,41 +36,74 @@ struct dyn_flush_subnormals {
 #endif
 };
 
+#ifdef DYN_THREADED_BLOCKS
+// A fiber's stack: the kernel's per-thread arrays (DYN_NPT values each) and its calls, with
+// room to spare; allocated once per OS thread and launch, touched only as far as it is used.
+constexpr size_t DYN_FIBER_STACK = ((size_t)1 << 20) + (size_t)DYN_NPT * 1024;
+
+// The threads of block blockIdx.x as fibers of this OS thread (portability.h), from thread 0
+// on, until every one has returned.
+template <class... A>
+struct dyn_block_run {
+    void (*kernel)(A...);
+    void** args;
+    std::unique_ptr<char[]> stacks{new char[DYN_NTHREADS * DYN_FIBER_STACK]};
+    ucontext_t contexts[DYN_NTHREADS], launcher;
+    bool done[DYN_NTHREADS];
+
+    static inline thread_local dyn_block_run* current = nullptr;
+
+    static void fiber() {
+        dyn_block_run& run = *current;
+        dyn_call(run.kernel, run.args, std::index_sequence_for<A...>{});
+        run.done[threadIdx.x] = true;
+        dyn_fibers& fibers = *dyn_block_fibers;
+        fibers.idle = 0;
+        if (--fibers.live > 0) dyn_fiber_next();  // never resumed; the last one returns
+    }
+
+    void block() {
+        dyn_fibers fibers{contexts, done, 1, DYN_NTHREADS, 0};
+        dyn_block_fibers = &fibers;
+        current = this;
+        dyn_block_barrier = {DYN_NTHREADS, 0, 0};
+        for (int w = 0; w < DYN_NWARPS; ++w) dyn_warp_barriers[w] = {DYN_WARP, 0, 0};
+        for (int t = 0; t < DYN_NTHREADS; ++t) {
+            done[t] = false;
+            dyn_warp_parity[t] = 0;
+            getcontext(&contexts[t]);  // the flushed MXCSR included
+            contexts[t].uc_stack.ss_sp = stacks.get() + t * DYN_FIBER_STACK;
+            contexts[t].uc_stack.ss_size = DYN_FIBER_STACK;
+            contexts[t].uc_link = &launcher;
+            makecontext(&contexts[t], &dyn_block_run::fiber, 0);
+        }
+        threadIdx.x = 0;
+        swapcontext(&launcher, &contexts[0]);
+    }
+};
+#endif
+
 template <class... A>
 static void dyn_launch(void (*kernel)(A...), int n_blocks, void** args) {
-#ifdef DYN_THREADED_BLOCKS
-    // Blocks one after another (their __shared__ arrays are static); threads for real, with
-    // a barrier per block and one per warp (the warp intrinsics' emulation).
-    for (int b = 0; b < n_blocks; ++b) {
-        std::barrier<> barrier(DYN_NTHREADS);
-        dyn_block_barrier = &barrier;
-        std::deque<std::barrier<>> warp_barriers;  // barriers cannot move: no vector
-        for (int w = 0; w < DYN_NWARPS; ++w) warp_barriers.emplace_back(DYN_WARP);
-        std::vector<dyn_u32> scratch(DYN_NWARPS * 2 * DYN_WARP);  // two halves a warp
-        std::vector<std::thread> threads;
-        for (unsigned int t = 0; t < DYN_NTHREADS; ++t) {
-            threads.emplace_back([=, &warp_barriers, &scratch] {
-                dyn_flush_subnormals flush;
-                threadIdx.x = t;
-                blockIdx.x = (unsigned int)b;
-                dyn_warp_barrier = &warp_barriers[t / DYN_WARP];
-                dyn_warp_scratch = scratch.data() + t / DYN_WARP * 2 * DYN_WARP;
-                dyn_call(kernel, args, std::index_sequence_for<A...>{});
-            });
-        }
-        for (std::thread& thread : threads) thread.join();
-    }
-#else
 #pragma omp parallel
     {
         dyn_flush_subnormals flush;
+#ifdef DYN_THREADED_BLOCKS
+        // threads of a block as fibers, switching at barriers (portability.h)
+        auto run = std::make_unique<dyn_block_run<A...>>();
+        run->kernel = kernel;
+        run->args = args;
+#endif
 #pragma omp for schedule(dynamic, 1)
         for (int b = 0; b < n_blocks; ++b) {
             blockIdx.x = (unsigned int)b;
+#ifdef DYN_THREADED_BLOCKS
+            run->block();
+#else
             dyn_call(kernel, args, std::index_sequence_for<A...>{});
+#endif
         }
     }
-#endif
 }
 
 extern "C" void dyn_launch_run(int n_blocks, void** args) { dyn_launch(dynapsim_run, n_blocks, args); }

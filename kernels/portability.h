@@ -4,9 +4,10 @@
 // Host builds:
 //   default            one thread per block (NPT = N), blocks spread over cores by OpenMP;
 //                      __syncthreads() is a no-op and __shared__ arrays live on the stack.
-//   DYN_THREADED_BLOCKS each block runs DYN_NTHREADS real std::threads; __syncthreads() is a
-//                      C++20 std::barrier and __shared__ arrays are static, so blocks run one
-//                      after another. Warps of DYN_WARP threads (32 unless a test build picks
+//   DYN_THREADED_BLOCKS each block runs DYN_NTHREADS threads as fibers that switch at
+//                      barriers; __syncthreads() is a barrier of the block's fibers and
+//                      __shared__ arrays are static per OS thread, so blocks still spread
+//                      over cores. Warps of DYN_WARP threads (32 unless a test build picks
 //                      fewer) get __ballot_sync, __shfl_sync and __shfl_up_sync emulated
 //                      through per-warp scratch and a per-warp barrier. A test build that
 //                      executes the GPU's multi-thread path, warp intrinsics included.
@@ -87,35 +88,89 @@ inline thread_local dyn_dim3 blockIdx{0, 0, 0};
 #define DYN_DYNAMIC_SHARED(type, name, count) alignas(16) __shared__ type name[count]
 
 #ifdef DYN_THREADED_BLOCKS
-#include <barrier>
-inline thread_local dyn_dim3 threadIdx{0, 0, 0};
-inline std::barrier<>* dyn_block_barrier = nullptr;
-inline thread_local std::barrier<>* dyn_warp_barrier = nullptr;  // this thread's warp
-inline thread_local dyn_u32* dyn_warp_scratch = nullptr;         // 2 DYN_WARP words per warp
-inline thread_local int dyn_warp_parity = 0;  // which half of the scratch the next call uses
-#define __syncthreads() dyn_block_barrier->arrive_and_wait()
-#define __shared__ static
+#include <stdio.h>
+#include <stdlib.h>
+#include <ucontext.h>
+
+// The threads of a block are fibers on one OS thread (host.cpp: dyn_run_block). A fiber runs
+// until it waits at a barrier, then hands the OS thread to the next live fiber; the order of
+// hand-over reverses at every barrier release, so that code missing a barrier reads what
+// another thread has not yet written (or overwrote) whichever of the two comes first in the
+// thread order. Blocks run on OpenMP threads in parallel, each with its own shared memory.
+struct dyn_fiber_barrier {
+    int expected, arrived;
+    unsigned generation;
+};
+struct dyn_fibers {  // one block's threads
+    ucontext_t* contexts;  // one per thread
+    bool* done;
+    int direction;  // +1 or -1: the next fiber to run
+    int live;       // fibers that have not returned
+    int idle;       // hand-overs since a fiber last arrived at a barrier: a deadlock past 2T
+};
+inline thread_local dyn_dim3 threadIdx{0, 0, 0};  // of the fiber running
+inline thread_local dyn_fibers* dyn_block_fibers = nullptr;
+inline thread_local dyn_fiber_barrier dyn_block_barrier;
+inline thread_local dyn_fiber_barrier dyn_warp_barriers[DYN_WARP];  // at most DYN_WARP warps
+inline thread_local dyn_u32 dyn_warp_scratch[DYN_WARP][2 * DYN_WARP];  // two halves a warp
+inline thread_local unsigned char dyn_warp_parity[DYN_WARP * DYN_WARP];  // a thread's next half
+#define __shared__ static thread_local
+
+// Hand the OS thread to the next live fiber in the current direction (none: stay).
+DYN_FN void dyn_fiber_next() {
+    dyn_fibers& fibers = *dyn_block_fibers;
+    const int from = (int)threadIdx.x, n = DYN_NTHREADS;
+    int to = from;
+    do to = (to + fibers.direction + n) % n;
+    while (fibers.done[to] && to != from);
+    if (to == from) return;
+    threadIdx.x = (unsigned int)to;
+    swapcontext(&fibers.contexts[from], &fibers.contexts[to]);
+}
+
+DYN_FN void dyn_arrive_and_wait(dyn_fiber_barrier& barrier) {
+    dyn_fibers& fibers = *dyn_block_fibers;
+    fibers.idle = 0;
+    const unsigned generation = barrier.generation;
+    if (++barrier.arrived == barrier.expected) {
+        barrier.arrived = 0;
+        ++barrier.generation;
+        fibers.direction = -fibers.direction;
+        return;
+    }
+    while (barrier.generation == generation) {
+        if (++fibers.idle > 2 * DYN_NTHREADS) {
+            fprintf(stderr, "dynapsim threaded build: block %u deadlocked at a barrier\n",
+                    blockIdx.x);
+            abort();
+        }
+        dyn_fiber_next();
+    }
+}
+#define __syncthreads() dyn_arrive_and_wait(dyn_block_barrier)
 
 // This warp's half of the scratch for the next warp intrinsic. The halves alternate, so one
 // barrier a call suffices: a lane writes a half again two calls later, after the barrier of
 // the call between, which every lane reaches only once it has read that half.
 DYN_FN dyn_u32* dyn_warp_half() {
-    dyn_u32* half = dyn_warp_scratch + dyn_warp_parity * DYN_WARP;
-    dyn_warp_parity ^= 1;
+    unsigned char& parity = dyn_warp_parity[threadIdx.x];
+    dyn_u32* half = dyn_warp_scratch[threadIdx.x / DYN_WARP] + parity * DYN_WARP;
+    parity ^= 1;
     return half;
 }
+DYN_FN void dyn_warp_sync() { dyn_arrive_and_wait(dyn_warp_barriers[threadIdx.x / DYN_WARP]); }
 
 // Lane `src_lane`'s `value`, every lane of the warp taking part (as *_sync with a full mask).
 DYN_FN dyn_u32 dyn_warp_read(dyn_u32 value, unsigned int src_lane) {
     dyn_u32* half = dyn_warp_half();
     half[threadIdx.x % DYN_WARP] = value;
-    dyn_warp_barrier->arrive_and_wait();
+    dyn_warp_sync();
     return half[src_lane % DYN_WARP];
 }
 DYN_FN dyn_u32 __ballot_sync(dyn_u32 mask, int predicate) {
     dyn_u32* half = dyn_warp_half();
     half[threadIdx.x % DYN_WARP] = predicate ? 1u : 0u;
-    dyn_warp_barrier->arrive_and_wait();
+    dyn_warp_sync();
     dyn_u32 bits = 0;
     for (unsigned int lane = 0; lane < DYN_WARP; ++lane) bits |= half[lane] << lane;
     return bits & mask;

@@ -1,8 +1,8 @@
 """The backends under test and the one place that says how closely their results must agree.
 
 `BACKENDS_UNDER_TEST` are pytest params: the reference, the cpu build, the threaded cpu
-build (real threads and barriers per block, the GPU's code path) and cuda (skipped without
-a device). `assert_results_agree` holds the cross-backend contract.
+build (a block's threads as fibers switching at its barriers, the GPU's code path) and cuda
+(skipped without a device). `assert_results_agree` holds the cross-backend contract.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from runner.kernel import kernel_calls
 from runner.kernel.backends import cpu, cuda, reference
 from runner.kernel.batch import Batch, BatchResult
 from runner.physics.parameters import PARAMETER_NAMES, RECORD_NAMES
-from tests.helpers.markers import requires_compiler, requires_gpu, slow
+from tests.helpers.markers import requires_compiler, requires_gpu
 
 __all__ = [
     "REDUCTIONS",
@@ -191,9 +191,9 @@ BACKENDS_UNDER_TEST = [
     _param(BackendUnderTest("reference", reference.run, SAME_BACKEND, chunks=False)),
     _param(BackendUnderTest("cpu", cpu.run, CROSS_BACKEND, cpu.draw_parameters),
            *requires_compiler),
-    # slow: 64 threads and their barriers per block, on a few cores
+    # 64 threads a block: two warps, so the cross-warp spike exchange runs too
     _param(BackendUnderTest("cpu_threaded", _threaded_cpu, CROSS_BACKEND, _threaded_draw),
-           *requires_compiler, slow),
+           *requires_compiler),
     # both weight matrices as sparse rows, whatever their density (cpu.sparse_flags)
     _param(BackendUnderTest("cpu_sparse_rows", _cpu_sparse_rows, CROSS_BACKEND),
            *requires_compiler),

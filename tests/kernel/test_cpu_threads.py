@@ -1,7 +1,8 @@
-"""The GPU's multi-thread block path, run on the CPU with real threads and barriers.
+"""The GPU's multi-thread block path, run on the CPU: a block's threads as fibers.
 
-The threaded build gives each block DYN_NTHREADS std::threads in warps whose ballots and
-shuffles portability.h emulates (per-warp scratch and barriers), so the interleaved neuron
+The threaded build gives each block DYN_NTHREADS threads (fibers that switch at barriers, in
+an order that reverses at each barrier) in warps whose ballots and shuffles portability.h
+emulates (per-warp scratch and barriers), so the interleaved neuron
 ownership, the warp-scan spike exchange, every barrier and the block reductions run as on a
 GPU; results must equal the one-thread build bit for bit.
 """

@@ -4,7 +4,8 @@ The same source the GPU runs, through `kernels/portability.h`: one thread per bl
 all N neurons (vectorised with `omp simd`), one block per
 instance, blocks spread over cores. Built once per (sources, compiler, flags, N) into a user
 cache and loaded with ctypes. `threads_per_block > 1` selects a test build that runs each
-block with real threads and barriers, exercising the GPU's multi-thread code path.
+block's threads as fibers switching at its barriers, exercising the GPU's multi-thread
+code path.
 """
 
 from __future__ import annotations
@@ -35,8 +36,7 @@ __all__ = ["run", "draw_parameters", "unavailable", "cache_dir", "build", "spars
 # -fno-trapping-math let loops call the vector expf/logf; neither changes a result.
 _FLAGS = ("-O3", "-fopenmp", "-shared", "-fPIC", "-ffp-contract=off", "-fno-math-errno",
           "-fno-trapping-math", "-fno-loop-unroll-and-jam")  # fmt: skip
-_FAST_STD = ("-std=c++17",)
-_THREADED_STD = ("-std=c++20", "-pthread", "-DDYN_THREADED_BLOCKS")  # std::barrier
+_THREADED = ("-DDYN_THREADED_BLOCKS",)  # a block's threads as fibers (portability.h)
 _LIBS = ("-lmvec", "-lm")
 _RECORD_BUDGET_BYTES = 1 << 28  # host memory per chunk for outputs and full records
 _DEFAULT_CHUNK = 4096
@@ -174,10 +174,11 @@ def _cpu_flags() -> set[str]:
 
 
 def _command(compiler: str, target: str, shape: dict[str, int]) -> list[str]:
-    std = _FAST_STD if shape["DYN_NTHREADS"] == 1 else _THREADED_STD
+    threaded = _THREADED if shape["DYN_NTHREADS"] > 1 else ()
     defs = [f"-D{name}={value}" for name, value in shape.items()]
-    return [compiler, f"-march={target}", *_FLAGS, *std, *defs, f"-I{kernel_calls.KERNEL_DIR}",
-            "-x", "c++", str(kernel_calls.KERNEL_DIR / "host.cpp")]  # fmt: skip
+    return [compiler, f"-march={target}", *_FLAGS, "-std=c++17", *threaded, *defs,
+            f"-I{kernel_calls.KERNEL_DIR}", "-x", "c++",
+            str(kernel_calls.KERNEL_DIR / "host.cpp")]  # fmt: skip
 
 
 def _private_cache_dir() -> Path:
