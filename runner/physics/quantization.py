@@ -48,6 +48,8 @@ unique) and the masks assigned once more.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -76,6 +78,10 @@ __all__ = [
 _UNIFORM_TOPS = (1.0, 0.999, 0.99, 0.97, 0.94, 0.9, 0.85, 0.8)  # quantiles of a (1.0: max)
 _GEOMETRIC_RATIOS = (1.5, 1.75)
 _MAX_ITERATIONS = 1000  # a safety net: fixed points come in tens of iterations
+# The fits of recent cores, by their magnitudes: the points of a sweep (other biases, levels,
+# Iscale) share their weights, so each core is fitted once per study, not once per point
+_RECENT_FITS: OrderedDict[bytes, tuple[np.ndarray, float]] = OrderedDict()
+_RECENT_FITS_KEPT = 64
 
 
 def _bits(n_bits: int) -> np.ndarray:
@@ -192,14 +198,24 @@ class _Core:
 
 
 def _fit_core(magnitudes: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, float]:
-    """The best base weights of one core (increasing) and their loss; zeros if no connection."""
+    """The best base weights of one core (increasing) and their loss; zeros if no connection.
+    A deterministic function of the magnitudes: a repeated core is looked up."""
     n_bits = bits.shape[1]
     if magnitudes.size == 0:
         return np.zeros(n_bits), 0.0
-    core = _Core(magnitudes, bits)
-    fits = [core.fit(start) for start in core.starts(n_bits)]
-    base, loss = min(fits, key=lambda fit: fit[1])  # the first of the best
-    return np.sort(base), loss
+    magnitudes = np.ascontiguousarray(magnitudes, dtype=np.float64)
+    key = hashlib.blake2b(magnitudes.tobytes(), digest_size=32, salt=bytes([n_bits])).digest()
+    if key in _RECENT_FITS:
+        _RECENT_FITS.move_to_end(key)
+    else:
+        core = _Core(magnitudes, bits)
+        fits = [core.fit(start) for start in core.starts(n_bits)]
+        base, loss = min(fits, key=lambda fit: fit[1])  # the first of the best
+        _RECENT_FITS[key] = (np.sort(base), loss)
+        if len(_RECENT_FITS) > _RECENT_FITS_KEPT:
+            _RECENT_FITS.popitem(last=False)
+    base, loss = _RECENT_FITS[key]
+    return base.copy(), loss
 
 
 def _check_n_bits(n_bits: Any) -> int:

@@ -3,12 +3,14 @@ layout of the result, determinism, zero weights, 1 to 8 bits, and refused argume
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 import pytest
 
 from runner import NetworkSpec, Quantization, quantize_weights
+from runner.physics import quantization as quantizer
 
 ISCALE = 1e-8
 
@@ -171,17 +173,43 @@ def test_error_falls_with_every_bit() -> None:
     assert errors[3].max() < 0.08  # 4 bits on normal weights: ~6 %
 
 
-def test_same_input_gives_the_same_bits() -> None:
-    core_map = np.repeat([0, 1, 2, 3], 16)
-    w_in = sparse_normal(8, (10, 64), 0.5)
-    w_rec = sparse_normal(9, (64, 64), 0.3)
-    first = quantize_weights(w_in, w_rec, core_map)
-    again = quantize_weights(np.asfortranarray(w_in), w_rec.copy(), list(core_map))
-
+def assert_same_results(first: dict[str, Any], again: dict[str, Any]) -> None:
     assert first.keys() == again.keys()
     for key, value in first.items():
         for ours, theirs in zip(value, again[key], strict=True):
             np.testing.assert_array_equal(ours, theirs, err_msg=key)
+
+
+def test_same_input_gives_the_same_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    core_map = np.repeat([0, 1, 2, 3], 16)
+    w_in = sparse_normal(8, (10, 64), 0.5)
+    w_rec = sparse_normal(9, (64, 64), 0.3)
+    first = quantize_weights(w_in, w_rec, core_map)
+    monkeypatch.setattr(quantizer, "_RECENT_FITS", OrderedDict())  # fitted again
+    again = quantize_weights(np.asfortranarray(w_in), w_rec.copy(), list(core_map))
+
+    assert_same_results(first, again)
+
+
+def test_a_core_seen_before_is_not_fitted_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The points of a sweep share their weights: each core is fitted once; the results are
+    those of a fresh fit and independent of each other."""
+    monkeypatch.setattr(quantizer, "_RECENT_FITS", OrderedDict())
+    fits = []
+    original = quantizer._Core.fit
+    monkeypatch.setattr(quantizer._Core, "fit", lambda core, base: fits.append(1) or
+                        original(core, base))  # fmt: skip
+    core_map = np.repeat([0, 1], 20)
+    w_rec = sparse_normal(3, (40, 40), 0.4)
+    first = quantize_weights(None, w_rec, core_map, Iscale=ISCALE)
+    n_fits = len(fits)
+    again = quantize_weights(None, w_rec, core_map, Iscale=2 * ISCALE)  # the same cores
+    first["Iw_0"][0] = -1.0  # no result shares the other's arrays
+
+    assert n_fits > 0 and len(fits) == n_fits
+    np.testing.assert_array_equal(again["restored_rec"], first["restored_rec"])
+    fresh = quantize_weights(None, w_rec, core_map, Iscale=ISCALE)
+    assert fresh["Iw_0"][0] > 0 and again["Iw_0"][0] == 2 * fresh["Iw_0"][0]
 
 
 def test_a_core_without_connections_has_zero_base_weights() -> None:
