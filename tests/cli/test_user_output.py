@@ -43,10 +43,13 @@ def test_no_colour_codes_when_the_output_is_not_a_terminal(tmp_path: Path) -> No
     assert "\x1b[" not in result.stdout + result.stderr
 
 
-def test_the_command_starts_without_scipy_stats(tmp_path: Path) -> None:
+def test_the_command_starts_without_scipy_stats_or_matplotlib(tmp_path: Path) -> None:
     """scipy.stats (~1 s to import) is imported when the summary's intervals are computed,
-    not by every `python -m runner` (a mistyped argument included) at start-up."""
-    probe = "import sys, runner.cli.main; print('scipy.stats' in sys.modules)"
+    matplotlib (~0.4 s) when figures are drawn, not by every `python -m runner` (a mistyped
+    argument, a Slurm job with figures off) at start-up."""
+    probe = ("import sys, runner.cli.main, runner.cli.collect; "
+             "print(sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'matplotlib'}), "
+             "'scipy.stats' in sys.modules)")  # fmt: skip
     result = run_process([sys.executable, "-c", probe], tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == "False"
+    assert "matplotlib" not in result.stdout and result.stdout.strip().endswith("False")
