@@ -8,16 +8,26 @@ its factors in shared memory). It then picks the shape the backend would launch 
 an A100 (sm_80) or H100/H200 (sm_90) multiprocessor, prints every report, and exits non-zero
 on a compile error, if the chosen shape spills registers or does not fit a multiprocessor, or
 for an N the backend refuses. Needs cupy and NVRTC (`nvidia-cuda-nvrtc`), no device.
+
+A compile's report is kept in the user's cache (`nvrtc/` in the cpu backend's cache folder),
+keyed by the whole source text, the options and NVRTC's version: the same source compiles
+to the same report, so a second check of an unchanged kernel reads it instead of spending
+a core-minute per shape on NVRTC.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import os
 import re
 import sys
+import tempfile
 from dataclasses import dataclass
 
 from runner.kernel import kernel_calls
+from runner.kernel.backends.cpu import private_cache_dir
 from runner.kernel.backends.cuda import Shape, check_size, choose_shape, compile_options
 
 __all__ = ["ARCHITECTURES", "DEFAULT_SIZES", "CompileReport", "compile_for", "check", "main"]
@@ -74,8 +84,14 @@ def compile_for(arch: str, n_neurons: int, shape: Shape, syn_bits: int = 0) -> C
 
     defines = kernel_calls.defines(n_neurons, shape.threads, shared_factors=shape.shared_factors,
                                    syn_bits=syn_bits)  # fmt: skip
-    program = nvrtc.createProgram(kernel_source(defines), "dynapsim.cu", (), ())
+    source = kernel_source(defines)
     options = (f"-arch={arch}", "-Xptxas=-v", *compile_options())
+    key = hashlib.sha256("\0".join([source, *options, repr(nvrtc.getVersion())]).encode())
+    kept = private_cache_dir("nvrtc") / f"{key.hexdigest()[:32]}.json"
+    if kept.is_file():
+        report = json.loads(kept.read_text())
+        return CompileReport(arch, n_neurons, shape, report["ok"], report["log"])
+    program = nvrtc.createProgram(source, "dynapsim.cu", (), ())
     try:
         nvrtc.compileProgram(program, options)
         nvrtc.getCUBIN(program)
@@ -84,7 +100,16 @@ def compile_for(arch: str, n_neurons: int, shape: Shape, syn_bits: int = 0) -> C
         ok = False
     log = nvrtc.getProgramLog(program).replace("\x00", "")
     nvrtc.destroyProgram(program)
+    _keep(kept, {"ok": ok, "log": log})
     return CompileReport(arch, n_neurons, shape, ok, log)
+
+
+def _keep(path: os.PathLike, report: dict) -> None:
+    """Write `report` to `path` through a temporary file: a reader sees all of it or none."""
+    fd, temporary = tempfile.mkstemp(suffix=".json", dir=os.path.dirname(path))
+    with os.fdopen(fd, "w") as file:
+        json.dump(report, file)
+    os.replace(temporary, path)
 
 
 def check(arch: str, n_neurons: int) -> tuple[bool, str]:

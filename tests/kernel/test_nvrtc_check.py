@@ -30,6 +30,27 @@ def test_kernel_check_exits_non_zero_on_a_compile_error(monkeypatch, capsys):
     assert "FAILED" in capsys.readouterr().out
 
 
+@requires_nvrtc
+def test_a_report_is_compiled_once_then_read_from_the_cache(monkeypatch, tmp_path):
+    """The same source, options and NVRTC give the same report: kept and read back (here
+    marked to show where it came from); another source is compiled."""
+    monkeypatch.setenv("DYNAPSIM_RUNNER_CACHE", str(tmp_path))
+    tiny = 'extern "C" __global__ void dynapsim_run(int* x) { x[threadIdx.x] = %d; }\n'
+    monkeypatch.setattr(nvrtc_check, "kernel_source", lambda defines: tiny % 1)
+    shape = cuda.Shape(32, 1)
+    first = nvrtc_check.compile_for("sm_80", 32, shape)
+    (kept,) = (tmp_path / "nvrtc").iterdir()
+    assert first.ok and "dynapsim_run" in first.log and kept.stat().st_mode & 0o077 == 0
+    kept.write_text(kept.read_text().replace("dynapsim_run", "read back"))
+
+    again = nvrtc_check.compile_for("sm_80", 32, shape)
+    assert again.ok and "read back" in again.log and again.spill_bytes == first.spill_bytes
+    assert "dynapsim_run" in nvrtc_check.compile_for("sm_90", 32, shape).log  # other options
+    monkeypatch.setattr(nvrtc_check, "kernel_source", lambda defines: tiny % 2)
+    assert "dynapsim_run" in nvrtc_check.compile_for("sm_80", 32, shape).log  # other source
+    assert len(list((tmp_path / "nvrtc").iterdir())) == 3
+
+
 def test_kernel_check_refuses_networks_the_backend_refuses(capsys):
     assert nvrtc_check.main([str(cuda.MAX_NEURONS + 1)]) == 1
     assert f"1 to {cuda.MAX_NEURONS} neurons" in capsys.readouterr().out

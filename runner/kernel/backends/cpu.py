@@ -28,7 +28,8 @@ from runner.kernel import kernel_calls
 from runner.kernel.batch import Batch, BatchResult
 from runner.physics.parameters import PARAMETER_NAMES
 
-__all__ = ["run", "draw_parameters", "unavailable", "cache_dir", "build", "sparse_flags",
+__all__ = ["run", "draw_parameters", "unavailable", "cache_dir", "private_cache_dir", "build",
+           "sparse_flags",
            "cpu_target", "check_target", "target_description", "CPU_TARGET_VARIABLE",
            "SPARSE_DENSITY", "SPARSE_MIN_BYTES"]  # fmt: skip
 
@@ -181,9 +182,10 @@ def _command(compiler: str, target: str, shape: dict[str, int]) -> list[str]:
             str(kernel_calls.KERNEL_DIR / "host.cpp")]  # fmt: skip
 
 
-def _private_cache_dir() -> Path:
-    """The cache folder, created 0700; refused if another user owns it or others can write."""
-    folder = cache_dir()
+def private_cache_dir(subfolder: str = "") -> Path:
+    """The cache folder (or a subfolder of it), created 0700; refused if another user owns it
+    or others can write."""
+    folder = cache_dir() / subfolder
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     _check_private(folder, "cache folder")
     return folder
@@ -286,7 +288,7 @@ def build(
     ).hexdigest()[:24]
     name = (f"dynapsim_n{n_neurons}_t{threads_per_block}w{warp_size}_{weight_bits}"
             f"_f{shared_factors}{f'_s{syn_bits}' if syn_bits else ''}_{key}.so")  # fmt: skip
-    target = _private_cache_dir() / name
+    target = private_cache_dir() / name
     if not _intact(target):
         _compile(command, target)
     return _load(target)
