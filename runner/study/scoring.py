@@ -84,11 +84,9 @@ class PointTask:
     def nominal_readout(
         self, nominal_features: np.ndarray, trials: np.ndarray, nonfinite: np.ndarray
     ) -> Readout | None:
-        """The readout every chip is scored with: the configured one, or ridge fitted on
-        the nominal rows (trial ids `trials`) of the train samples; None when one of those
-        is non-finite."""
-        if self.configured is not None:
-            return self.configured
+        """The ridge readout every chip is scored with (a task without a configured one),
+        fitted on the nominal rows (trial ids `trials`) of the train samples; None when one of
+        those is non-finite."""
         train = self.train[trials]
         if nonfinite[train].any():
             return None

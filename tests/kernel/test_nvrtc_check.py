@@ -24,7 +24,8 @@ def test_kernel_source_compiles_for_the_gpu_without_spills(arch, nvrtc_compiled_
 
 
 @requires_nvrtc
-def test_kernel_check_exits_non_zero_on_a_compile_error(monkeypatch, capsys):
+def test_kernel_check_exits_non_zero_on_a_compile_error(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("DYNAPSIM_RUNNER_CACHE", str(tmp_path))  # compiled, not read back
     monkeypatch.setattr(nvrtc_check, "kernel_source", lambda defines: "this is not C++;\n")
     assert nvrtc_check.main(["16"]) == 1
     assert "FAILED" in capsys.readouterr().out
