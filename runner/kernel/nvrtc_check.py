@@ -20,16 +20,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import re
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from runner.kernel import kernel_calls
 from runner.kernel.backends.cpu import private_cache_dir
 from runner.kernel.backends.cuda import Shape, check_size, choose_shape, compile_options
+from runner.util.atomic_files import write_atomic
 
 __all__ = ["ARCHITECTURES", "DEFAULT_SIZES", "CompileReport", "compile_for", "check", "main"]
 
@@ -101,16 +100,8 @@ def compile_for(arch: str, n_neurons: int, shape: Shape, syn_bits: int = 0) -> C
         ok = False
     log = nvrtc.getProgramLog(program).replace("\x00", "")
     nvrtc.destroyProgram(program)
-    _keep(kept, {"ok": ok, "log": log})
+    write_atomic(kept, lambda file: file.write(json.dumps({"ok": ok, "log": log}).encode()))
     return CompileReport(arch, n_neurons, shape, ok, log)
-
-
-def _keep(path: os.PathLike, report: dict) -> None:
-    """Write `report` to `path` through a temporary file: a reader sees all of it or none."""
-    fd, temporary = tempfile.mkstemp(suffix=".json", dir=os.path.dirname(path))
-    with os.fdopen(fd, "w") as file:
-        json.dump(report, file)
-    os.replace(temporary, path)
 
 
 def check(arch: str, n_neurons: int) -> tuple[bool, str]:

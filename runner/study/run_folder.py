@@ -15,13 +15,11 @@ A quantized sweep point's weights are kept as `chunks/quantized-p<point>.npz`
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import json
 import logging
 import os
-import secrets
 import tempfile
 import zipfile
 import zlib
@@ -39,12 +37,12 @@ from runner.analysis.chip_statistics import AccuracySettings, chip_table, core_t
 from runner.study.identity import differences, flatten, identity_digest
 from runner.study.outcome import Outcome
 from runner.study.sweep import Chunk
+from runner.util.atomic_files import TEMPORARY_PREFIX, create_exclusive, write_atomic
 
 if TYPE_CHECKING:
     from runner.physics.spec import NetworkSpec
 
 __all__ = [
-    "write_atomic",
     "RunFolderError",
     "ExperimentMismatch",
     "RunFolderNotWritable",
@@ -59,7 +57,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_TEMPORARY = ".tmp-"
 
 # Rows read from a chunk file at a time while the final tables are written (a row group of
 # the final file each): what the assembly holds of a table, whatever its size.
@@ -102,31 +99,6 @@ class RunFolderNotWritable(RunFolderError):
     """A file cannot be created in the run folder (read-only mount, permissions)."""
 
 
-def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write through a new temporary file in the same folder, then rename: all or nothing.
-
-    The temporary file is created exclusively under an unpredictable name, so neither a
-    planted symlink nor another process's temporary file is ever written through.
-    """
-    descriptor, temporary = _create_exclusive(path.parent, path.name)
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            write(stream)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-
-
-def _create_exclusive(folder: Path, name: str) -> tuple[int, Path]:
-    """A new temporary file `.tmp-<name>.<random>` (O_EXCL: never an existing file or link);
-    its mode follows the umask, like any file the run writes."""
-    path = folder / f"{_TEMPORARY}{name}.{secrets.token_hex(8)}"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-    return os.open(path, flags, 0o666), path
-
-
 def _parquet_writer(frame: pd.DataFrame) -> Callable[[BinaryIO], None]:
     return lambda stream: frame.to_parquet(stream, index=False)
 
@@ -134,7 +106,7 @@ def _parquet_writer(frame: pd.DataFrame) -> Callable[[BinaryIO], None]:
 def probe_writable(folder: Path) -> None:
     """Create and remove a file: permission bits alone say nothing for root or read-only mounts."""
     try:
-        descriptor, probe = _create_exclusive(folder, "probe")
+        descriptor, probe = create_exclusive(folder, "probe")
     except OSError as error:
         raise RunFolderNotWritable(
             f"run folder {folder} is not writable ({error.strerror}): use a writable hydra.run.dir"
@@ -186,7 +158,7 @@ class ChunkStore:
             probe_writable(store.run_dir)
             store._claim(identity, config)
             for folder in (store.root, store.run_dir):  # no other writer can be alive now
-                for stale in folder.glob(f"{_TEMPORARY}*"):
+                for stale in folder.glob(f"{TEMPORARY_PREFIX}*"):
                     stale.unlink()
         except BaseException:
             store.release()

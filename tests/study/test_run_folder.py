@@ -28,7 +28,8 @@ import runner.study.run as experiment_run
 import runner.study.simulate as simulate
 from runner.study.outcome import Outcome
 from runner.study.prepare import prepare
-from runner.study.run_folder import ExperimentMismatch, RunFolderError, write_atomic
+from runner.study.run_folder import ExperimentMismatch, RunFolderError
+from runner.util.atomic_files import write_atomic
 from runner.util.paths import CONF_DIR
 from tests.helpers import ROOT
 from tests.helpers.cli import main_in_process
