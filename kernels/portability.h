@@ -92,7 +92,7 @@ inline thread_local dyn_dim3 blockIdx{0, 0, 0};
 #include <stdlib.h>
 #include <ucontext.h>
 
-// The threads of a block are fibers on one OS thread (host.cpp: dyn_run_block). A fiber runs
+// The threads of a block are fibers on one OS thread (host.cpp: dyn_block_run). A fiber runs
 // until it waits at a barrier, then hands the OS thread to the next live fiber; the order of
 // hand-over reverses at every barrier release, so that code missing a barrier reads what
 // another thread has not yet written (or overwrote) whichever of the two comes first in the
