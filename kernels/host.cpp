@@ -41,6 +41,7 @@ struct dyn_flush_subnormals {
 // room to spare; allocated once per OS thread and launch, touched only as far as it is used.
 constexpr size_t DYN_FIBER_STACK = ((size_t)1 << 20) + (size_t)DYN_NPT * 1024;
 
+namespace {  // this build's own (internal linkage: see portability.h on inline variables)
 // The threads of block blockIdx.x as fibers of this OS thread (portability.h), from thread 0
 // on, until every one has returned.
 template <class... A>
@@ -81,6 +82,7 @@ struct dyn_block_run {
         swapcontext(&launcher, &contexts[0]);
     }
 };
+}  // namespace
 #endif
 
 template <class... A>

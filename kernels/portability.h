@@ -108,12 +108,15 @@ struct dyn_fibers {  // one block's threads
     int live;       // fibers that have not returned
     int idle;       // hand-overs since a fiber last arrived at a barrier: a deadlock past 2T
 };
-inline thread_local dyn_dim3 threadIdx{0, 0, 0};  // of the fiber running
-inline thread_local dyn_fibers* dyn_block_fibers = nullptr;
-inline thread_local dyn_fiber_barrier dyn_block_barrier;
-inline thread_local dyn_fiber_barrier dyn_warp_barriers[DYN_WARP];  // at most DYN_WARP warps
-inline thread_local dyn_u32 dyn_warp_scratch[DYN_WARP][2 * DYN_WARP];  // two halves a warp
-inline thread_local unsigned char dyn_warp_parity[DYN_WARP * DYN_WARP];  // a thread's next half
+// static, not inline: each build its own, sized by its DYN_WARP. GCC gives inline variables
+// unique symbols that the dynamic linker merges across every build a process loads, so a
+// build with warps of 32 would otherwise write into the arrays of a build of warps of 4.
+static thread_local dyn_dim3 threadIdx{0, 0, 0};  // of the fiber running
+static thread_local dyn_fibers* dyn_block_fibers = nullptr;
+static thread_local dyn_fiber_barrier dyn_block_barrier;
+static thread_local dyn_fiber_barrier dyn_warp_barriers[DYN_WARP];  // at most DYN_WARP warps
+static thread_local dyn_u32 dyn_warp_scratch[DYN_WARP][2 * DYN_WARP];  // two halves a warp
+static thread_local unsigned char dyn_warp_parity[DYN_WARP * DYN_WARP];  // a thread's next half
 #define __shared__ static thread_local
 
 // Hand the OS thread to the next live fiber in the current direction (none: stay).

@@ -9,6 +9,8 @@ GPU; results must equal the one-thread build bit for bit.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -17,6 +19,7 @@ from runner.physics.mismatch import MismatchModel
 from runner.physics.parameters import PARAMETER_NAMES
 from tests.helpers.backends import assert_same_result
 from tests.helpers.batches import small_batch
+from tests.helpers.cli import run_process
 from tests.helpers.markers import requires_compiler
 
 pytestmark = requires_compiler
@@ -84,3 +87,21 @@ def test_threaded_shapes_must_be_whole_warps():
         cpu.build(48, 20)
     with pytest.raises(ValueError, match="at most warp_size warps"):
         cpu.build(48, 24, warp_size=4)
+
+
+def test_builds_of_other_warp_sizes_run_in_one_process(tmp_path):
+    """A build with warps of 4 loaded first, then one with warps of 32, in a fresh process:
+    each keeps its own warp scratch and barriers (inline variables would be merged across
+    the loaded builds, and the second would write past the first's arrays)."""
+    probe = (
+        "from runner.kernel.backends import cpu\n"
+        "from tests.helpers.batches import small_batch\n"
+        "for n, threads, warp in ((48, 16, 4), (200, 64, 32)):\n"
+        "    batch = small_batch(n_neurons=n, n_steps=20, n_instances=2)\n"
+        "    same = cpu.run(batch).spike_count == cpu.run(batch, threads_per_block=threads,\n"
+        "                                                  warp_size=warp).spike_count\n"
+        "    print(bool(same.all()))\n"
+    )
+    result = run_process([sys.executable, "-c", probe], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["True", "True"]

@@ -29,8 +29,8 @@ from runner.kernel.batch import Batch, BatchResult
 from runner.physics.parameters import PARAMETER_NAMES
 
 __all__ = ["run", "draw_parameters", "unavailable", "cache_dir", "private_cache_dir", "build",
-           "sparse_flags", "cpu_target", "check_target", "target_description", "CPU_TARGET_VARIABLE",
-           "SPARSE_DENSITY", "SPARSE_MIN_BYTES"]  # fmt: skip
+           "sparse_flags", "cpu_target", "check_target", "target_description",
+           "CPU_TARGET_VARIABLE", "SPARSE_DENSITY", "SPARSE_MIN_BYTES"]  # fmt: skip
 
 # -ffp-contract=off: no FMA, so the float32 order is the reference's. -fno-math-errno and
 # -fno-trapping-math let loops call the vector expf/logf; neither changes a result.
