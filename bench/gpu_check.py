@@ -400,16 +400,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         add(run_step("NVRTC compile check (sm_80, sm_90; N=1024)",
                      [python, "-m", "runner.kernel.nvrtc_check", "1024"], left(150)))  # fmt: skip
+    # in this process's order, without the project's pytest-xdist options (the device's
+    # Python has no xdist, and one GPU is one worker)
+    pytest = [python, "-m", "pytest", "-o", "addopts=", "-q", "-rs"]
     if "tests" in args.skip:
         add(Step("tests", "skipped", detail="--skip tests"))
     elif gpu:
-        add(run_step("GPU tests (pytest -m gpu)",
-                     [python, "-m", "pytest", "-m", "gpu", "-q", "-rs", "tests"], left(170)))
+        add(run_step("GPU tests (pytest -m gpu)", [*pytest, "-m", "gpu", "tests"], left(170)))
     else:
         add(Step("GPU tests", "skipped", detail="no GPU"))
         add(run_step("backend suite on the CPU builds (tests/kernel/test_backends.py)",
-                     [python, "-m", "pytest", "-q", "-rs", "tests/kernel/test_backends.py"],
-                     left(240)))
+                     [*pytest, "tests/kernel/test_backends.py"], left(240)))
     sanitizer = find_sanitizer()
     for tool in SANITIZER_TOOLS:
         name = f"compute-sanitizer {tool}"

@@ -12,7 +12,8 @@ for an N the backend refuses. Needs cupy and NVRTC (`nvidia-cuda-nvrtc`), no dev
 A compile's report is kept in the user's cache (`nvrtc/` in the cpu backend's cache folder),
 keyed by the whole source text, the options and NVRTC's version: the same source compiles
 to the same report, so a second check of an unchanged kernel reads it instead of spending
-a core-minute per shape on NVRTC.
+a core-minute per shape on NVRTC. Checks running at once take turns per report: a
+source is compiled once, by the first.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from runner.kernel import kernel_calls
 from runner.kernel.backends.cpu import private_cache_dir
 from runner.kernel.backends.cuda import Shape, check_size, choose_shape, compile_options
 from runner.util.atomic_files import write_atomic
+from runner.util.file_lock import held_lock
 
 __all__ = ["ARCHITECTURES", "DEFAULT_SIZES", "CompileReport", "compile_for", "check", "main"]
 
@@ -88,9 +90,18 @@ def compile_for(arch: str, n_neurons: int, shape: Shape, syn_bits: int = 0) -> C
     options = (f"-arch={arch}", "-Xptxas=-v", *compile_options())
     key = hashlib.sha256("\0".join([source, *options, repr(nvrtc.getVersion())]).encode())
     kept = private_cache_dir("nvrtc") / f"{key.hexdigest()[:32]}.json"
-    if kept.is_file():
-        report = json.loads(kept.read_text())
-        return CompileReport(arch, n_neurons, shape, report["ok"], report["log"])
+    with held_lock(kept.with_suffix(".lock")):  # concurrent checks compile a source once
+        if not kept.is_file():
+            ok, log = _compile(source, options)
+            write_atomic(kept, lambda file: file.write(json.dumps({"ok": ok, "log": log}).encode()))
+    report = json.loads(kept.read_text())
+    return CompileReport(arch, n_neurons, shape, report["ok"], report["log"])
+
+
+def _compile(source: str, options: tuple[str, ...]) -> tuple[bool, str]:
+    """NVRTC's verdict on `source` with `options` (compiled to a cubin), and its log."""
+    from cupy_backends.cuda.libs import nvrtc
+
     program = nvrtc.createProgram(source, "dynapsim.cu", (), ())
     try:
         nvrtc.compileProgram(program, options)
@@ -100,8 +111,7 @@ def compile_for(arch: str, n_neurons: int, shape: Shape, syn_bits: int = 0) -> C
         ok = False
     log = nvrtc.getProgramLog(program).replace("\x00", "")
     nvrtc.destroyProgram(program)
-    write_atomic(kept, lambda file: file.write(json.dumps({"ok": ok, "log": log}).encode()))
-    return CompileReport(arch, n_neurons, shape, ok, log)
+    return ok, log
 
 
 def check(arch: str, n_neurons: int) -> tuple[bool, str]:

@@ -6,6 +6,7 @@ extends a run copies it first (`copy_run`).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import threading
@@ -114,8 +115,8 @@ _nvrtc_compiles: dict[tuple[str, int], Future] = {}
 
 def _start_nvrtc_compiles(threads: int) -> dict[tuple[str, int], Future]:
     """Compile the kernel for N=200 (7 warps, 4 neurons per thread, padding) for every
-    architecture and NVRTC_SYN_BITS on `threads` daemon threads, the plain builds first;
-    NVRTC lets go of the GIL meanwhile."""
+    architecture and NVRTC_SYN_BITS on `threads` daemon threads, the plain builds first
+    (in the first test worker); NVRTC lets go of the GIL meanwhile."""
     from runner.kernel import nvrtc_check
     from runner.kernel.backends import cuda
 
@@ -126,6 +127,11 @@ def _start_nvrtc_compiles(threads: int) -> dict[tuple[str, int], Future]:
     jobs = [((arch, bits), Future()) for bits in NVRTC_SYN_BITS
             for arch in nvrtc_check.ARCHITECTURES]  # fmt: skip
     _nvrtc_compiles.update(jobs)
+    # pytest-xdist workers compile the same reports (kept in the user's cache, one compile
+    # of each at a time): each starts at its own share, then reads what the others compiled
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    start = worker * len(jobs) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    jobs = jobs[start:] + jobs[:start]
 
     def compile_all(mine: list[tuple[tuple[str, int], Future]]) -> None:
         for (arch, bits), future in mine:

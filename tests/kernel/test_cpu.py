@@ -7,6 +7,8 @@ import dataclasses
 import functools
 import shutil
 import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -517,3 +519,23 @@ def test_kernel_exp_log_are_within_an_ulp_and_the_same_in_vector_and_scalar_code
     assert got[0.0] == (1.0, -np.inf) and got[1.0] == (np.float32(np.e), 0.0)
     assert np.isnan(got[-1.0][1]) and got[np.inf] == (np.inf, np.inf) and got[-np.inf][0] == 0
     assert got[1e-39] == (1.0, -np.inf) and np.isnan(e[-3]) and np.isnan(lg[-3])
+
+
+def test_processes_needing_one_library_compile_it_once(monkeypatch, tmp_path, cpu_build_cache):
+    # a job array's tasks starting at once on one node: the first compiles, the others wait
+    # for it and load its library (threads here: each opens the lock file anew, as a process)
+    built = _cached_library(cpu_build_cache)
+    compiles = []
+
+    def slow_copy(command: list[str], target: Path) -> None:
+        compiles.append(target)
+        time.sleep(0.3)  # long enough for every other caller to reach the lock
+        shutil.copy2(built, target)
+        cpu._digest_path(target).write_text(cpu._content_digest(target))
+
+    monkeypatch.setattr(cpu, "_compile", slow_copy)
+    monkeypatch.setenv("DYNAPSIM_RUNNER_CACHE", str(tmp_path))
+    monkeypatch.setattr(cpu, "build", cpu.build.__wrapped__)  # no per-process memo
+    with ThreadPoolExecutor(3) as pool:
+        libraries = list(pool.map(lambda _: cpu.build(CACHED_N), range(3)))
+    assert len(compiles) == 1 and all(library is not None for library in libraries)

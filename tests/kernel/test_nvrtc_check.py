@@ -3,6 +3,9 @@ at the launch shapes the cuda backend chooses from; and the shape rules themselv
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from runner.kernel import kernel_calls, nvrtc_check
@@ -40,7 +43,7 @@ def test_a_report_is_compiled_once_then_read_from_the_cache(monkeypatch, tmp_pat
     monkeypatch.setattr(nvrtc_check, "kernel_source", lambda defines: tiny % 1)
     shape = cuda.Shape(32, 1)
     first = nvrtc_check.compile_for("sm_80", 32, shape)
-    (kept,) = (tmp_path / "nvrtc").iterdir()
+    (kept,) = (tmp_path / "nvrtc").glob("*.json")
     assert first.ok and "dynapsim_run" in first.log and kept.parent.stat().st_mode & 0o077 == 0
     kept.write_text(kept.read_text().replace("dynapsim_run", "read back"))
 
@@ -49,7 +52,25 @@ def test_a_report_is_compiled_once_then_read_from_the_cache(monkeypatch, tmp_pat
     assert "dynapsim_run" in nvrtc_check.compile_for("sm_90", 32, shape).log  # other options
     monkeypatch.setattr(nvrtc_check, "kernel_source", lambda defines: tiny % 2)
     assert "dynapsim_run" in nvrtc_check.compile_for("sm_80", 32, shape).log  # other source
-    assert len(list((tmp_path / "nvrtc").iterdir())) == 3
+    assert len(list((tmp_path / "nvrtc").glob("*.json"))) == 3
+
+
+@requires_nvrtc
+def test_checks_running_at_once_compile_a_source_once(monkeypatch, tmp_path):
+    # two kernel checks (or test workers) at once: one compiles, the other reads its report
+    monkeypatch.setenv("DYNAPSIM_RUNNER_CACHE", str(tmp_path))
+    compiles = []
+
+    def slow_compile(source: str, options: tuple[str, ...]) -> tuple[bool, str]:
+        compiles.append(options)
+        time.sleep(0.3)  # long enough for the other caller to reach the lock
+        return True, f"compiled with {' '.join(options)}"
+
+    monkeypatch.setattr(nvrtc_check, "_compile", slow_compile)
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda _: nvrtc_check.compile_for("sm_90", 64, cuda.Shape(64, 1)),
+                                range(2)))  # fmt: skip
+    assert len(compiles) == 1 and reports[0] == reports[1] and "-arch=sm_90" in reports[0].log
 
 
 def test_kernel_check_refuses_networks_the_backend_refuses(capsys):

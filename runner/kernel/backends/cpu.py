@@ -27,6 +27,7 @@ import numpy as np
 from runner.kernel import kernel_calls
 from runner.kernel.batch import Batch, BatchResult
 from runner.physics.parameters import PARAMETER_NAMES
+from runner.util.file_lock import held_lock
 
 __all__ = ["run", "draw_parameters", "unavailable", "cache_dir", "private_cache_dir", "build",
            "sparse_flags", "cpu_target", "check_target", "target_description",
@@ -266,6 +267,8 @@ def build(
 
     The cache key covers the kernel sources, the compiler, its version, the CPU it targets
     and every flag. A cached library that is not intact (truncated, corrupt) is rebuilt.
+    Processes that need the same library at once (a job array's tasks on one node) take
+    turns: the first compiles it, the others then load it.
     """
     reason = unavailable()
     if reason is not None:
@@ -288,8 +291,9 @@ def build(
     name = (f"dynapsim_n{n_neurons}_t{threads_per_block}w{warp_size}_{weight_bits}"
             f"_f{shared_factors}{f'_s{syn_bits}' if syn_bits else ''}_{key}.so")  # fmt: skip
     target = private_cache_dir() / name
-    if not _intact(target):
-        _compile(command, target)
+    with held_lock(target.with_suffix(".lock")):  # processes needing it compile it once
+        if not _intact(target):
+            _compile(command, target)
     return _load(target)
 
 
