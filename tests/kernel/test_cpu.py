@@ -524,14 +524,13 @@ def test_kernel_exp_log_are_within_an_ulp_and_the_same_in_vector_and_scalar_code
 def test_processes_needing_one_library_compile_it_once(monkeypatch, tmp_path, cpu_build_cache):
     # a job array's tasks starting at once on one node: the first compiles, the others wait
     # for it and load its library (threads here: each opens the lock file anew, as a process)
-    built = _cached_library(cpu_build_cache)
-    compiles = []
+    _copying_compiles(monkeypatch, _cached_library(cpu_build_cache))
+    copy_built, compiles = cpu._compile, []
 
     def slow_copy(command: list[str], target: Path) -> None:
         compiles.append(target)
         time.sleep(0.3)  # long enough for every other caller to reach the lock
-        shutil.copy2(built, target)
-        cpu._digest_path(target).write_text(cpu._content_digest(target))
+        copy_built(command, target)
 
     monkeypatch.setattr(cpu, "_compile", slow_copy)
     monkeypatch.setenv("DYNAPSIM_RUNNER_CACHE", str(tmp_path))
